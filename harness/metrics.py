@@ -1,0 +1,55 @@
+"""Scores of one answer against its references, all computed offline. Each is the max over references."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from rouge_score import rouge_scorer
+
+from .text import normalize, tokens
+
+# rouge_score is the package that evaluate's "rouge" module wraps; using it directly needs no hub.
+_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def exact_match(pred: str, ref: str) -> float:
+    return float(normalize(pred) == normalize(ref))
+
+
+def contains(pred: str, ref: str) -> float:
+    """The reference appears, as whole words, in the answer: fair to chatty models that answer in sentences."""
+    p, r = f" {normalize(pred)} ", f" {normalize(ref)} "
+    return float(r.strip() != "" and r in p)
+
+
+def token_f1(pred: str, ref: str) -> float:
+    p, r = tokens(pred), tokens(ref)
+    common = sum((Counter(p) & Counter(r)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(pred: str, ref: str) -> float:
+    return _ROUGE.score(ref, pred)["rougeL"].fmeasure
+
+
+def score(pred: str, refs: tuple[str, ...] | list[str]) -> dict[str, float]:
+    """Lexical scores; `semantic` is added in batch by `semantic_scores` since it needs the embedder."""
+    return {name: max(fn(pred, r) for r in refs)
+            for name, fn in (("exact_match", exact_match), ("contains", contains), ("f1", token_f1),
+                             ("rouge_l", rouge_l))}
+
+
+def semantic_scores(embedder, preds: list[str], refs: list[tuple[str, ...]]) -> list[float]:
+    """Cosine similarity of sentence embeddings, best reference per answer."""
+    flat = [r for rs in refs for r in rs]
+    vp = embedder.encode(preds, normalize_embeddings=True, convert_to_numpy=True, batch_size=64)
+    vr = embedder.encode(flat, normalize_embeddings=True, convert_to_numpy=True, batch_size=64)
+    out, at = [], 0
+    for i, rs in enumerate(refs):
+        sims = vr[at:at + len(rs)] @ vp[i]
+        out.append(float(np.max(sims)) if len(rs) else 0.0)
+        at += len(rs)
+    return out

@@ -1,0 +1,141 @@
+"""Writes a run folder (CSV, Markdown, predictions, run.json) atomically, and re-renders one from its files."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .runner import PipelineResult
+from .tables import accuracy_table, cost_table, freshness_table
+
+METRIC_NOTES = {
+    "exact_match": "the normalised answer equals a reference",
+    "contains": "a reference appears, as whole words, in the normalised answer",
+    "f1": "token-overlap F1 with the best reference (SQuAD style)",
+    "rouge_l": "ROUGE-L F-measure (longest common subsequence)",
+    "semantic": "cosine similarity of answer and reference embeddings",
+}
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.astype(object).itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def verdict(acc: pd.DataFrame, fresh: pd.DataFrame, metric: str) -> list[str]:
+    """Plain sentences that say who won and who lost, from the tables alone."""
+    out = []
+    ranked = acc.sort_values(metric, ascending=False)
+    best = ranked.iloc[0]
+    out.append(f"On the {int(best.questions)} stable questions, **{best.pipeline}** scores best "
+               f"({metric} {best[metric]:.3f}); ranking: "
+               + ", ".join(f"{r.pipeline} {r[metric]:.3f}" for _, r in ranked.iterrows()) + ".")
+    base = acc[acc.pipeline == "base"]
+    if len(base):
+        b = float(base[metric].iloc[0])
+        losers = [f"{r.pipeline} ({r[metric]:.3f})" for _, r in acc.iterrows()
+                  if r.pipeline != "base" and r[metric] <= b]
+        if losers:
+            out.append(f"Not better than the untouched base model ({b:.3f}): " + ", ".join(losers) + ".")
+    if len(fresh) and fresh.fresh_questions.sum() > 0:
+        f = fresh.dropna(subset=["fresh_after_rebuild"])
+        if len(f):
+            nb = f.sort_values("fresh_after_update_no_rebuild", ascending=False).iloc[0]
+            out.append(f"Fresh questions (answered only by documents that arrive later): before the update the best "
+                       f"pipeline scores {f.fresh_before.max():.3f}; with the new documents added and no rebuild, "
+                       f"**{nb.pipeline}** reaches {nb.fresh_after_update_no_rebuild:.3f} "
+                       f"(in {_fmt(nb.no_rebuild_s)} s).")
+            rb = f.sort_values("fresh_after_rebuild", ascending=False).iloc[0]
+            out.append(f"After a full rebuild (re-index, retrain), **{rb.pipeline}** scores best on fresh questions "
+                       f"({rb.fresh_after_rebuild:.3f}); rebuild wall times: "
+                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s" for _, r in f.iterrows()) + ".")
+    return out
+
+
+def render(run_dir: Path) -> list[str]:
+    """(Re)writes accuracy.csv, cost.csv, freshness.csv and report.md from the run's saved files.
+
+    Returns the verdict sentences, for the one-screen summary."""
+    info = json.loads((run_dir / "run.json").read_text())
+    saved = json.loads((run_dir / "costs.json").read_text())
+    preds = pd.read_json(run_dir / "predictions.jsonl", lines=True)
+    order, metric = info["pipelines"], info["config"]["metric"]
+    acc = accuracy_table(preds, order)
+    cost = cost_table(saved["costs"], order)
+    fresh = freshness_table(preds, saved["timings"], order, metric)
+    for name, df in (("accuracy", acc), ("cost", cost), ("freshness", fresh)):
+        df.to_csv(run_dir / f"{name}.csv", index=False)
+    said = verdict(acc, fresh, metric)
+    n_stable, n_fresh = int(acc.questions.max()), int(fresh.fresh_questions.max() if len(fresh) else 0)
+    md = [f"# {info['task']}: fine-tuning vs RAG vs prompting, measured", "",
+          f"Model `{info['model']}` · embedder `{info['embedder']}` · seed {info['seed']} · "
+          f"{n_stable} stable + {n_fresh} fresh held-out questions · primary metric **{metric}** "
+          f"({METRIC_NOTES[metric]}) · run {info['started']} · commit `{info.get('git_commit') or 'n/a'}`", "",
+          "## Verdict", "", *[f"- {s}" for s in said], "",
+          "## Accuracy (stable questions, before the update)", "", markdown_table(acc), "",
+          "Metrics: " + "; ".join(f"**{k}**: {v}" for k, v in METRIC_NOTES.items()) + ". "
+          "`retrieval_hit_rate`: share of questions whose source document was among the retrieved passages.", "",
+          "## Cost", "", markdown_table(cost), "",
+          "`build_s`: wall time to build in this run (a cached adapter costs only its load); `train_seconds`: "
+          "training time measured when the adapter was trained. Latency is per question, amortised over a "
+          "batch of generation (greedy, batch size "
+          f"{info['config']['generation']['batch_size']}, max {info['config']['generation']['max_new_tokens']} "
+          "new tokens). `peak_rss_mb`: the process's peak resident memory while the pipeline ran.", "",
+          f"## Freshness ({metric})", ""]
+    if n_fresh:
+        md += [markdown_table(fresh), "",
+               "`fresh_before`: built on the original knowledge. `fresh_after_update_no_rebuild`: the update's "
+               "documents handed to the pipeline with no retraining and no re-index (a retriever adds them to its "
+               "index; weights stay as they are). `fresh_after_rebuild`: rebuilt from scratch on original + update "
+               "(re-index, retrain); `rebuild_s` its wall time, `retrain_s` the measured training time. "
+               "`stable_after_rebuild` checks that absorbing the update did not cost the old knowledge."]
+    else:
+        md += ["This task has no `updates/` and no fresh questions, so freshness was not measured."]
+    md += ["", "Per-question answers, references, retrieved passages and scores: `predictions.jsonl`. "
+           "Config, seed, versions and commit: `run.json`.", ""]
+    (run_dir / "report.md").write_text("\n".join(md))
+    return said
+
+
+def write_run(results_dir: Path, task_name: str, results: list[PipelineResult], info: dict
+              ) -> tuple[Path, list[str]]:
+    """Everything goes to a hidden temp folder first; only a complete run is renamed into place."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    final = results_dir / task_name / stamp
+    n = 1
+    while final.exists():
+        n += 1
+        final = results_dir / task_name / f"{stamp}-{n}"
+    tmp = final.with_name(f".{final.name}.partial")
+    tmp.mkdir(parents=True)
+    try:
+        with open(tmp / "predictions.jsonl", "w") as f:
+            for r in results:
+                for p in r.predictions:
+                    f.write(json.dumps(p, ensure_ascii=False) + "\n")
+        (tmp / "costs.json").write_text(json.dumps({"costs": {r.name: r.cost for r in results},
+                                                    "timings": {r.name: r.timings for r in results}}, indent=1))
+        (tmp / "run.json").write_text(json.dumps({**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                                                 indent=1))
+        said = render(tmp)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final, said

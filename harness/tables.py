@@ -1,0 +1,56 @@
+"""The accuracy, cost and freshness tables, computed from saved predictions and costs alone."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .config import METRICS
+from .runner import PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
+
+
+def _mean_or_none(series: pd.Series) -> float | None:
+    s = series.dropna()
+    return float(s.astype(float).mean()) if len(s) else None
+
+
+def accuracy_table(preds: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Mean of each metric on the stable questions (those the original knowledge answers), main phase."""
+    main = preds[preds.phase == PHASE_MAIN]
+    stable = main[~main.fresh] if (~main.fresh).any() else main
+    rows = []
+    for name in order:
+        g = stable[stable.pipeline == name]
+        rows.append({"pipeline": name, "questions": len(g), **{m: float(g[m].mean()) for m in METRICS},
+                     "retrieval_hit_rate": _mean_or_none(g["gold_retrieved"])})
+    return pd.DataFrame(rows)
+
+
+COST_COLUMNS = ["build_s", "train_seconds", "train_tokens", "epochs_run", "adapter_cached", "latency_mean_s",
+                "latency_p95_s", "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "adapter_mb", "index_mb",
+                "index_chunks"]
+
+
+def cost_table(costs: dict[str, dict], order: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([{"pipeline": n, **{c: costs[n].get(c) for c in COST_COLUMNS}} for n in order])
+
+
+def freshness_table(preds: pd.DataFrame, timings: dict[str, dict], order: list[str], metric: str) -> pd.DataFrame:
+    rows = []
+    for name in order:
+        p = preds[preds.pipeline == name]
+
+        def acc(phase: str, fresh: bool) -> float | None:
+            g = p[(p.phase == phase) & (p.fresh == fresh)]
+            return float(g[metric].mean()) if len(g) else None
+
+        t = timings.get(name, {})
+        rows.append({"pipeline": name, "fresh_questions": int(((p.phase == PHASE_MAIN) & p.fresh).sum()),
+                     "fresh_before": acc(PHASE_MAIN, True),
+                     "fresh_after_update_no_rebuild": acc(PHASE_NO_REBUILD, True),
+                     "no_rebuild_s": t.get("add_documents_s"),
+                     "fresh_after_rebuild": acc(PHASE_REBUILT, True),
+                     "rebuild_s": t.get("rebuild_s"),
+                     # Training time as measured when the adapter was trained, also when this run reused it.
+                     "retrain_s": (t.get("rebuild_cost") or {}).get("train_seconds"),
+                     "stable_before": acc(PHASE_MAIN, False),
+                     "stable_after_rebuild": acc(PHASE_REBUILT, False)})
+    return pd.DataFrame(rows)
