@@ -1,0 +1,80 @@
+"""A real end-to-end run of the tiny task on the embedded SmolLM2 and MiniLM models."""
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from harness.cli import main
+from harness.pipelines import PIPELINES
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TIMING_KEYS = {"seconds"}
+
+
+def predictions(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_run_writes_every_table_for_all_five_pipelines(tiny_run):
+    for name in ("accuracy.csv", "cost.csv", "freshness.csv", "report.md", "predictions.jsonl", "run.json"):
+        assert (tiny_run / name).is_file(), name
+    acc = pd.read_csv(tiny_run / "accuracy.csv")
+    assert list(acc.pipeline) == list(PIPELINES)
+    assert (acc.questions == 3).all()  # the stable questions; the fresh one is measured in freshness.csv
+    report = (tiny_run / "report.md").read_text()
+    for heading in ("## Accuracy", "## Cost", "## Freshness", "## Verdict"):
+        assert heading in report
+    assert not any(p.name.startswith(".") for p in tiny_run.parent.iterdir()), "a temp folder was left behind"
+
+
+def test_every_pipeline_answers_the_same_questions(tiny_run):
+    main_phase = [p for p in predictions(tiny_run) if p["phase"] == "main"]
+    ids = {name: sorted(p["id"] for p in main_phase if p["pipeline"] == name) for name in PIPELINES}
+    assert all(v == ["t1", "t2", "t3", "t4"] for v in ids.values())
+    assert all(p["answer"] == p["answer"].strip() for p in main_phase)
+
+
+def test_retrieval_sees_update_documents_only_after_they_arrive(tiny_run):
+    rows = [p for p in predictions(tiny_run) if p["pipeline"] == "rag" and p["id"] == "t4"]
+    by_phase = {p["phase"]: p for p in rows}
+    assert by_phase["main"]["gold_retrieved"] is False
+    assert by_phase["update_no_rebuild"]["gold_retrieved"] is True
+    assert by_phase["update_rebuilt"]["gold_retrieved"] is True
+    fresh = pd.read_csv(tiny_run / "freshness.csv").set_index("pipeline")
+    assert fresh.loc["finetune", "retrain_s"] > 0 and pd.isna(fresh.loc["rag", "retrain_s"])
+
+
+def test_costs_record_training_and_reuse_the_adapter(tiny_run):
+    cost = pd.read_csv(tiny_run / "cost.csv").set_index("pipeline")
+    assert cost.loc["finetune", "train_tokens"] > 0 and cost.loc["finetune", "adapter_mb"] > 0
+    assert not cost.loc["finetune", "adapter_cached"] and cost.loc["finetune+rag", "adapter_cached"]
+    assert cost.loc["rag", "index_chunks"] == 3 and cost.loc["rag", "prompt_tokens_mean"] > cost.loc["base", "prompt_tokens_mean"]
+    assert (cost.latency_mean_s > 0).all() and (cost.peak_rss_mb > 100).all()
+
+
+def test_fine_tuning_lowers_eval_loss(tiny_run):
+    costs = json.loads((tiny_run / "costs.json").read_text())["costs"]["finetune"]
+    metas = list((tiny_run.parents[2] / "cache" / "adapters").glob("*/harness_meta.json"))
+    assert len(metas) == 2  # the original adapter and the one retrained with the update
+    bests = []
+    for meta in metas:
+        evals = [h["eval_loss"] for h in json.loads(meta.read_text())["log_history"] if "eval_loss" in h]
+        assert len(evals) >= 2 and min(evals) < evals[0]
+        bests.append(min(evals))
+    assert costs["best_eval_loss"] in bests
+
+
+def test_run_json_records_what_reproduces_the_run(tiny_run):
+    info = json.loads((tiny_run / "run.json").read_text())
+    assert info["seed"] == 0 and info["model"] == "smollm2-135m" and info["model_file"].endswith(".gguf")
+    assert info["versions"]["torch"] and info["versions"]["transformers"] and info["config"]["retrieval"]["top_k"] == 1
+
+
+def test_same_seed_gives_identical_answers_and_scores(tiny_run, tmp_path):
+    # A separate cache forces the adapter to be trained again, so training is checked for determinism too.
+    assert main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path / "r"),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    (again,) = (tmp_path / "r" / "tiny").iterdir()
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]  # noqa: E731
+    assert strip(predictions(again)) == strip(predictions(tiny_run))
+    assert (again / "accuracy.csv").read_text() == (tiny_run / "accuracy.csv").read_text()
