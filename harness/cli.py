@@ -104,6 +104,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_task(args: argparse.Namespace) -> int:
+    from .registry import tasks_dir
+    from .scaffold import new_task
+
+    path = new_task(args.name, tasks_dir(args.tasks_dir))
+    print(f"created {path}: edit task.yaml, docs/, train.jsonl, test.jsonl (and updates/), then "
+          f"`harness validate --task {args.name}`")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import render
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "predictions.jsonl").is_file() or not (run_dir / "run.json").is_file():
+        raise HarnessError("not a run folder (needs predictions.jsonl, costs.json and run.json)", run_dir)
+    for line in render(run_dir):
+        print("- " + line.replace("**", ""))
+    print(f"\nreport: {run_dir / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models import DEFAULT_EMBEDDER, DEFAULT_MODEL
 
@@ -144,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
                                      "documents, and train/test leakage.")
     val.add_argument("--task", required=True, help="task folder name under the tasks dir")
     val.set_defaults(func=cmd_validate)
+
+    new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder with a commented task.yaml",
+                         description="Create TASKS_DIR/NAME/ with a commented task.yaml (every key at its default) "
+                                     "and one example line in each data file.")
+    new.add_argument("name", help="folder name for the task (letters, digits, '-', '_', '.')")
+    new.set_defaults(func=cmd_new_task)
+
+    rep = sub.add_parser("report", help="re-render a run's tables and report from its saved predictions",
+                         description="Rewrite the CSV tables and report.md of RUN_DIR from its predictions.jsonl, "
+                                     "costs.json and run.json, without running any model.")
+    rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/coffee/20260101-120000")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 

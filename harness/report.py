@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .runner import PipelineResult
-from .tables import accuracy_table, cost_table, freshness_table
+from .tables import accuracy_table, cost_table, freshness_table, significance_table
 
 METRIC_NOTES = {
     "exact_match": "the normalised answer equals a reference",
@@ -38,7 +38,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def verdict(acc: pd.DataFrame, fresh: pd.DataFrame, metric: str) -> list[str]:
+def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, metric: str) -> list[str]:
     """Plain sentences that say who won and who lost, from the tables alone."""
     out = []
     ranked = acc.sort_values(metric, ascending=False)
@@ -46,6 +46,11 @@ def verdict(acc: pd.DataFrame, fresh: pd.DataFrame, metric: str) -> list[str]:
     out.append(f"On the {int(best.questions)} stable questions, **{best.pipeline}** scores best "
                f"({metric} {best[metric]:.3f}); ranking: "
                + ", ".join(f"{r.pipeline} {r[metric]:.3f}" for _, r in ranked.iterrows()) + ".")
+    vs_best = sig[((sig.a == best.pipeline) | (sig.b == best.pipeline))]
+    unclear = [r.b if r.a == best.pipeline else r.a for _, r in vs_best.iterrows() if not r.significant]
+    if unclear:
+        out.append(f"The lead of {best.pipeline} over {', '.join(unclear)} is not significant (paired test, "
+                   "p ≥ 0.05): on these questions they cannot be told apart.")
     base = acc[acc.pipeline == "base"]
     if len(base):
         b = float(base[metric].iloc[0])
@@ -76,12 +81,13 @@ def render(run_dir: Path) -> list[str]:
     saved = json.loads((run_dir / "costs.json").read_text())
     preds = pd.read_json(run_dir / "predictions.jsonl", lines=True)
     order, metric = info["pipelines"], info["config"]["metric"]
-    acc = accuracy_table(preds, order)
+    acc = accuracy_table(preds, order, metric, info["seed"])
+    sig = significance_table(preds, order, metric, info["seed"])
     cost = cost_table(saved["costs"], order)
     fresh = freshness_table(preds, saved["timings"], order, metric)
-    for name, df in (("accuracy", acc), ("cost", cost), ("freshness", fresh)):
+    for name, df in (("accuracy", acc), ("significance", sig), ("cost", cost), ("freshness", fresh)):
         df.to_csv(run_dir / f"{name}.csv", index=False)
-    said = verdict(acc, fresh, metric)
+    said = verdict(acc, sig, fresh, metric)
     n_stable, n_fresh = int(acc.questions.max()), int(fresh.fresh_questions.max() if len(fresh) else 0)
     md = [f"# {info['task']}: fine-tuning vs RAG vs prompting, measured", "",
           f"Model `{info['model']}` · embedder `{info['embedder']}` · seed {info['seed']} · "
@@ -90,7 +96,12 @@ def render(run_dir: Path) -> list[str]:
           "## Verdict", "", *[f"- {s}" for s in said], "",
           "## Accuracy (stable questions, before the update)", "", markdown_table(acc), "",
           "Metrics: " + "; ".join(f"**{k}**: {v}" for k, v in METRIC_NOTES.items()) + ". "
+          f"`{metric}_ci95_low/high`: 95% bootstrap interval over questions (2,000 resamples, seeded). "
           "`retrieval_hit_rate`: share of questions whose source document was among the retrieved passages.", "",
+          f"### Which differences are real ({metric}, paired on the same questions)", "",
+          markdown_table(sig), "",
+          "McNemar's exact test for 0/1 scores, a sign-flip permutation test otherwise; `significant` at p < 0.05, "
+          "uncorrected for the number of pairs.", "",
           "## Cost", "", markdown_table(cost), "",
           "`build_s`: wall time to build in this run (a cached adapter costs only its load); `train_seconds`: "
           "training time measured when the adapter was trained. Latency is per question, amortised over a "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import METRICS
+from .stats import bootstrap_ci, paired_p
 from .runner import PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 
 
@@ -12,15 +13,35 @@ def _mean_or_none(series: pd.Series) -> float | None:
     return float(s.astype(float).mean()) if len(s) else None
 
 
-def accuracy_table(preds: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Mean of each metric on the stable questions (those the original knowledge answers), main phase."""
+def stable_main(preds: pd.DataFrame) -> pd.DataFrame:
+    """Main-phase answers to the questions the original knowledge covers (all of them if none is fresh)."""
     main = preds[preds.phase == PHASE_MAIN]
-    stable = main[~main.fresh] if (~main.fresh).any() else main
+    return main[~main.fresh] if (~main.fresh).any() else main
+
+
+def accuracy_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
+    """Mean of each metric on the stable questions, with a 95% bootstrap interval on the headline metric."""
+    stable = stable_main(preds)
     rows = []
     for name in order:
         g = stable[stable.pipeline == name]
+        lo, hi = bootstrap_ci(g[metric].to_numpy(), seed)
         rows.append({"pipeline": name, "questions": len(g), **{m: float(g[m].mean()) for m in METRICS},
+                     f"{metric}_ci95_low": lo, f"{metric}_ci95_high": hi,
                      "retrieval_hit_rate": _mean_or_none(g["gold_retrieved"])})
+    return pd.DataFrame(rows)
+
+
+def significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
+    """Every pair of pipelines on the same stable questions: difference of means and a paired test."""
+    wide = stable_main(preds).pivot(index="id", columns="pipeline", values=metric)
+    rows = []
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            p, test = paired_p(wide[a].to_numpy(), wide[b].to_numpy(), seed)
+            rows.append({"a": a, "b": b, f"{metric}_a": float(wide[a].mean()), f"{metric}_b": float(wide[b].mean()),
+                         "difference": float(wide[a].mean() - wide[b].mean()), "p_value": p, "test": test,
+                         "significant": p < 0.05})
     return pd.DataFrame(rows)
 
 
