@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -44,7 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .models import load_embedder, load_generator, pick_device, resolve_model
     from .pipelines import PIPELINES, Shared
     from .registry import find_task, tasks_dir
-    from .report import write_run
+    from .answerlog import AnswerLog
+    from .report import finish_run, start_run
     from .runner import run_task
 
     task = find_task(args.task, tasks_dir(args.tasks_dir))  # validates the whole folder before any model loads
@@ -60,9 +62,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     set_seed(config.seed)
     print(f"task {task.name}: {task.sizes}", flush=True)
     source = resolve_model(args.model)
+    resume_key = json.dumps([task.fingerprint(), source.fingerprint(), args.embedder, names, config.model_dump()],
+                            sort_keys=True)
     model, tokenizer = load_generator(source, device, args.trust_remote_code)
     embedder = load_embedder(args.embedder, device)
-    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir))
+    work = start_run(Path(args.results_dir), task.name, resume_key, args.resume)
+    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir),
+                    AnswerLog(work / "answers.log.jsonl"))
     results = run_task(task, shared, names)
 
     info = {"task": task.name, "task_fingerprint": task.fingerprint(), "task_dir": str(task.root),
@@ -71,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "dtype": str(next(model.parameters()).dtype), "torch_threads": __import__("torch").get_num_threads(),
             "pipelines": names, "config": config.model_dump(), "sizes": task.sizes, "versions": _versions(),
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv, "started": started}
-    run_dir, said = write_run(Path(args.results_dir), task.name, results, info)
+    run_dir, said = finish_run(work, results, info)
     print("\n" + "\n".join("- " + s.replace("**", "") for s in said))
     print(f"\nreport: {run_dir / 'report.md'}")
     return 0
@@ -152,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", default="results", help="where run folders go (default: results)")
     run.add_argument("--cache-dir", default=os.environ.get("HARNESS_CACHE", ".harness-cache"),
                      help="trained adapters are cached here by content (default: $HARNESS_CACHE or .harness-cache)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the newest unfinished run with the same inputs: training from its last "
+                          "checkpoint, answering from the last answered batch")
     run.add_argument("--trust-remote-code", action="store_true",
                      help="allow a model's own Python code to run when loading it (off by default)")
     run.set_defaults(func=cmd_run)

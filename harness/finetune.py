@@ -81,8 +81,13 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
         target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     train_tok = copy.deepcopy(tokenizer)
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
+    # An interrupted training of the same key left its epoch checkpoints here: continue from the last
+    # complete one (trainer_state.json is written last; a kill mid-save leaves a folder without it).
     work = final.with_name(final.name + ".tmp")
-    shutil.rmtree(work, ignore_errors=True)
+    complete = [c for c in (work / "checkpoints").glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+    for c in set((work / "checkpoints").glob("checkpoint-*")) - set(complete):
+        shutil.rmtree(c)
+    resume = str(max(complete, key=lambda c: int(c.name.split("-")[-1]))) if complete else None
     args = TrainingArguments(
         output_dir=str(work / "checkpoints"), seed=seed, data_seed=seed,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
@@ -95,7 +100,7 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
                       data_collator=DataCollatorForSeq2Seq(train_tok, padding=True, label_pad_token_id=-100),
                       callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)])
     start = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
     model.save_pretrained(str(work))
     state = trainer.state

@@ -24,8 +24,10 @@ def render(tokenizer, messages: Messages) -> str:
 
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, batch_size: int,
-             desc: str = "answering") -> list[Generation]:
+             desc: str = "answering", log=None, model_tag: str = "") -> list[Generation]:
+    """Answers in prompt order. With an AnswerLog, batches whose every prompt is logged are not recomputed."""
     texts = [render(tokenizer, m) for m in prompts]
+    keys = [log.key(model_tag, t, max_new_tokens) if log else "" for t in texts]
     ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
     # Sorting by length keeps padding (wasted compute) small inside each batch.
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -33,6 +35,10 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
     eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False):
         batch = order[start:start + batch_size]
+        if log and all(log.get(keys[i]) for i in batch):
+            for i in batch:
+                results[i] = log.get(keys[i])
+            continue
         enc = tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt").to(model.device)
         t0 = time.perf_counter()
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
@@ -42,5 +48,8 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
         for i, seq in zip(batch, new):
             n = next((k for k, t in enumerate(seq) if t in eos), len(seq))
             text = tokenizer.decode(seq[:n], skip_special_tokens=True).strip()
-            results[i] = Generation(text, len(ids[i]), n, share)
+            # A prompt answered earlier keeps its logged answer, so resumed and uninterrupted runs agree.
+            results[i] = (log.get(keys[i]) if log else None) or Generation(text, len(ids[i]), n, share)
+        if log:
+            log.put([(keys[i], results[i]) for i in batch])
     return results  # type: ignore[return-value]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import TaskConfig
+from .answerlog import AnswerLog
 from .finetune import TrainedAdapter, chat, load_merged, train_adapter
 from .generate import Messages, generate
 from .retrieval import Passage, VectorIndex
@@ -26,6 +27,7 @@ class Shared:
     config: TaskConfig
     model_id: str
     cache_dir: Path
+    log: AnswerLog = field(default_factory=AnswerLog)
     _merged: dict = field(default_factory=dict)
 
     def merged(self, adapter: TrainedAdapter):
@@ -74,8 +76,14 @@ class Pipeline:
         found = self.index.search(questions, self.cfg.retrieval.top_k) if self.index else [[] for _ in questions]
         gen = self.cfg.generation
         outs = generate(self.model, self.shared.tokenizer, [self.messages(q, p) for q, p in zip(questions, found)],
-                        gen.max_new_tokens, gen.batch_size, desc=f"answering [{self.name}]")
+                        gen.max_new_tokens, gen.batch_size, desc=f"answering [{self.name}]",
+                        log=self.shared.log, model_tag=self.model_tag)
         return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds, tuple(p)) for o, p in zip(outs, found)]
+
+    @property
+    def model_tag(self) -> str:
+        """Names the weights that answer, for the answer log: the base model unless an adapter is merged."""
+        return "base"
 
     def costs(self) -> dict[str, float | int | bool | None]:
         return {"index_mb": self.index.nbytes / 1e6 if self.index else None,
@@ -138,6 +146,10 @@ class FinetunePipeline(Pipeline):
 
     def messages(self, question: str, passages: list[Passage]) -> Messages:
         return chat(self.cfg.prompt.system, question)  # the format it was trained on
+
+    @property
+    def model_tag(self) -> str:
+        return f"adapter:{self.adapter.path.name}"
 
     def costs(self) -> dict[str, float | int | bool | None]:
         a = self.adapter

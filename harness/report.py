@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from .errors import HarnessError
 from .runner import PipelineResult
 from .tables import accuracy_table, cost_table, freshness_table, significance_table
 
@@ -124,29 +124,39 @@ def render(run_dir: Path) -> list[str]:
     return said
 
 
-def write_run(results_dir: Path, task_name: str, results: list[PipelineResult], info: dict
-              ) -> tuple[Path, list[str]]:
-    """Everything goes to a hidden temp folder first; only a complete run is renamed into place."""
+def start_run(results_dir: Path, task_name: str, resume_key: str, resume: bool) -> Path:
+    """The hidden folder a run works in. With `resume`, the newest unfinished one with the same inputs."""
+    parent = results_dir / task_name
+    if resume:
+        for tmp in sorted(parent.glob(".*.partial"), reverse=True):
+            if (tmp / "resume_key").is_file() and (tmp / "resume_key").read_text() == resume_key:
+                print(f"resuming {tmp}", flush=True)
+                return tmp
+        raise HarnessError(f"nothing to resume: no unfinished run in {parent} with the same task data, config, "
+                           "models and pipelines (drop --resume to start a new run)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    final = results_dir / task_name / stamp
+    tmp = parent / f".{stamp}.partial"
     n = 1
-    while final.exists():
+    while tmp.exists() or (parent / tmp.name[1:-len(".partial")]).exists():
         n += 1
-        final = results_dir / task_name / f"{stamp}-{n}"
-    tmp = final.with_name(f".{final.name}.partial")
+        tmp = parent / f".{stamp}-{n}.partial"
     tmp.mkdir(parents=True)
-    try:
-        with open(tmp / "predictions.jsonl", "w") as f:
-            for r in results:
-                for p in r.predictions:
-                    f.write(json.dumps(p, ensure_ascii=False) + "\n")
-        (tmp / "costs.json").write_text(json.dumps({"costs": {r.name: r.cost for r in results},
-                                                    "timings": {r.name: r.timings for r in results}}, indent=1))
-        (tmp / "run.json").write_text(json.dumps({**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")},
-                                                 indent=1))
-        said = render(tmp)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    (tmp / "resume_key").write_text(resume_key)
+    return tmp
+
+
+def finish_run(tmp: Path, results: list[PipelineResult], info: dict) -> tuple[Path, list[str]]:
+    """Writes the run's files into its hidden folder, then renames it into place: only complete runs show."""
+    with open(tmp / "predictions.jsonl", "w") as f:
+        for r in results:
+            for p in r.predictions:
+                f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    (tmp / "costs.json").write_text(json.dumps({"costs": {r.name: r.cost for r in results},
+                                                "timings": {r.name: r.timings for r in results}}, indent=1))
+    (tmp / "run.json").write_text(json.dumps({**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+    said = render(tmp)
+    for scratch in ("answers.log.jsonl", "resume_key"):
+        (tmp / scratch).unlink(missing_ok=True)
+    final = tmp.with_name(tmp.name[1:-len(".partial")])
+    tmp.rename(final)
     return final, said

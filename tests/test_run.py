@@ -78,3 +78,40 @@ def test_same_seed_gives_identical_answers_and_scores(tiny_run, tmp_path):
     strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]  # noqa: E731
     assert strip(predictions(again)) == strip(predictions(tiny_run))
     assert (again / "accuracy.csv").read_text() == (tiny_run / "accuracy.csv").read_text()
+
+
+def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
+    """Kill a real run once fine-tuning has checkpointed, resume it, and get the uninterrupted run's answers."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "harness", "run", "--task", "tiny", "--tasks-dir", str(FIXTURES),
+            "--results-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "cache")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list((tmp_path / "cache" / "adapters").glob("*.tmp/checkpoints/checkpoint-*/trainer_state.json")):
+        assert proc.poll() is None and time.time() < deadline, "run ended before fine-tuning checkpointed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (partial,) = (tmp_path / "r" / "tiny").iterdir()
+    assert partial.name.startswith(".") and partial.name.endswith(".partial")  # nothing looks complete
+    logged = len((partial / "answers.log.jsonl").read_text().splitlines())
+    assert logged >= 4  # base, prompt and rag had answered before the kill
+
+    assert subprocess.run(args + ["--resume"], env=env, capture_output=True).returncode == 0
+    (done,) = (tmp_path / "r" / "tiny").iterdir()
+    assert not done.name.startswith(".")
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]  # noqa: E731
+    assert strip(predictions(done)) == strip(predictions(tiny_run))
+    assert (done / "accuracy.csv").read_text() == (tiny_run / "accuracy.csv").read_text()
+
+
+def test_resume_with_nothing_to_resume_is_an_error(tmp_path, capsys):
+    code = main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path / "r"),
+                 "--cache-dir", str(tmp_path / "c"), "--resume"])
+    assert code == 2 and "nothing to resume" in capsys.readouterr().err
