@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import HarnessError
+from .opinion import opinion_table
 from .runner import PipelineResult
 from .tables import accuracy_table, cost_table, freshness_table, significance_table
 
@@ -73,6 +74,19 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, metric: s
     return out
 
 
+def _opinion_section(acc, sig, cost, fresh, metric: str) -> list[str]:
+    made = opinion_table(acc, sig, cost, fresh, metric)
+    if made is None:
+        return []
+    table, recommendation = made
+    return ["## The opinion table, measured", "",
+            "The rows of the usual blog comparison, each cell filled from this run: accuracy (headline metric, 95% "
+            "interval), flexibility (new facts answered with no rebuild), cost (build + 1,000 questions), "
+            "complexity (settings to tune, artifacts), freshness (new facts after a rebuild, and its time). "
+            "high/medium/low rank the three against each other.", "",
+            markdown_table(table), "", recommendation, ""]
+
+
 def render(run_dir: Path) -> list[str]:
     """(Re)writes accuracy.csv, cost.csv, freshness.csv and report.md from the run's saved files.
 
@@ -94,6 +108,7 @@ def render(run_dir: Path) -> list[str]:
           f"{n_stable} stable + {n_fresh} fresh held-out questions · primary metric **{metric}** "
           f"({METRIC_NOTES[metric]}) · run {info['started']} · commit `{info.get('git_commit') or 'n/a'}`", "",
           "## Verdict", "", *[f"- {s}" for s in said], "",
+          *_opinion_section(acc, sig, cost, fresh, metric),
           "## Accuracy (stable questions, before the update)", "", markdown_table(acc), "",
           "Metrics: " + "; ".join(f"**{k}**: {v}" for k, v in METRIC_NOTES.items()) + ". "
           f"`{metric}_ci95_low/high`: 95% bootstrap interval over questions (2,000 resamples, seeded). "
