@@ -76,6 +76,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             "embedder": args.embedder, "seed": config.seed, "device": device,
             "dtype": str(next(model.parameters()).dtype), "torch_threads": __import__("torch").get_num_threads(),
             "pipelines": names, "config": config.model_dump(), "sizes": task.sizes, "versions": _versions(),
+            "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
+                       (args.gpu_hour_usd if device == "cuda" else args.cpu_hour_usd),
+                       "per_million_tokens_usd": args.usd_per_million_tokens},
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv, "started": started}
     run_dir, said = finish_run(work, results, info)
     print("\n" + "\n".join("- " + s.replace("**", "") for s in said))
@@ -134,6 +137,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .models import DEFAULT_EMBEDDER, DEFAULT_MODEL
+    from .tables import DEFAULT_PRICES
 
     parser = argparse.ArgumentParser(
         prog="harness", description="Fine-tuning vs RAG vs prompting, measured on a task folder's questions.")
@@ -158,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", default="results", help="where run folders go (default: results)")
     run.add_argument("--cache-dir", default=os.environ.get("HARNESS_CACHE", ".harness-cache"),
                      help="trained adapters are cached here by content (default: $HARNESS_CACHE or .harness-cache)")
+    run.add_argument("--cpu-hour-usd", type=float, default=DEFAULT_PRICES["cpu_hour_usd"],
+                     help="price of an hour of this CPU machine, for the money columns (default %(default)s)")
+    run.add_argument("--gpu-hour-usd", type=float, default=DEFAULT_PRICES["gpu_hour_usd"],
+                     help="price of an hour of a GPU machine, used when --device is cuda (default %(default)s)")
+    run.add_argument("--hour-usd", type=float, default=None, help="override: price of an hour of whatever ran")
+    run.add_argument("--usd-per-million-tokens", type=float, default=DEFAULT_PRICES["per_million_tokens_usd"],
+                     help="per-token price on top of machine time, e.g. a hosted API's (default 0)")
     run.add_argument("--resume", action="store_true",
                      help="continue the newest unfinished run with the same inputs: training from its last "
                           "checkpoint, answering from the last answered batch")

@@ -34,13 +34,6 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
     f = fresh.set_index("pipeline") if len(fresh) else None
     has_fresh = f is not None and f.fresh_questions.max() > 0
 
-    def cost_per_q(n: str) -> float:
-        return float(c.loc[n, "latency_mean_s"])
-
-    def build_cost(n: str) -> float:
-        t = c.loc[n, "train_seconds"]
-        return float(t) if pd.notna(t) else float(c.loc[n, "build_s"])
-
     def absorb_s(n: str) -> float:
         t = f.loc[n, "retrain_s"]
         return float(t) if pd.notna(t) else float(f.loc[n, "rebuild_s"])
@@ -52,9 +45,9 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
         "accuracy": ({n: float(a.loc[n, metric]) for n in names},
                      lambda n, v: f"{metric} {v:.3f} [{a.loc[n, f'{metric}_ci95_low']:.2f}, "
                                   f"{a.loc[n, f'{metric}_ci95_high']:.2f}]"),
-        "cost": ({n: build_cost(n) + 1000 * cost_per_q(n) for n in names},
-                 lambda n, v: f"build {build_cost(n):.1f} s + {cost_per_q(n):.3f} s/question "
-                              f"({v:.0f} s per 1,000 questions incl. build)"),
+        "cost": ({n: float(c.loc[n, "build_usd"] + c.loc[n, "usd_per_1k_questions"]) for n in names},
+                 lambda n, v: f"${v:.4f} for build + 1,000 questions (build ${c.loc[n, 'build_usd']:.4f}, "
+                              f"{c.loc[n, 'latency_mean_s']:.3f} s/question)"),
         "complexity": ({n: len(KNOBS[n]) for n in names},
                        lambda n, v: f"{v} settings to tune, "
                        + (f"{artifacts_mb(n):.1f} MB of artifacts" if artifacts_mb(n) else "no artifacts")
@@ -86,6 +79,6 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
                    f"({rows['flexibility'][0][nb]:.3f} on fresh questions vs "
                    + ", ".join(f"{n} {rows['flexibility'][0][n]:.3f}" for n in names if n != nb) + ")")
     cheapest = min(names, key=lambda n: rows["cost"][0][n])
-    why.append(f"{cheapest} is cheapest per 1,000 questions including build ({rows['cost'][0][cheapest]:.0f} s)")
+    why.append(f"{cheapest} is cheapest for build + 1,000 questions (${rows['cost'][0][cheapest]:.4f})")
     recommendation = f"For this task: **{best}**, because " + "; ".join(why) + "."
     return pd.DataFrame(table), recommendation

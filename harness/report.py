@@ -11,7 +11,7 @@ import pandas as pd
 from .errors import HarnessError
 from .opinion import opinion_table
 from .runner import PipelineResult
-from .tables import accuracy_table, cost_table, freshness_table, significance_table
+from .tables import DEFAULT_PRICES, accuracy_table, break_even, cost_table, freshness_table, significance_table
 
 METRIC_NOTES = {
     "exact_match": "the normalised answer equals a reference",
@@ -97,7 +97,10 @@ def render(run_dir: Path) -> list[str]:
     order, metric = info["pipelines"], info["config"]["metric"]
     acc = accuracy_table(preds, order, metric, info["seed"])
     sig = significance_table(preds, order, metric, info["seed"])
-    cost = cost_table(saved["costs"], order)
+    prices = info.get("prices") or {"hour_usd": DEFAULT_PRICES["cpu_hour_usd"],
+                                     "per_million_tokens_usd": DEFAULT_PRICES["per_million_tokens_usd"]}
+    cost = cost_table(saved["costs"], order, prices)
+    n_even = break_even(cost, "finetune", "rag")
     fresh = freshness_table(preds, saved["timings"], order, metric)
     for name, df in (("accuracy", acc), ("significance", sig), ("cost", cost), ("freshness", fresh)):
         df.to_csv(run_dir / f"{name}.csv", index=False)
@@ -122,7 +125,14 @@ def render(run_dir: Path) -> list[str]:
           "training time measured when the adapter was trained. Latency is per question, amortised over a "
           "batch of generation (greedy, batch size "
           f"{info['config']['generation']['batch_size']}, max {info['config']['generation']['max_new_tokens']} "
-          "new tokens). `peak_rss_mb`: the process's peak resident memory while the pipeline ran.", "",
+          "new tokens). `peak_rss_mb`: the process's peak resident memory while the pipeline ran. Money at "
+          f"${prices['hour_usd']}/hour of this machine ({info['device']}) and ${prices['per_million_tokens_usd']} per "
+          "million prompt+generated tokens (`--hour-usd`, `--usd-per-million-tokens`).", "",
+          ("Break-even: " + ("fine-tuning never pays back its training against RAG here: its answers are not "
+                             "cheaper." if n_even is None else
+                             f"fine-tuning's training pays back against RAG's longer prompts after "
+                             f"**{n_even:,.0f} questions**.")) if "finetune" in order and "rag" in order else "",
+          "",
           f"## Freshness ({metric})", ""]
     if n_fresh:
         md += [markdown_table(fresh), "",

@@ -50,8 +50,33 @@ COST_COLUMNS = ["build_s", "train_seconds", "train_tokens", "epochs_run", "adapt
                 "index_chunks"]
 
 
-def cost_table(costs: dict[str, dict], order: list[str]) -> pd.DataFrame:
-    return pd.DataFrame([{"pipeline": n, **{c: costs[n].get(c) for c in COST_COLUMNS}} for n in order])
+DEFAULT_PRICES = {"cpu_hour_usd": 0.10, "gpu_hour_usd": 2.50, "per_million_tokens_usd": 0.0}
+
+
+def cost_table(costs: dict[str, dict], order: list[str], prices: dict[str, float]) -> pd.DataFrame:
+    """Measured costs, and money: machine time at `hour_usd`, tokens at `per_million_tokens_usd`."""
+    rows = []
+    for n in order:
+        c = costs[n]
+        build_s = c.get("train_seconds") or c.get("build_s") or 0.0  # a cached adapter still cost its training
+        tokens = (c["prompt_tokens_mean"] + c["new_tokens_mean"]) * 1000
+        rows.append({"pipeline": n, **{k: c.get(k) for k in COST_COLUMNS},
+                     "build_usd": build_s / 3600 * prices["hour_usd"],
+                     "usd_per_1k_questions": c["latency_mean_s"] * 1000 / 3600 * prices["hour_usd"]
+                     + tokens / 1e6 * prices["per_million_tokens_usd"]})
+    return pd.DataFrame(rows)
+
+
+def break_even(cost: pd.DataFrame, a: str, b: str) -> float | None:
+    """Questions after which `a`'s larger up-front cost is paid back by its cheaper answers vs `b` (None: never)."""
+    c = cost.set_index("pipeline")
+    if a not in c.index or b not in c.index:
+        return None
+    extra_build = c.loc[a, "build_usd"] - c.loc[b, "build_usd"]
+    saving = (c.loc[b, "usd_per_1k_questions"] - c.loc[a, "usd_per_1k_questions"]) / 1000
+    if extra_build <= 0:
+        return 0.0
+    return float(extra_build / saving) if saving > 0 else None
 
 
 def freshness_table(preds: pd.DataFrame, timings: dict[str, dict], order: list[str], metric: str) -> pd.DataFrame:
