@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-render a run's tables and report from its saved predictions",
                          description="Rewrite the CSV tables and report.md of RUN_DIR from its predictions.jsonl, "
                                      "costs.json and run.json, without running any model.")
-    rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/coffee/20260101-120000")
+    rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
     rep.set_defaults(func=cmd_report)
     return parser
 
