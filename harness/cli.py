@@ -62,7 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     set_seed(config.seed)
     print(f"task {task.name}: {task.sizes}", flush=True)
     source = resolve_model(args.model)
-    resume_key = json.dumps([task.fingerprint(), source.fingerprint(), args.embedder, names, config.model_dump()],
+    task_hash = task.fingerprint()
+    resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump()],
                             sort_keys=True)
     model, tokenizer = load_generator(source, device, args.trust_remote_code)
     embedder = load_embedder(args.embedder, device)
@@ -71,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     AnswerLog(work / "answers.log.jsonl"))
     results = run_task(task, shared, names)
 
-    info = {"task": task.name, "task_fingerprint": task.fingerprint(), "task_dir": str(task.root),
+    info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
             "embedder": args.embedder, "seed": config.seed, "device": device,
             "dtype": str(next(model.parameters()).dtype), "torch_threads": __import__("torch").get_num_threads(),

@@ -11,7 +11,8 @@ import pandas as pd
 from .errors import HarnessError
 from .opinion import opinion_table
 from .runner import PipelineResult
-from .tables import DEFAULT_PRICES, accuracy_table, break_even, cost_table, freshness_table, significance_table
+from .tables import (DEFAULT_PRICES, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
+                     significance_table, slice_table)
 
 METRIC_NOTES = {
     "exact_match": "the normalised answer equals a reference",
@@ -97,12 +98,15 @@ def render(run_dir: Path) -> list[str]:
     order, metric = info["pipelines"], info["config"]["metric"]
     acc = accuracy_table(preds, order, metric, info["seed"])
     sig = significance_table(preds, order, metric, info["seed"])
+    slices = slice_table(preds, order, metric)
+    retrieval = retrieval_table(preds, order, metric)
     prices = info.get("prices") or {"hour_usd": DEFAULT_PRICES["cpu_hour_usd"],
                                      "per_million_tokens_usd": DEFAULT_PRICES["per_million_tokens_usd"]}
     cost = cost_table(saved["costs"], order, prices)
     n_even = break_even(cost, "finetune", "rag")
     fresh = freshness_table(preds, saved["timings"], order, metric)
-    for name, df in (("accuracy", acc), ("significance", sig), ("cost", cost), ("freshness", fresh)):
+    for name, df in (("accuracy", acc), ("significance", sig), ("slices", slices), ("retrieval", retrieval),
+                     ("cost", cost), ("freshness", fresh)):
         df.to_csv(run_dir / f"{name}.csv", index=False)
     said = verdict(acc, sig, fresh, metric)
     n_stable, n_fresh = int(acc.questions.max()), int(fresh.fresh_questions.max() if len(fresh) else 0)
@@ -120,6 +124,12 @@ def render(run_dir: Path) -> list[str]:
           markdown_table(sig), "",
           "McNemar's exact test for 0/1 scores, a sign-flip permutation test otherwise; `significant` at p < 0.05, "
           "uncorrected for the number of pairs.", "",
+          f"### By topic ({metric}, stable questions)", "", markdown_table(slices), "",
+          *([f"### Retrieval quality (stable questions)", "", markdown_table(retrieval), "",
+             "`hit_at_k`: the source document is among the k passages; `mrr`: mean reciprocal rank of its first "
+             f"passage; `{metric}_gold_retrieved` / `_gold_missed`: accuracy when retrieval found the source "
+             "and when it did not (a low first number means the generator failed, a low hit rate that the "
+             "retriever did).", ""] if len(retrieval) else []),
           "## Cost", "", markdown_table(cost), "",
           "`build_s`: wall time to build in this run (a cached adapter costs only its load); `train_seconds`: "
           "training time measured when the adapter was trained. Latency is per question, amortised over a "

@@ -45,6 +45,33 @@ def significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed:
     return pd.DataFrame(rows)
 
 
+def slice_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.DataFrame:
+    """Headline metric per question topic (stable questions): where each pipeline wins and loses."""
+    stable = stable_main(preds)
+    wide = stable.pivot_table(index="topic", columns="pipeline", values=metric, aggfunc="mean")
+    counts = stable[stable.pipeline == order[0]].groupby("topic").size().rename("questions")
+    return wide[order].join(counts).reset_index()
+
+
+def retrieval_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.DataFrame:
+    """For retrieving pipelines: hit@k, MRR of the gold document, and accuracy with and without it retrieved,
+    which separates retrieval failures from generation failures."""
+    rows = []
+    for name in order:
+        g = preds[(preds.phase == PHASE_MAIN) & (preds.pipeline == name) & preds.gold_retrieved.notna()]
+        g = g[~g.fresh] if (~g.fresh).any() else g
+        if g.empty:
+            continue
+        ranks = [next((i for i, p in enumerate(ps, 1) if p["doc"] == doc), None) for ps, doc in zip(g.passages, g.doc)]
+        hit = g.gold_retrieved.astype(bool)
+        rows.append({"pipeline": name, "questions": len(g), "k": int(max(len(ps) for ps in g.passages)),
+                     "hit_at_k": float(hit.mean()), "hit_at_1": float(sum(r == 1 for r in ranks) / len(g)),
+                     "mrr": float(sum(1 / r for r in ranks if r) / len(g)),
+                     f"{metric}_gold_retrieved": float(g[hit][metric].mean()) if hit.any() else None,
+                     f"{metric}_gold_missed": float(g[~hit][metric].mean()) if (~hit).any() else None})
+    return pd.DataFrame(rows)
+
+
 COST_COLUMNS = ["build_s", "train_seconds", "train_tokens", "epochs_run", "adapter_cached", "latency_mean_s",
                 "latency_p95_s", "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "adapter_mb", "index_mb",
                 "index_chunks"]

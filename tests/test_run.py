@@ -22,8 +22,12 @@ def test_run_writes_every_table_for_all_five_pipelines(tiny_run):
     assert list(acc.pipeline) == list(PIPELINES)
     assert (acc.questions == 3).all()  # the stable questions; the fresh one is measured in freshness.csv
     report = (tiny_run / "report.md").read_text()
-    for heading in ("## Accuracy", "## Cost", "## Freshness", "## Verdict"):
+    for heading in ("## Accuracy", "## Cost", "## Freshness", "## Verdict", "## The opinion table, measured",
+                    "### Retrieval quality", "### By topic"):
         assert heading in report
+    retrieval = pd.read_csv(tiny_run / "retrieval.csv").set_index("pipeline")
+    assert list(retrieval.index) == ["rag", "finetune+rag"]  # only the pipelines that retrieve
+    assert 0 < retrieval.loc["rag", "mrr"] <= retrieval.loc["rag", "hit_at_k"] <= 1
     assert not any(p.name.startswith(".") for p in tiny_run.parent.iterdir()), "a temp folder was left behind"
 
 
