@@ -156,7 +156,7 @@ class FinetunePipeline(Pipeline):
         size = sum(f.stat().st_size for f in a.path.iterdir() if f.name.startswith("adapter_model"))
         return {**super().costs(), "adapter_mb": size / 1e6, "train_seconds": a.train_seconds,
                 "train_tokens": a.train_tokens, "epochs_run": a.epochs_run, "adapter_cached": a.cached,
-                "best_eval_loss": a.best_eval_loss}
+                "best_eval_loss": a.best_eval_loss, "adapter": a.path.name, "log_history": a.log_history}
 
 
 class FinetuneRagPipeline(FinetunePipeline):

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .errors import HarnessError
 from .opinion import opinion_table
+from .plots import draw_all
 from .runner import PipelineResult
 from .tables import (DEFAULT_PRICES, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
                      significance_table, slice_table)
@@ -75,6 +76,17 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, metric: s
     return out
 
 
+def _loss_histories(saved: dict) -> dict[str, list[dict]]:
+    """Training logs of each distinct adapter in the run (a shared adapter appears once)."""
+    out, seen = {}, set()
+    for name, c in saved["costs"].items():
+        for label, cost in ((name, c), (f"{name}, rebuilt", saved["timings"].get(name, {}).get("rebuild_cost"))):
+            if cost and cost.get("log_history") and cost.get("adapter") not in seen:
+                seen.add(cost["adapter"])
+                out[label] = cost["log_history"]
+    return out
+
+
 def _opinion_section(acc, sig, cost, fresh, metric: str) -> list[str]:
     made = opinion_table(acc, sig, cost, fresh, metric)
     if made is None:
@@ -109,6 +121,7 @@ def render(run_dir: Path) -> list[str]:
                      ("cost", cost), ("freshness", fresh)):
         df.to_csv(run_dir / f"{name}.csv", index=False)
     said = verdict(acc, sig, fresh, metric)
+    figures = draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(saved))
     n_stable, n_fresh = int(acc.questions.max()), int(fresh.fresh_questions.max() if len(fresh) else 0)
     md = [f"# {info['task']}: fine-tuning vs RAG vs prompting, measured", "",
           f"Model `{info['model']}` · embedder `{info['embedder']}` · seed {info['seed']} · "
@@ -153,6 +166,7 @@ def render(run_dir: Path) -> list[str]:
                "`stable_after_rebuild` checks that absorbing the update did not cost the old knowledge."]
     else:
         md += ["This task has no `updates/` and no fresh questions, so freshness was not measured."]
+    md += ["", "## Figures", ""] + [f"![{caption}]({name})" for caption, name in figures]
     md += ["", "Per-question answers, references, retrieved passages and scores: `predictions.jsonl`. "
            "Config, seed, versions and commit: `run.json`.", ""]
     (run_dir / "report.md").write_text("\n".join(md))
