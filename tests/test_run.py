@@ -25,6 +25,8 @@ def test_run_writes_every_table_for_all_five_pipelines(tiny_run):
     for heading in ("## Accuracy", "## Cost", "## Freshness", "## Verdict", "## The opinion table, measured",
                     "### Retrieval quality", "### By topic"):
         assert heading in report
+    for png in ("accuracy.png", "accuracy_vs_cost.png", "freshness.png", "finetune_loss.png"):
+        assert (tiny_run / png).stat().st_size > 1000 and f"]({png})" in report
     retrieval = pd.read_csv(tiny_run / "retrieval.csv").set_index("pipeline")
     assert list(retrieval.index) == ["rag", "finetune+rag"]  # only the pipelines that retrieve
     assert 0 < retrieval.loc["rag", "mrr"] <= retrieval.loc["rag", "hit_at_k"] <= 1
