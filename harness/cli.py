@@ -136,6 +136,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    print(compare(Path(args.run_a), Path(args.run_b)), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models import DEFAULT_EMBEDDER, DEFAULT_MODEL
     from .tables import DEFAULT_PRICES
@@ -199,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "costs.json and run.json, without running any model.")
     rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser("compare", help="show what changed between two runs",
+                         description="Compare two run folders: inputs (config, models, versions, data), accuracy, "
+                                     "freshness, cost, and which answers changed. Prints Markdown.")
+    cmp.add_argument("run_a", help="the earlier run folder")
+    cmp.add_argument("run_b", help="the later run folder")
+    cmp.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -84,6 +84,9 @@ def test_same_seed_gives_identical_answers_and_scores(tiny_run, tmp_path):
     strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]  # noqa: E731
     assert strip(predictions(again)) == strip(predictions(tiny_run))
     assert (again / "accuracy.csv").read_text() == (tiny_run / "accuracy.csv").read_text()
+    from harness.compare import compare
+    text = compare(tiny_run, again)
+    assert "## Answers: 0 of 45 differ" in text  # 5 pipelines x (4 + 1 fresh + 4 rebuilt), all identical
 
 
 def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):

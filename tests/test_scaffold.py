@@ -29,7 +29,7 @@ def test_tasks_dir_from_environment(tmp_path, capsys, monkeypatch):
 
 def test_every_command_has_help(capsys):
     import pytest
-    for cmd in ("run", "list", "validate", "new-task"):
+    for cmd in ("run", "list", "validate", "new-task", "report", "compare"):
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
         assert e.value.code == 0 and "usage: harness" in capsys.readouterr().out
