@@ -31,6 +31,8 @@ def _load(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd
 def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     m = a[["pipeline"] + cols].merge(b[["pipeline"] + cols], on="pipeline", how="outer", sort=False,
                                                 suffixes=("_a", "_b"))
+    order = list(a.pipeline) + [p for p in b.pipeline if p not in set(a.pipeline)]
+    m = m.set_index("pipeline").reindex(order).reset_index()
     for c in cols:
         m[f"{c}_change"] = m[f"{c}_b"] - m[f"{c}_a"]
     return m[["pipeline"] + [f"{c}_{s}" for c in cols for s in ("a", "b", "change")]]
