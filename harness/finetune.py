@@ -65,20 +65,24 @@ def _read_meta(path: Path, cached: bool) -> TrainedAdapter:
     return TrainedAdapter(path=path, cached=cached, **meta)
 
 
+def cached_adapter(pairs: tuple[QAPair, ...], system: str, cfg: FinetuneConfig, seed: int, cache_dir: Path,
+                   model_id: str) -> TrainedAdapter | None:
+    final = cache_dir / "adapters" / cache_key(model_id, system, pairs, cfg, seed)
+    return _read_meta(final, cached=True) if (final / "harness_meta.json").is_file() else None
+
+
 def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: FinetuneConfig, seed: int,
                   cache_dir: Path, model_id: str) -> TrainedAdapter:
+    found = cached_adapter(pairs, system, cfg, seed, cache_dir, model_id)
+    if found:
+        return found
     final = cache_dir / "adapters" / cache_key(model_id, system, pairs, cfg, seed)
-    if (final / "harness_meta.json").is_file():
-        return _read_meta(final, cached=True)
     if len(pairs) < 4:
         raise HarnessError(f"fine-tuning needs at least 4 training pairs (train.jsonl has {len(pairs)})")
 
     set_seed(seed)
     rows = Dataset.from_list([_encode(tokenizer, system, p) for p in pairs])
     split = rows.train_test_split(test_size=max(1, round(cfg.eval_fraction * len(rows))), seed=seed)
-    model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(
-        r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     train_tok = copy.deepcopy(tokenizer)
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
     # An interrupted training of the same key left its epoch checkpoints here: continue from the last
@@ -96,13 +100,24 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
         load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
         logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
     )
-    trainer = Trainer(model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
-                      data_collator=DataCollatorForSeq2Seq(train_tok, padding=True, label_pad_token_id=-100),
-                      callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)])
-    start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - start
-    model.save_pretrained(str(work))
+    # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
+    # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
+    use_cache = base.config.use_cache
+    model = peft.get_peft_model(base, peft.LoraConfig(
+        r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+    try:
+        trainer = Trainer(model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
+                          data_collator=DataCollatorForSeq2Seq(train_tok, padding=True, label_pad_token_id=-100),
+                          callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)])
+        start = time.perf_counter()
+        trainer.train(resume_from_checkpoint=resume)
+        seconds = time.perf_counter() - start
+        model.save_pretrained(str(work))
+    finally:
+        model.unload()
+        base.config.use_cache = use_cache
+        base.eval()
     state = trainer.state
     meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
             "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .config import TaskConfig
 from .answerlog import AnswerLog
-from .finetune import TrainedAdapter, chat, load_merged, train_adapter
+from .finetune import TrainedAdapter, cached_adapter, chat, load_merged, train_adapter
 from .generate import Messages, generate
 from .retrieval import Passage, VectorIndex
 from .task import Document, Knowledge
@@ -36,6 +36,10 @@ class Shared:
             self._merged.clear()
             self._merged[adapter.path] = load_merged(self.model, adapter)
         return self._merged[adapter.path]
+
+    def release_merged(self) -> None:
+        """Drop the merged copy before training another adapter, so two never sit in memory at once."""
+        self._merged.clear()
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,11 @@ class FinetunePipeline(Pipeline):
     def build(self, knowledge: Knowledge) -> None:
         super().build(knowledge)
         s = self.shared
-        self.adapter = train_adapter(s.model, s.tokenizer, knowledge.pairs, self.cfg.prompt.system,
-                                     self.cfg.finetune, self.cfg.seed, s.cache_dir, s.model_id)
+        args = (knowledge.pairs, self.cfg.prompt.system, self.cfg.finetune, self.cfg.seed, s.cache_dir, s.model_id)
+        if cached_adapter(*args) is None:
+            self.model = None
+            s.release_merged()  # training is coming: don't hold the previous merged copy through it
+        self.adapter = train_adapter(s.model, s.tokenizer, *args)
         self.model = s.merged(self.adapter)
 
     def messages(self, question: str, passages: list[Passage]) -> Messages:
