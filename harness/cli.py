@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
             "embedder": args.embedder, "seed": config.seed, "device": device,
             "dtype": str(next(model.parameters()).dtype), "torch_threads": __import__("torch").get_num_threads(),
-            "pipelines": names, "config": config.model_dump(), "sizes": task.sizes, "versions": _versions(),
+            "pipelines": names, "config": config.model_dump(), "sizes": task.sizes, "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
             "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
                        (args.gpu_hour_usd if device == "cuda" else args.cpu_hour_usd),
                        "per_million_tokens_usd": args.usd_per_million_tokens},

@@ -121,6 +121,10 @@ def render(run_dir: Path) -> list[str]:
                      ("cost", cost), ("freshness", fresh)):
         df.to_csv(run_dir / f"{name}.csv", index=False)
     said = verdict(acc, sig, fresh, metric)
+    if info.get("train_answer_coverage") is not None:
+        said.append(f"Context for fine-tuning's score: {info['train_answer_coverage']:.0%} of the stable test questions "
+                    "have their answer among the training answers (asked in other words), so fine-tuning was "
+                    "taught those facts; on facts it was never shown it can only guess.")
     figures = draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(saved))
     n_stable, n_fresh = int(acc.questions.max()), int(fresh.fresh_questions.max() if len(fresh) else 0)
     md = [f"# {info['task']}: fine-tuning vs RAG vs prompting, measured", "",

@@ -78,6 +78,13 @@ class Task:
     def fresh(self) -> list[TestQuestion]:
         return [q for q in self.test if q.fresh]
 
+    def answer_coverage(self) -> float:
+        """Share of stable test questions whose answer is also a training answer: how much of the test
+        a fine-tune could have memorised. Computed for the report only; pipelines never see references."""
+        taught = {normalize(p.answer) for p in self.knowledge.pairs}
+        stable = self.stable or list(self.test)
+        return sum(any(normalize(a) in taught for a in q.answers) for q in stable) / len(stable)
+
     def fingerprint(self) -> str:
         """Content hash of everything in the folder, recorded beside results."""
         h = hashlib.sha256()
