@@ -65,10 +65,11 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, metric: s
         f = fresh.dropna(subset=["fresh_after_rebuild"])
         if len(f):
             nb = f.sort_values("fresh_after_update_no_rebuild", ascending=False).iloc[0]
+            after = (f"**{nb.pipeline}** reaches {nb.fresh_after_update_no_rebuild:.3f} (in {_fmt(nb.no_rebuild_s)} s)"
+                     if nb.fresh_after_update_no_rebuild > 0 else "no pipeline answers any of them")
             out.append(f"Fresh questions (answered only by documents that arrive later): before the update the best "
                        f"pipeline scores {f.fresh_before.max():.3f}; with the new documents added and no rebuild, "
-                       f"**{nb.pipeline}** reaches {nb.fresh_after_update_no_rebuild:.3f} "
-                       f"(in {_fmt(nb.no_rebuild_s)} s).")
+                       f"{after}.")
             rb = f.sort_values("fresh_after_rebuild", ascending=False).iloc[0]
             out.append(f"After a full rebuild (re-index, retrain), **{rb.pipeline}** scores best on fresh questions "
                        f"({rb.fresh_after_rebuild:.3f}); rebuild wall times: "
