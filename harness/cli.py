@@ -40,6 +40,12 @@ def _git_commit() -> str | None:
         return None
 
 
+def _summary(verdict: list[str], run_dir: Path) -> None:
+    """The one screen a user reads at the end: the verdict, then where the full report is."""
+    print("\n" + "\n".join("- " + line.replace("**", "") for line in verdict))
+    print(f"\nreport: {run_dir / 'report.md'}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
     from .models import load_embedder, load_generator, pick_device, resolve_model
@@ -82,8 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        "per_million_tokens_usd": args.usd_per_million_tokens},
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv, "started": started}
     run_dir, said = finish_run(work, results, info)
-    print("\n" + "\n".join("- " + s.replace("**", "") for s in said))
-    print(f"\nreport: {run_dir / 'report.md'}")
+    _summary(said, run_dir)
     return 0
 
 
@@ -130,9 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "predictions.jsonl").is_file() or not (run_dir / "run.json").is_file():
         raise HarnessError("not a run folder (needs predictions.jsonl, costs.json and run.json)", run_dir)
-    for line in render(run_dir):
-        print("- " + line.replace("**", ""))
-    print(f"\nreport: {run_dir / 'report.md'}")
+    _summary(render(run_dir), run_dir)
     return 0
 
 
