@@ -202,12 +202,14 @@ def _doc_field(obj: dict[str, Any], path: Path, line: int, known: set[str]) -> s
     return doc
 
 
-def load_pairs(path: Path, known_docs: set[str]) -> tuple[QAPair, ...]:
-    pairs = []
+def load_pairs(path: Path, known_docs: set[str]) -> tuple[tuple[QAPair, ...], list[int]]:
+    """The pairs and the line each came from (for the leakage check's messages)."""
+    pairs, lines = [], []
     for n, obj in _read_jsonl(path):
         pairs.append(QAPair(_text_field(obj, "question", path, n), _text_field(obj, "answer", path, n),
                             _doc_field(obj, path, n, known_docs)))
-    return tuple(pairs)
+        lines.append(n)
+    return tuple(pairs), lines
 
 
 def load_test(path: Path, known_docs: set[str], update_docs: set[str]) -> tuple[list[TestQuestion], list[int]]:
@@ -244,15 +246,15 @@ def load_test(path: Path, known_docs: set[str], update_docs: set[str]) -> tuple[
     return items, lines
 
 
-def check_leakage(task_root: Path, test: list[TestQuestion], test_lines: list[int]) -> None:
-    """Refuse a task whose test questions also appear in any training file (normalised text)."""
-    train_files = [task_root / "train.jsonl", task_root / "updates" / "train.jsonl"]
+def check_leakage(task_root: Path, test: list[TestQuestion], test_lines: list[int],
+                  train: list[tuple[str, tuple[QAPair, ...], list[int]]]) -> None:
+    """Refuse a task whose test questions also appear in any training file (normalised text).
+
+    `train` holds (file name, pairs, their lines) for every training file."""
     seen: dict[str, str] = {}
-    for f in train_files:
-        if f.is_file():
-            for n, obj in _read_jsonl(f):
-                if isinstance(obj.get("question"), str):
-                    seen.setdefault(normalize(obj["question"]), f"{f.relative_to(task_root)}:{n}")
+    for name, pairs, lines in train:
+        for pair, n in zip(pairs, lines):
+            seen.setdefault(normalize(pair.question), f"{name}:{n}")
     leaks = [(line, q.question, seen[normalize(q.question)])
              for q, line in zip(test, test_lines) if normalize(q.question) in seen]
     if leaks:
@@ -272,11 +274,12 @@ def load_task(root: Path) -> Task:
     known = {d.path for d in docs}
     known_upd = {d.path for d in update_docs}
     train_path = root / "train.jsonl"
-    pairs = load_pairs(train_path, known) if train_path.is_file() else ()
+    pairs, pair_lines = load_pairs(train_path, known) if train_path.is_file() else ((), [])
     upd_train = root / "updates" / "train.jsonl"
-    update_pairs = load_pairs(upd_train, known | known_upd) if upd_train.is_file() else ()
+    update_pairs, upd_lines = load_pairs(upd_train, known | known_upd) if upd_train.is_file() else ((), [])
     test, lines = load_test(root / "test.jsonl", known, known_upd)
-    check_leakage(root, test, lines)
+    check_leakage(root, test, lines, [("train.jsonl", pairs, pair_lines),
+                                      ("updates/train.jsonl", update_pairs, upd_lines)])
     sizes = {"docs": len(docs), "train": len(pairs), "test": len(test),
              "fresh": sum(q.fresh for q in test), "update_docs": len(update_docs)}
     return Task(config.name, root, config, Knowledge(docs, pairs), Knowledge(update_docs, update_pairs),
