@@ -14,6 +14,10 @@ def run_cli(capsys, tasks_dir: Path, *extra: str, task: str = "tiny") -> tuple[i
     return code, err
 
 
+def append(path: Path, line: str) -> None:
+    path.write_text(path.read_text() + line + "\n")
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
@@ -72,8 +76,7 @@ def test_malformed_jsonl_names_the_line(tasks_dir, capsys):
 
 
 def test_line_without_answer(tasks_dir, capsys):
-    path = tasks_dir / "tiny" / "train.jsonl"
-    path.write_text(path.read_text() + '{"question": "Where?"}\n')
+    append(tasks_dir / "tiny" / "train.jsonl", '{"question": "Where?"}')
     code, err = run_cli(capsys, tasks_dir)
     assert code == 2 and 'train.jsonl:9: missing or empty "answer"' in err
 
@@ -98,9 +101,8 @@ def test_fresh_question_needs_updates(tasks_dir, capsys):
 
 
 def test_leaked_test_question_is_refused_by_line(tasks_dir, capsys):
-    path = tasks_dir / "tiny" / "train.jsonl"
     # Same question up to case and punctuation: still a leak.
-    path.write_text(path.read_text() + '{"question": "what dish is traditional in velmora", "answer": "barley stew"}\n')
+    append(tasks_dir / "tiny" / "train.jsonl", '{"question": "what dish is traditional in velmora", "answer": "barley stew"}')
     code, err = run_cli(capsys, tasks_dir)
     assert code == 2 and "test.jsonl:3" in err and "train.jsonl:9" in err and "appear in training data" in err
 
