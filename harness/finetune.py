@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -33,6 +34,7 @@ class TrainedAdapter:
     n_train: int
     n_eval: int
     log_history: list[dict]
+    processes: int = 1  # how many data-parallel processes trained it
 
 
 def chat(system: str, question: str) -> Messages:
@@ -80,6 +82,13 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
     if len(pairs) < 4:
         raise HarnessError(f"fine-tuning needs at least 4 training pairs (train.jsonl has {len(pairs)})")
 
+    # finetune.batch_size is the global batch: under torchrun / accelerate launch each of the WORLD_SIZE
+    # processes takes its share, so the same config trains the same recipe on 1 process or N (and the
+    # adapter lands under the same cache key, where `harness run` finds it).
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise HarnessError(f"finetune.batch_size {cfg.batch_size} does not split evenly over {world} processes; "
+                           f"choose a multiple of {world}")
     set_seed(seed)
     rows = Dataset.from_list([_encode(tokenizer, system, p) for p in pairs])
     split = rows.train_test_split(test_size=max(1, round(cfg.eval_fraction * len(rows))), seed=seed)
@@ -95,10 +104,13 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
     args = TrainingArguments(
         output_dir=str(work / "checkpoints"), seed=seed, data_seed=seed,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
-        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        per_device_train_batch_size=cfg.batch_size // world, per_device_eval_batch_size=cfg.batch_size // world,
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
         logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
+        bf16=base.dtype == torch.bfloat16, fp16=base.dtype == torch.float16,
+        ddp_backend="gloo" if world > 1 and base.device.type == "cpu" else None,
+        ddp_find_unused_parameters=False,
     )
     # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
@@ -113,20 +125,23 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start
-        model.save_pretrained(str(work))
+        if trainer.is_world_process_zero():  # one writer when several processes trained together
+            model.save_pretrained(str(work))
     finally:
         model.unload()
         base.config.use_cache = use_cache
         base.eval()
     state = trainer.state
-    meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
-            "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
-            "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
-            "log_history": state.log_history}
-    (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
-    shutil.rmtree(work / "checkpoints", ignore_errors=True)
-    shutil.rmtree(final, ignore_errors=True)
-    work.rename(final)  # atomic: a half-trained adapter never sits under the final key
+    if trainer.is_world_process_zero():
+        meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
+                "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
+                "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
+                "processes": world, "log_history": state.log_history}
+        (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
+        shutil.rmtree(work / "checkpoints", ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
+        work.rename(final)  # atomic: a half-trained adapter never sits under the final key
+    trainer.accelerator.wait_for_everyone()  # the other ranks read the adapter rank 0 just renamed
     return _read_meta(final, cached=False)
 
 

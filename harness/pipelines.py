@@ -13,7 +13,7 @@ from .config import TaskConfig
 from .answerlog import AnswerLog
 from .finetune import TrainedAdapter, cached_adapter, chat, load_merged, train_adapter
 from .generate import Messages, generate
-from .retrieval import Passage, VectorIndex
+from .retrieval import Passage, VectorIndex, cached_index
 from .task import Document, Knowledge
 
 
@@ -28,6 +28,8 @@ class Shared:
     model_id: str
     cache_dir: Path
     log: AnswerLog = field(default_factory=AnswerLog)
+    embedder_id: str = ""  # what --embedder named: part of the index cache key
+    engine: object | None = None  # a VllmEngine with --engine vllm; None answers through transformers
     _merged: dict = field(default_factory=dict)
 
     def merged(self, adapter: TrainedAdapter):
@@ -65,8 +67,9 @@ class Pipeline:
         """Everything done once, before any question: indexing, training, choosing examples."""
         if self.retrieves:
             r = self.cfg.retrieval
-            self.index = VectorIndex(self.shared.embedder, r.chunk_words, r.chunk_overlap)
-            self.index.add(knowledge.docs)
+            s = self.shared
+            self.index = cached_index(s.embedder, s.embedder_id, knowledge.docs, r.chunk_words, r.chunk_overlap,
+                                      s.cache_dir)
 
     def add_documents(self, docs: tuple[Document, ...]) -> None:
         """New documents arrive; take them in without rebuilding (only a retriever can)."""
@@ -79,7 +82,11 @@ class Pipeline:
     def answer(self, questions: list[str]) -> list[Answer]:
         found = self.index.search(questions, self.cfg.retrieval.top_k) if self.index else [[] for _ in questions]
         gen = self.cfg.generation
-        outs = generate(self.model, self.shared.tokenizer, [self.messages(q, p) for q, p in zip(questions, found)],
+        prompts = [self.messages(q, p) for q, p in zip(questions, found)]
+        if self.shared.engine is not None:
+            outs = self.shared.engine.generate(self.shared.tokenizer, prompts, gen.max_new_tokens, self.adapter_path)
+            return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds, tuple(p)) for o, p in zip(outs, found)]
+        outs = generate(self.model, self.shared.tokenizer, prompts,
                         gen.max_new_tokens, gen.batch_size, desc=f"answering [{self.name}]",
                         log=self.shared.log, model_tag=self.model_tag)
         return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds, tuple(p)) for o, p in zip(outs, found)]
@@ -89,8 +96,13 @@ class Pipeline:
         """Names the weights that answer, for the answer log: the base model unless an adapter is merged."""
         return "base"
 
+    @property
+    def adapter_path(self) -> str | None:
+        return None
+
     def costs(self) -> dict[str, float | int | bool | None]:
         return {"index_mb": self.index.nbytes / 1e6 if self.index else None,
+                "index_kind": self.index.kind if self.index else None,
                 "index_chunks": len(self.index.passages) if self.index else None}
 
 
@@ -149,7 +161,12 @@ class FinetunePipeline(Pipeline):
             self.model = None
             s.release_merged()  # training is coming: don't hold the previous merged copy through it
         self.adapter = train_adapter(s.model, s.tokenizer, *args)
-        self.model = s.merged(self.adapter)
+        # vLLM serves the adapter itself; only the transformers path needs the merged weights.
+        self.model = s.merged(self.adapter) if s.engine is None else s.model
+
+    @property
+    def adapter_path(self) -> str | None:
+        return str(self.adapter.path)
 
     def messages(self, question: str, passages: list[Passage]) -> Messages:
         return chat(self.cfg.prompt.system, question)  # the format it was trained on

@@ -162,7 +162,10 @@ def render(run_dir: Path) -> list[str]:
                              f"**{n_even:,.0f} questions**.")) if "finetune" in order and "rag" in order else "",
           "",
           f"## Freshness ({metric})", ""]
-    if n_fresh:
+    if n_fresh and not info.get("freshness", True):
+        md += [markdown_table(fresh), "", "The update experiment was skipped in this run (`--no-freshness`): "
+               "only the fresh questions' scores before any update are measured."]
+    elif n_fresh:
         md += [markdown_table(fresh), "",
                "`fresh_before`: built on the original knowledge. `fresh_after_update_no_rebuild`: the update's "
                "documents handed to the pipeline with no retraining and no re-index (a retriever adds them to its "

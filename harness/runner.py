@@ -46,7 +46,7 @@ def _records(task: Task, pipeline: str, phase: str, questions: list[TestQuestion
     return rows
 
 
-def run_pipeline(pipeline: Pipeline, task: Task, embedder) -> PipelineResult:
+def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = True) -> PipelineResult:
     res = PipelineResult(pipeline.name)
     questions = list(task.test)
     ask = lambda qs: pipeline.answer([q.question for q in qs])  # noqa: E731  (question text only)
@@ -56,7 +56,7 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder) -> PipelineResult:
         res.timings["build_s"] = time.perf_counter() - t
         res.cost = pipeline.costs()
         res.predictions += _records(task, pipeline.name, PHASE_MAIN, questions, ask(questions), embedder)
-        if task.fresh and task.update.docs:
+        if freshness and task.fresh and task.update.docs:
             t = time.perf_counter()
             pipeline.add_documents(task.update.docs)
             res.timings["add_documents_s"] = time.perf_counter() - t
@@ -78,10 +78,10 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder) -> PipelineResult:
     return res
 
 
-def run_task(task: Task, shared: Shared, pipelines: list[str]) -> list[PipelineResult]:
+def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool = True) -> list[PipelineResult]:
     results = []
     for name in pipelines:
         print(f"\n== {name}", flush=True)
-        results.append(run_pipeline(PIPELINES[name](shared), task, shared.embedder))
+        results.append(run_pipeline(PIPELINES[name](shared), task, shared.embedder, freshness))
     return results
 

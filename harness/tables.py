@@ -42,7 +42,9 @@ def significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed:
             rows.append({"a": a, "b": b, f"{metric}_a": float(wide[a].mean()), f"{metric}_b": float(wide[b].mean()),
                          "difference": float(wide[a].mean() - wide[b].mean()), "p_value": p, "test": test,
                          "significant": p < 0.05})
-    return pd.DataFrame(rows)
+    # Named columns even with no pairs (a one-pipeline run), so readers can filter on them.
+    return pd.DataFrame(rows, columns=["a", "b", f"{metric}_a", f"{metric}_b", "difference", "p_value", "test",
+                                       "significant"])
 
 
 def slice_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.DataFrame:
@@ -74,7 +76,7 @@ def retrieval_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.Da
 
 COST_COLUMNS = ["build_s", "train_seconds", "train_tokens", "epochs_run", "adapter_cached", "latency_mean_s",
                 "latency_p95_s", "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "adapter_mb", "index_mb",
-                "index_chunks"]
+                "index_chunks", "index_kind"]
 
 
 DEFAULT_PRICES = {"cpu_hour_usd": 0.10, "gpu_hour_usd": 2.50, "per_million_tokens_usd": 0.0}

@@ -1,0 +1,134 @@
+"""How much memory a run will need, estimated before any weights load, so a model that cannot fit is
+reported in seconds rather than after minutes of loading and an out-of-memory kill."""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import torch
+
+from .models import ModelSource
+
+_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+
+
+@dataclass(frozen=True)
+class Shape:
+    params: int
+    hidden: int
+    layers: int
+    vocab: int
+
+
+def _gguf_shape(path: Path) -> Shape:
+    """Reads only the GGUF header. gguf.GGUFReader parses every token string (25 s for Gemma's 262k
+    vocabulary); here strings are skipped by length, so the header takes well under a second."""
+    with path.open("rb") as f:
+        def num(code: int):
+            fmt = "<" + _SCALAR[code]
+            return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+        def string() -> str:
+            return f.read(num(10)).decode("utf-8", "replace")
+
+        def value(code: int):
+            if code == _STRING:
+                return string()
+            if code != _ARRAY:
+                return num(code)
+            item, count = num(4), num(10)
+            if item == _STRING:
+                for _ in range(count):
+                    f.seek(num(10), 1)
+            else:
+                f.seek(count * struct.calcsize(_SCALAR[item]), 1)
+            return count  # arrays are summarised by their length (the vocabulary size for token lists)
+
+        if f.read(4) != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        num(4)  # version
+        n_tensors, n_kv = num(10), num(10)
+        meta = {}
+        for _ in range(n_kv):
+            key = string()
+            meta[key] = value(num(4))
+        params = 0
+        for _ in range(n_tensors):
+            string()
+            dims = [num(10) for _ in range(num(4))]
+            num(4), num(10)  # type, offset
+            params += int(torch.tensor(dims).prod()) if dims else 1
+    arch = meta.get("general.architecture", "")
+    return Shape(params, int(meta.get(f"{arch}.embedding_length", 0)), int(meta.get(f"{arch}.block_count", 0)),
+                 int(meta.get("tokenizer.ggml.tokens", 0)))
+
+
+def _hf_shape(source: ModelSource, trust_remote_code: bool) -> Shape:
+    """Counts parameters on the meta device: only config.json is read, no weights."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=trust_remote_code)
+    text = cfg.get_text_config()
+    return Shape(sum(p.numel() for p in model.parameters()), text.hidden_size, text.num_hidden_layers,
+                 text.vocab_size)
+
+
+def model_shape(source: ModelSource, trust_remote_code: bool = False) -> Shape | None:
+    try:
+        if source.gguf_file:
+            return _gguf_shape(Path(source.location) / source.gguf_file)
+        return _hf_shape(source, trust_remote_code)
+    except Exception:  # an estimate must never stop a run that the loader itself might manage
+        return None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    weights_gb: float
+    merged_copy_gb: float
+    lora_gb: float
+    activations_gb: float
+    available_gb: float
+    device: str
+
+    @property
+    def total_gb(self) -> float:
+        return self.weights_gb + self.merged_copy_gb + self.lora_gb + self.activations_gb
+
+    @property
+    def fits(self) -> bool:
+        return self.total_gb < self.available_gb
+
+    def line(self) -> str:
+        return (f"memory estimate: ~{self.total_gb:.1f} GB on {self.device} (weights {self.weights_gb:.1f} + "
+                f"merged fine-tune copy {self.merged_copy_gb:.1f} + LoRA and optimizer {self.lora_gb:.2f} + "
+                f"training activations {self.activations_gb:.1f}); available {self.available_gb:.1f} GB")
+
+
+def available_gb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.mem_get_info()[0] / 1e9
+    return psutil.virtual_memory().available / 1e9
+
+
+def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_targets: int, batch: int,
+             seq_len: int, finetunes: bool, quant_bits: int | None = None) -> Estimate:
+    """Rough on purpose (within about 2x): weights at their dtype, a second merged copy for the fine-tuned
+    pipelines, LoRA weights with grads and two Adam moments in float32, and the training activations
+    that dominate small models: ~34 floats per token per layer per hidden unit plus the logits, kept
+    three times over (logits, softmax, grad)."""
+    bytes_per = quant_bits / 8 if quant_bits else torch.finfo(dtype).bits / 8
+    weights = shape.params * bytes_per / 1e9
+    lora = activ = merged = 0.0
+    if finetunes:
+        merged = shape.params * torch.finfo(dtype).bits / 8 / 1e9
+        lora = shape.layers * n_targets * lora_rank * 2 * shape.hidden * 16 / 1e9
+        tokens = batch * seq_len
+        activ = (tokens * shape.layers * shape.hidden * 34 + tokens * shape.vocab * 3) * 4 / 1e9
+    return Estimate(weights, merged, lora, activ, available_gb(device), device)

@@ -1,0 +1,49 @@
+"""Model sources, the plain prompt format for base models, memory estimates and the GPU-only refusals."""
+import pytest
+import torch
+from jinja2 import Template
+
+from harness.errors import HarnessError
+from harness.memory import estimate, model_shape
+from harness.models import (GEMMA_MODEL, PLAIN_TEMPLATE, ModelSource, pick_dtype, quantization_config,
+                            resolve_model)
+from harness.vllm_engine import check_available
+
+
+def test_plain_template_writes_a_question_answer_transcript():
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q1?"},
+            {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2?"}]
+    text = Template(PLAIN_TEMPLATE).render(messages=msgs, add_generation_prompt=True)
+    assert text == "Be brief.\n\nQuestion: Q1?\nAnswer: A1\n\nQuestion: Q2?\nAnswer:"
+    rag = [{"role": "user", "content": "Context:\n[1] x\n\nQuestion: Q?"}]
+    assert Template(PLAIN_TEMPLATE).render(messages=rag, add_generation_prompt=True) == \
+        "Context:\n[1] x\n\nQuestion: Q?\nAnswer:"
+
+
+def test_both_embedded_models_resolve_and_their_shapes_read_from_the_gguf_header():
+    small, gemma = resolve_model("smollm2-135m"), resolve_model(GEMMA_MODEL)
+    assert small.gguf_file.endswith(".gguf") and gemma.gguf_file.endswith(".gguf")
+    s, g = model_shape(small), model_shape(gemma)
+    assert round(s.params / 1e6) == 135 and s.layers == 30 and s.vocab == 49152
+    assert round(g.params / 1e6) == 268 and g.vocab == 262144
+
+
+def test_memory_estimate_counts_weights_copy_and_training():
+    shape = model_shape(resolve_model("smollm2-135m"))
+    train = estimate(shape, torch.float32, "cpu", 16, 7, 8, 80, finetunes=True)
+    answer_only = estimate(shape, torch.float32, "cpu", 16, 7, 8, 80, finetunes=False)
+    assert answer_only.total_gb == pytest.approx(shape.params * 4 / 1e9)
+    assert train.total_gb > 2 * answer_only.total_gb  # a merged copy plus activations on top
+    assert train.fits and "memory estimate" in train.line()
+    assert not estimate(shape, torch.float32, "cpu", 16, 7, 4096, 4096, True).fits
+
+
+def test_gpu_only_options_are_refused_on_cpu_with_the_fix():
+    with pytest.raises(HarnessError, match="needs a CUDA GPU"):
+        quantization_config(4, "cpu", ModelSource("x", "x"))
+    with pytest.raises(HarnessError, match="GGUF"):
+        quantization_config(4, "cuda", resolve_model("smollm2-135m"))
+    with pytest.raises(HarnessError, match="needs a CUDA GPU"):
+        check_available("cpu")
+    assert quantization_config(None, "cpu", ModelSource("x", "x")) is None
+    assert pick_dtype("auto", "cpu") == torch.float32 and pick_dtype("bfloat16", "cpu") == torch.bfloat16
