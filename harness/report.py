@@ -181,14 +181,16 @@ def render(run_dir: Path) -> list[str]:
     return said
 
 
-def start_run(results_dir: Path, task_name: str, resume_key: str, resume: bool) -> Path:
-    """The hidden folder a run works in. With `resume`, the newest unfinished one with the same inputs."""
+def start_run(results_dir: Path, task_name: str, resume_key: str, resume: bool, must_resume: bool = True) -> Path:
+    """The hidden folder a run works in. With `resume`, the newest unfinished one with the same inputs
+    (in a sweep, points that never started just start: `must_resume` False)."""
     parent = results_dir / task_name
     if resume:
         for tmp in sorted(parent.glob(".*.partial"), reverse=True):
             if (tmp / "resume_key").is_file() and (tmp / "resume_key").read_text() == resume_key:
                 print(f"resuming {tmp}", flush=True)
                 return tmp
+    if resume and must_resume:
         raise HarnessError(f"nothing to resume: no unfinished run in {parent} with the same task data, config, "
                            "models and pipelines (drop --resume to start a new run)")
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,67 @@
+"""The batched answering path gives exactly the answers of one-at-a-time greedy `model.generate`."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.answerlog import AnswerLog
+from harness.generate import _common_prefix, generate, render
+from harness.models import DEFAULT_MODEL, load_generator, resolve_model
+from harness.pipelines import BasePipeline, PromptPipeline, Shared
+from harness.task import load_task
+
+TINY = Path(__file__).parent / "fixtures" / "tiny"
+MAX_NEW = 16  # above the tiny answers' length, so rows finish at different steps and leave the batch early
+
+
+@pytest.fixture(scope="module")
+def setup():
+    # One thread: on a 2-core machine shared with other jobs, two torch threads stall on each other (minutes, not
+    # seconds, for this file). Both sides of every comparison run under the same setting.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    task = load_task(TINY)
+    model, tok = load_generator(resolve_model(DEFAULT_MODEL))
+    shared = Shared(model, tok, None, task.config, DEFAULT_MODEL, None)
+    questions = [q.question for q in task.test] + [p.question for p in task.knowledge.pairs[-2:]]
+    yield model, tok, shared, questions
+    torch.set_num_threads(threads)
+
+
+def one_at_a_time(model, tok, prompts) -> list[str]:
+    out = []
+    for messages in prompts:
+        enc = tok(render(tok, messages), return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            seq = model.generate(**enc, max_new_tokens=MAX_NEW, do_sample=False, pad_token_id=tok.pad_token_id)
+        out.append(tok.decode(seq[0, enc.input_ids.shape[1]:], skip_special_tokens=True).strip())
+    return out
+
+
+def test_batched_answers_equal_one_at_a_time_greedy(setup):
+    model, tok, shared, questions = setup
+    pipe = PromptPipeline(shared)
+    pipe.build(load_task(TINY).knowledge)
+    prompts = ([pipe.messages(q, []) for q in questions[:4]]
+               + [BasePipeline(shared).messages(q, []) for q in questions[4:]])
+    ids = [tok(render(tok, m), add_special_tokens=False).input_ids for m in prompts]
+    reference = one_at_a_time(model, tok, prompts)
+
+    # Few-shot prompts share a long prefix (system + examples), run once; batches of 3 and 1.
+    assert _common_prefix(ids[:4]) > 50
+    few_shot = generate(model, tok, prompts[:4], MAX_NEW, batch_size=3)
+    assert [g.text for g in few_shot] == reference[:4]
+    # With bare questions in the mix only the chat preamble is shared.
+    mixed = generate(model, tok, prompts, MAX_NEW, batch_size=4)
+    assert [g.text for g in mixed] == reference
+    assert len({g.new_tokens for g in mixed}) > 1  # rows did stop at different steps
+    assert [g.prompt_tokens for g in mixed] == [len(i) for i in ids]
+
+
+def test_logged_batches_are_not_recomputed(setup, monkeypatch):
+    model, tok, shared, questions = setup
+    prompts = [BasePipeline(shared).messages(q, []) for q in questions[:3]]
+    log = AnswerLog()
+    first = generate(model, tok, prompts, MAX_NEW, batch_size=2, log=log, model_tag="base")
+    monkeypatch.setattr(model, "forward", lambda *a, **k: pytest.fail("a logged answer was recomputed"))
+    assert generate(model, tok, prompts, MAX_NEW, batch_size=2, log=log, model_tag="base") == first
