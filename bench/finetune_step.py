@@ -7,6 +7,9 @@ fixed number of optimiser steps in its own process, so peak memory is that varia
   dynamic         padded to the longest example in each batch (the harness: DataCollatorForSeq2Seq)
   dynamic+grouped dynamic, plus Trainer's train_sampling_strategy="group_by_length" (similar lengths together)
   dynamic, 1 thread   the harness's collator with torch limited to one thread
+  dynamic, OMP passive  OMP_WAIT_POLICY=PASSIVE (what `harness` sets): idle threads sleep instead of spinning
+
+Every variant but the last runs with OpenMP's default wait policy (OMP_WAIT_POLICY unset).
 
     .venv/bin/python bench/finetune_step.py --task coffee --steps 12
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +28,8 @@ VARIANTS = {
     "dynamic": {"padding": True, "sampling": "random", "threads": None},
     "dynamic+grouped": {"padding": True, "sampling": "group_by_length", "threads": None},
     "dynamic, 1 thread": {"padding": True, "sampling": "random", "threads": 1},
+    "dynamic, OMP passive": {"padding": True, "sampling": "random", "threads": None,
+                             "env": {"OMP_WAIT_POLICY": "PASSIVE"}},
 }
 
 
@@ -97,7 +103,9 @@ def main() -> None:
     for variant in VARIANTS:
         out = subprocess.run([sys.executable, __file__, "--task", args.task, "--steps", str(args.steps),
                               "--max-length", str(args.max_length), "--one", variant],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True,
+                             env={**{k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"},
+                                  **VARIANTS[variant].get("env", {})})
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"{variant}: done", file=sys.stderr, flush=True)
     base = next(r for r in results if r["variant"] == "padded-to-max")["s_per_step"]
