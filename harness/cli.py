@@ -341,9 +341,6 @@ def _quiet_library_noise() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Before torch loads OpenMP: idle threads sleep instead of spinning, so a run sharing the cores with another
-    # job slows down in proportion instead of stalling (measured: 4 s batches taking 55 s with spinning threads).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     _quiet_library_noise()
     try:
