@@ -2,6 +2,7 @@
 reported in seconds rather than after minutes of loading and an out-of-memory kill."""
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ def _gguf_shape(path: Path) -> Shape:
             string()
             dims = [num(10) for _ in range(num(4))]
             num(4), num(10)  # type, offset
-            params += int(torch.tensor(dims).prod()) if dims else 1
+            params += math.prod(dims)
     arch = meta.get("general.architecture", "")
     return Shape(params, int(meta.get(f"{arch}.embedding_length", 0)), int(meta.get(f"{arch}.block_count", 0)),
                  int(meta.get("tokenizer.ggml.tokens", 0)))

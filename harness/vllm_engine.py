@@ -29,7 +29,7 @@ class VllmEngine:
 
         model = f"{source.location}/{source.gguf_file}" if source.gguf_file else source.location
         self.llm = LLM(model=model, tokenizer=source.location if not source.gguf_file else None,
-                       dtype=dtype if dtype != "auto" else "auto", enable_lora=True,
+                       dtype=dtype, enable_lora=True,
                        max_lora_rank=max(8, max_lora_rank), seed=0)
         self.stop_ids = sorted(stop_ids)
         self._lora_ids: dict[str, int] = {}
