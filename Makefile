@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install browser demo test clean
 
 # The stamp makes a second `make` skip the install unless pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -22,7 +22,14 @@ install: $(STAMP)
 demo: install
 	$(BIN)/harness run --task coffee
 
-test: install
+# tests/test_browser.py opens a report in Debian's headless chromium (driven by playwright, which never downloads
+# a browser of its own). Installing it needs root, as in CI; elsewhere install it once with sudo, or the test skips.
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "make browser: chromium is not installed (run 'sudo apt-get install chromium'); the browser test will skip, or fail under CI=true"
+
+test: install browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -232,6 +232,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare
 
     print(compare(Path(args.run_a), Path(args.run_b)), end="")
+    if args.html:
+        from .html_report import write_compare_html
+        print(f"\ncompare page: {write_compare_html(Path(args.run_a), Path(args.run_b), Path(args.html))}")
     return 0
 
 
@@ -330,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "freshness, cost, and which answers changed. Prints Markdown.")
     cmp.add_argument("run_a", help="the earlier run folder")
     cmp.add_argument("run_b", help="the later run folder")
+    cmp.add_argument("--html", metavar="PATH", default=None,
+                     help="also write the compare page (changed answers side by side, inputs that differ) to PATH, "
+                          "e.g. compare.html; one self-contained file (default: none)")
     cmp.set_defaults(func=cmd_compare)
     return parser
 

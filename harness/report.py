@@ -178,6 +178,8 @@ def render(run_dir: Path) -> list[str]:
     md += ["", "Per-question answers, references, retrieved passages and scores: `predictions.jsonl`. "
            "Config, seed, versions and commit: `run.json`.", ""]
     (run_dir / "report.md").write_text("\n".join(md))
+    from .html_report import write_report_html  # imported here: modules that only import report skip Jinja
+    write_report_html(run_dir)
     return said
 
 
