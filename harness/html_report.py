@@ -74,6 +74,11 @@ class Row:
         return right[0] if len(right) == 1 else ""
 
 
+def _strings(v) -> list[str]:
+    # A table-loaded row holds NaN, not [], where a field is absent.
+    return [str(x) for x in v] if isinstance(v, (list, tuple)) else []
+
+
 def _number(v) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
@@ -98,8 +103,9 @@ def arm_order(preds: list[dict], declared: list[str] | None = None) -> list[str]
 def _cell(p: dict, metric: str, doc: str) -> Cell:
     score = _number(p.get(metric))
     metrics = {m: v for m in METRICS if (v := _number(p.get(m))) is not None}
+    listed = p.get("passages") if isinstance(p.get("passages"), list) else []
     passages = [Passage(q.get("doc", ""), _number(q.get("score")), q.get("text", ""), bool(doc) and q.get("doc") == doc)
-                for q in p.get("passages") or []]
+                for q in listed]
     return Cell(p["pipeline"], p.get("answer", ""), score, is_right(score), metrics, passages)
 
 
@@ -111,7 +117,7 @@ def question_rows(preds: list[dict], arms: list[str], metric: str) -> dict[str, 
         if key not in rows:
             rows[key] = Row(p["phase"], str(p["id"]), p.get("question", ""), p.get("topic") or "",
                             bool(p.get("fresh")), p.get("knowledge") or "", p.get("doc") or "",
-                            list(p.get("references") or []))
+                            _strings(p.get("references")))
         rows[key].cells[p["pipeline"]] = _cell(p, metric, rows[key].doc)
     for row in rows.values():  # arm columns in one order for every row
         row.cells = {a: row.cells[a] for a in arms if a in row.cells}
@@ -184,7 +190,8 @@ def report_context(run_dir: Path) -> dict:
         "demonstrations": demonstrations(costs, arms), "report_md": report_md,
         # Without report.md the CSV tables stand in for it; figures it does not show are added either way.
         "tables": [] if report_md is not None else _csv_tables(run_dir),
-        "figures": [(p.stem.replace("_", " "), _data_uri(p)) for p in sorted(run_dir.glob("*.png")) if p.name not in used],
+        "figures": [(p.stem.replace("_", " "), _data_uri(p)) for p in sorted(run_dir.glob("*.png"))
+                    if p.name not in used],
     }
 
 
@@ -227,7 +234,7 @@ def changed_answers(pred_a: list[dict], pred_b: list[dict], metric: str) -> tupl
         shared += a is not None
         if a is not None and a.get("answer") != p.get("answer"):
             out.append(ChangedAnswer(p["phase"], p["pipeline"], str(p["id"]), p.get("question", ""),
-                                     list(p.get("references") or []), a.get("answer", ""), p.get("answer", ""),
+                                     _strings(p.get("references")), a.get("answer", ""), p.get("answer", ""),
                                      is_right(_number(a.get(metric))), is_right(_number(p.get(metric)))))
     return out, shared
 

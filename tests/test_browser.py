@@ -76,7 +76,8 @@ def test_rows_flag_disagreement_all_wrong_and_the_only_right_arm_for_any_arm_nam
     passages = [{"doc": "docs/b.md", "score": 0.9, "text": "other"}, {"doc": "docs/a.md", "score": 0.5, "text": "it"}]
     doc_only = {"knowledge": "documents-only"}
     preds = [_pred("base", "1", 0.0, **doc_only), _pred("cpt+rag", "1", 1.0, passages=passages, **doc_only),
-             _pred("raft", "1", 0.0, **doc_only), *(_pred(a, "2", 0.0) for a in arms), *(_pred(a, "3", 1.0) for a in arms)]
+             _pred("raft", "1", 0.0, **doc_only),
+             *(_pred(a, "2", 0.0) for a in arms), *(_pred(a, "3", 1.0) for a in arms)]
     (one, none, every), = question_rows(preds, arms, "contains").values()
     assert (one.disagree, one.all_wrong, one.only_right) == (True, False, "cpt+rag")
     assert (none.disagree, none.all_wrong, none.only_right) == (False, True, "")
