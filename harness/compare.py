@@ -1,13 +1,12 @@
 """`harness compare RUN_A RUN_B`: what changed between two runs: inputs, accuracy, freshness, cost, answers."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .errors import HarnessError
 from .report import markdown_table
+from .runfiles import load_run, read_table
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -18,14 +17,15 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _load(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    needed = ["run.json", "accuracy.csv", "freshness.csv", "cost.csv", "predictions.jsonl"]
-    missing = [n for n in needed if not (run / n).is_file()]
-    if missing:
-        raise HarnessError(f"not a finished run folder (missing {', '.join(missing)})", run)
-    return (json.loads((run / "run.json").read_text()), pd.read_csv(run / "accuracy.csv"),
-            pd.read_csv(run / "freshness.csv"), pd.read_csv(run / "cost.csv"),
-            pd.read_json(run / "predictions.jsonl", lines=True))
+def _load(run: Path, metric: str | None = None) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                                        pd.DataFrame]:
+    """A finished run's info, its three tables and its predictions, each checked (runfiles). `metric`:
+    the accuracy column needed (the run's own headline metric by default)."""
+    info, _, preds = load_run(run)
+    metric = metric or info["config"]["metric"]
+    return (info, read_table(run, "accuracy.csv", ["pipeline", metric]),
+            read_table(run, "freshness.csv", ["pipeline", "fresh_after_update_no_rebuild", "fresh_after_rebuild"]),
+            read_table(run, "cost.csv", ["pipeline", "latency_mean_s", "build_s"]), preds)
 
 
 def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -40,8 +40,8 @@ def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> pd.DataF
 
 def compare(run_a: Path, run_b: Path) -> str:
     info_a, acc_a, fresh_a, cost_a, pred_a = _load(run_a)
-    info_b, acc_b, fresh_b, cost_b, pred_b = _load(run_b)
     metric = info_a["config"]["metric"]
+    info_b, acc_b, fresh_b, cost_b, pred_b = _load(run_b, metric)
     ignore = ("started", "finished", "argv")
     fa, fb = _flat({k: v for k, v in info_a.items() if k not in ignore}), _flat(
         {k: v for k, v in info_b.items() if k not in ignore})

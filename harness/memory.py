@@ -24,9 +24,10 @@ class Shape:
     vocab: int
 
 
-def _gguf_shape(path: Path) -> Shape:
-    """Reads only the GGUF header. gguf.GGUFReader parses every token string (25 s for Gemma's 262k
-    vocabulary); here strings are skipped by length, so the header takes well under a second."""
+def read_gguf_header(path: Path) -> tuple[dict, list[tuple[str, list[int]]]]:
+    """The GGUF header only: metadata (arrays summarised by their length) and each tensor's name and
+    dimensions. gguf.GGUFReader parses every token string (25 s for Gemma's 262k vocabulary); here
+    strings are skipped by length, so the header takes well under a second."""
     with path.open("rb") as f:
         def num(code: int):
             fmt = "<" + _SCALAR[code]
@@ -56,15 +57,20 @@ def _gguf_shape(path: Path) -> Shape:
         for _ in range(n_kv):
             key = string()
             meta[key] = value(num(4))
-        params = 0
+        tensors = []
         for _ in range(n_tensors):
-            string()
+            name = string()
             dims = [num(10) for _ in range(num(4))]
             num(4), num(10)  # type, offset
-            params += math.prod(dims)
+            tensors.append((name, dims))
+    return meta, tensors
+
+
+def _gguf_shape(path: Path) -> Shape:
+    meta, tensors = read_gguf_header(path)
     arch = meta.get("general.architecture", "")
-    return Shape(params, int(meta.get(f"{arch}.embedding_length", 0)), int(meta.get(f"{arch}.block_count", 0)),
-                 int(meta.get("tokenizer.ggml.tokens", 0)))
+    return Shape(sum(math.prod(dims) for _, dims in tensors), int(meta.get(f"{arch}.embedding_length", 0)),
+                 int(meta.get(f"{arch}.block_count", 0)), int(meta.get("tokenizer.ggml.tokens", 0)))
 
 
 def _hf_shape(source: ModelSource, trust_remote_code: bool) -> Shape:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,7 @@ import torch
 
 from .errors import HarnessError
 
-DEFAULT_MODEL = "smollm2-135m"
-GEMMA_MODEL = "gemma3-270m"
-DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+from .names import DEFAULT_EMBEDDER, DEFAULT_MODEL, GEMMA_MODEL, looks_like_hub_id  # noqa: F401  (re-exported)
 
 # Base models without a chat template (Gemma 3 270M is pretrained, not instruction-tuned) are prompted as a
 # plain Question/Answer transcript; the system text becomes the preamble (a RAG turn already carries its own
@@ -69,23 +68,67 @@ def _gemma_gguf() -> ModelSource:
 EMBEDDED_MODELS = {DEFAULT_MODEL: _embedded_gguf_folder, GEMMA_MODEL: _gemma_gguf}
 
 
+_WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.pth")
+
+
+def _check_gguf(path: Path, spec: str) -> None:
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise HarnessError(f"--model {spec}: cannot read {path.name} ({e.strerror})") from None
+    if magic != b"GGUF":
+        raise HarnessError(f"--model {spec}: {path.name} is not a GGUF file (it does not start with 'GGUF'): "
+                           "damaged, or a different format under a .gguf name")
+
+
+def _check_hf_folder(path: Path, spec: str) -> None:
+    try:
+        if not isinstance(json.loads((path / "config.json").read_text()), dict):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise HarnessError(f"--model {spec}: config.json is not a JSON object; the folder is damaged (save the "
+                           "model again with save_pretrained)", path / "config.json") from None
+    if not any(any(path.glob(g)) for g in _WEIGHTS):
+        raise HarnessError(f"--model {spec}: the folder has config.json but no weights (*.safetensors or *.bin); "
+                           "save the model again with save_pretrained")
+
+
 def resolve_model(spec: str) -> ModelSource:
+    """Where --model points. A path that exists must look like a model (checked without loading it);
+    a name that is neither an embedded model nor a path is taken as a hub id."""
     if spec in EMBEDDED_MODELS:
         return EMBEDDED_MODELS[spec]()
     path = Path(spec).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise HarnessError(f"--model {spec}: a file, but not a .gguf model; pass a .gguf file or a model "
+                               "folder (config.json and weights)")
+        _check_gguf(path, spec)
         return ModelSource(spec, str(path.parent), path.name)
     if path.is_dir():
         ggufs = sorted(p.name for p in path.glob("*.gguf"))
-        has_hf = (path / "config.json").is_file()
-        return ModelSource(spec, str(path), None if has_hf or not ggufs else ggufs[0])
+        if (path / "config.json").is_file():
+            _check_hf_folder(path, spec)
+            return ModelSource(spec, str(path))
+        if not ggufs:
+            raise HarnessError(f"--model {spec}: this folder is not a model (no config.json and no .gguf file "
+                               "inside); pass a folder saved with save_pretrained, or a .gguf file")
+        _check_gguf(path / ggufs[0], spec)
+        return ModelSource(spec, str(path), ggufs[0])
+    if path.exists() or not looks_like_hub_id(spec):
+        raise HarnessError(f"--model {spec!r}: no such file or folder (and not a hub id like org/name)")
     return ModelSource(spec, spec)
 
 
 def _not_found(spec: str, what: str, err: Exception) -> HarnessError:
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    hint = ("this machine is offline (HF_HUB_OFFLINE=1), so hub ids only work if already in the local cache"
-            if offline else "no local folder has that name and the hub could not provide it")
+    if Path(spec).expanduser().exists():
+        hint = "the local files are there but do not load (damaged, or a format transformers cannot read)"
+    elif offline:
+        hint = "this machine is offline (HF_HUB_OFFLINE=1), so hub ids only work if already in the local cache"
+    else:
+        hint = "no local folder has that name and the hub could not provide it"
     return HarnessError(f"{what} {spec!r} could not be loaded: {hint}. Pass a local folder "
                         f"(e.g. one saved with save_pretrained) or omit the option to use the embedded default. "
                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from .errors import HarnessError
+from .names import TASK_NAME_RULE, is_task_name
 from .task import Task, load_task
 
 ENV_VAR = "HARNESS_TASKS_DIR"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def tasks_dir(override: str | Path | None = None) -> Path:
@@ -19,9 +18,8 @@ def tasks_dir(override: str | Path | None = None) -> Path:
 
 def task_path(name: str, root: Path) -> Path:
     # A name is a folder name, never a path: no separators, no `..`, nothing that escapes the tasks dir.
-    if not _NAME.match(name) or ".." in name:
-        raise HarnessError(f"invalid task name {name!r}: use letters, digits, '-', '_' or '.', "
-                           "with no path separators or '..'")
+    if not is_task_name(name):
+        raise HarnessError(f"invalid task name {name!r}: use {TASK_NAME_RULE}, with no path separators or '..'")
     path = (root / name).resolve()
     if path.parent != root:
         raise HarnessError(f"invalid task name {name!r}: it resolves outside {root}")

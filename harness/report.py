@@ -11,6 +11,7 @@ import pandas as pd
 from .errors import HarnessError
 from .opinion import opinion_table
 from .plots import draw_all
+from .runfiles import load_run
 from .runner import PipelineResult
 from .tables import (DEFAULT_PRICES, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
                      significance_table, slice_table)
@@ -105,9 +106,7 @@ def render(run_dir: Path) -> list[str]:
     """(Re)writes accuracy.csv, cost.csv, freshness.csv and report.md from the run's saved files.
 
     Returns the verdict sentences, for the one-screen summary."""
-    info = json.loads((run_dir / "run.json").read_text())
-    saved = json.loads((run_dir / "costs.json").read_text())
-    preds = pd.read_json(run_dir / "predictions.jsonl", lines=True)
+    info, saved, preds = load_run(run_dir)  # each file checked: a damaged run is one clear error
     order, metric = info["pipelines"], info["config"]["metric"]
     acc = accuracy_table(preds, order, metric, info["seed"])
     sig = significance_table(preds, order, metric, info["seed"])

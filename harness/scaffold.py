@@ -1,16 +1,21 @@
-"""`harness new-task NAME`: a commented task folder a user fills in without reading the code."""
+"""`harness new-task NAME`: a commented task folder a user fills in without reading the code.
+
+The example files are marked (a first line `<!-- harness:example ... -->` in documents, a
+`"harness_example": true` field in JSONL rows) so that validate and run can warn while they are left in."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from .config import TaskConfig
 from .errors import HarnessError
 from .registry import task_path
+from .task import EXAMPLE_FIELD, EXAMPLE_MARK
 
 TEMPLATE = """\
 # Task config. Only `name` is required; every other key shows its default. Unknown keys are errors.
-name: {name}
+name: {name}                    # quoted: a name like 2024, null or true stays a string
 description: What this task's questions are about.
 
 # Headline metric for the verdict: exact_match | contains | f1 | rouge_l | semantic
@@ -43,36 +48,51 @@ generation:                     # same for every pipeline: greedy decoding
   batch_size: {gen_batch_size}
 """
 
+def _row(**fields) -> str:
+    return json.dumps({**fields, EXAMPLE_FIELD: True}) + "\n"
+
+
 EXAMPLES = {
-    "docs/example.md": "# Example document\n\nReplace this with your knowledge base: one topic per file, plain facts.\n"
-                       "The example product ships with a blue cable.\n",
-    "train.jsonl": json.dumps({"question": "What colour is the example product's cable?", "answer": "blue",
-                               "doc": "docs/example.md"}) + "\n",
-    "test.jsonl": json.dumps({"id": "q1", "question": "Which cable colour comes with the example product?",
-                              "answers": ["blue"], "doc": "docs/example.md", "fresh": False,
-                              "topic": "example"}) + "\n",
-    "updates/docs/changelog.md": "# Changelog (arrives after the build)\n\nFrom May the example product ships "
-                                 "with a green cable.\n",
-    "updates/train.jsonl": json.dumps({"question": "Since May, what colour is the example product's cable?",
-                                       "answer": "green", "doc": "updates/docs/changelog.md"}) + "\n",
+    "docs/example.md": f"{EXAMPLE_MARK}\n# Example document\n\nReplace this with your knowledge base: one topic "
+                       "per file, plain facts.\nThe example product ships with a blue cable.\n",
+    "train.jsonl": _row(question="What colour is the example product's cable?", answer="blue",
+                        doc="docs/example.md"),
+    "test.jsonl": _row(id="q1", question="Which cable colour comes with the example product?", answers=["blue"],
+                       doc="docs/example.md", fresh=False, topic="example")
+                  + _row(id="q2", question="From May on, which cable colour ships with the example product?",
+                         answers=["green"], doc="updates/docs/changelog.md", fresh=True, topic="news"),
+    "updates/docs/changelog.md": f"{EXAMPLE_MARK}\n# Changelog (arrives after the build)\n\nFrom May the "
+                                 "example product ships with a green cable.\n",
+    "updates/train.jsonl": _row(question="Since May, what colour is the example product's cable?", answer="green",
+                                doc="updates/docs/changelog.md"),
 }
-EXAMPLES["test.jsonl"] += json.dumps({"id": "q2", "question": "From May on, which cable colour ships with the "
-                                      "example product?", "answers": ["green"], "doc": "updates/docs/changelog.md",
-                                      "fresh": True, "topic": "news"}) + "\n"
+
+
+def _check_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise HarnessError("the tasks directory is a file, not a folder; pass a folder with --tasks-dir "
+                           "(or $HARNESS_TASKS_DIR)", root)
 
 
 def new_task(name: str, root: Path) -> Path:
+    _check_root(root)
     path = task_path(name, root)
     if path.exists():
         raise HarnessError(f"{path} already exists; pick another name or edit that folder")
     d = TaskConfig(name=name)
-    text = TEMPLATE.format(name=name, metric=d.metric, seed=d.seed, **d.prompt.model_dump(),
+    # json.dumps quotes the name: unquoted, YAML reads `2024` as a number and `null` as nothing.
+    text = TEMPLATE.format(name=json.dumps(name), metric=d.metric, seed=d.seed, **d.prompt.model_dump(),
                            **d.retrieval.model_dump(), **d.finetune.model_dump(exclude={"batch_size"}),
                            batch_size=d.finetune.batch_size, max_new_tokens=d.generation.max_new_tokens,
                            gen_batch_size=d.generation.batch_size)
     tmp = path.with_name(f".{name}.partial")
-    for rel, content in {"task.yaml": text, **EXAMPLES}.items():
-        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / rel).write_text(content)
-    tmp.rename(path)
+    try:
+        for rel, content in {"task.yaml": text, **EXAMPLES}.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(content)
+        tmp.rename(path)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise HarnessError(f"cannot write the task folder ({e.strerror}); check that --tasks-dir is a "
+                           "writable folder", e.filename or root) from None
     return path

@@ -33,3 +33,19 @@ def test_every_command_has_help(capsys):
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
         assert e.value.code == 0 and "usage: harness" in capsys.readouterr().out
+
+
+def test_example_files_are_marked_and_warned_about_until_replaced(tmp_path, capsys):
+    assert main(["new-task", "mine", "--tasks-dir", str(tmp_path)]) == 0
+    assert f"--tasks-dir {tmp_path}" in capsys.readouterr().out  # the hint works as printed
+    assert (tmp_path / "mine" / "docs" / "example.md").read_text().startswith("<!-- harness:example")
+    assert main(["validate", "--task", "mine", "--tasks-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "still holds the `harness new-task` examples" in err and "docs/example.md" in err and "train.jsonl:1" in err
+    (tmp_path / "mine" / "docs" / "example.md").write_text("# Mine\n\nThe example product ships with a blue cable.\n")
+    for name in ("train.jsonl", "test.jsonl", "updates/train.jsonl"):
+        path = tmp_path / "mine" / name
+        path.write_text(path.read_text().replace(', "harness_example": true', ""))
+    (tmp_path / "mine" / "updates" / "docs" / "changelog.md").write_text("# Changes\n\nFrom May: a green cable.\n")
+    assert main(["validate", "--task", "mine", "--tasks-dir", str(tmp_path)]) == 0
+    assert "new-task` examples" not in capsys.readouterr().err
