@@ -7,6 +7,7 @@ import pandas as pd
 
 from .report import markdown_table
 from .runfiles import load_run, read_table
+from .tables import ALL
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -23,9 +24,15 @@ def _load(run: Path, metric: str | None = None) -> tuple[dict, pd.DataFrame, pd.
     the accuracy column needed (the run's own headline metric by default)."""
     info, _, preds = load_run(run)
     metric = metric or info["config"]["metric"]
-    return (info, read_table(run, "accuracy.csv", ["pipeline", metric]),
+    return (info, _overall(read_table(run, "accuracy.csv", ["pipeline", metric])),
             read_table(run, "freshness.csv", ["pipeline", "fresh_after_update_no_rebuild", "fresh_after_rebuild"]),
             read_table(run, "cost.csv", ["pipeline", "latency_mean_s", "build_s"]), preds)
+
+
+def _overall(acc: pd.DataFrame) -> pd.DataFrame:
+    """One accuracy row per arm: the "all stable" group where the table splits questions by knowledge
+    (older runs have one row per arm already)."""
+    return acc[acc.knowledge == ALL] if "knowledge" in acc.columns else acc
 
 
 def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:

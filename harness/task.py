@@ -156,8 +156,9 @@ def _size(n: int) -> str:
 
 def _read_bytes(path: Path, limit: int) -> bytes:
     # O_NOFOLLOW: a file swapped for a link after check_tree is still refused, not followed.
+    # O_NONBLOCK: a pipe swapped in is refused below instead of waiting forever for a writer.
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         raise HarnessError(f"cannot open ({e.strerror}); task files must be regular files, not links", path) from None
     with os.fdopen(fd, "rb") as f:

@@ -372,3 +372,15 @@ print("HEAVY", heavy)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_compare_reads_runs_whose_accuracy_is_split_by_knowledge(tmp_path, capsys):
+    runs = [fake_run(tmp_path / name) for name in ("a", "b")]
+    for run, score in zip(runs, (0.25, 0.5)):
+        (run / "accuracy.csv").write_text(f"knowledge,pipeline,contains\nall stable,base,{score}\ntaught,base,1.0\n")
+        (run / "freshness.csv").write_text("pipeline,fresh_after_update_no_rebuild,fresh_after_rebuild\nbase,,\n")
+        (run / "cost.csv").write_text("pipeline,latency_mean_s,build_s\nbase,1.0,0.0\n")
+    assert main(["compare", str(runs[0]), str(runs[1])]) == 0
+    assert "| base | 0.250 | 0.500 | 0.250 |" in capsys.readouterr().out
+    (runs[1] / "cost.csv").write_text("pipeline,build_s\nbase,0.0\n")
+    assert "cost.csv: no column latency_mean_s" in report(capsys, runs[0], runs[1])
