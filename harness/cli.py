@@ -5,9 +5,11 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
+import traceback
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -47,6 +49,7 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
 
 
 def _estimate_memory(source, task, config, names: list[str], device: str, dtype, args) -> None:
+    from .arms import arms
     from .memory import estimate, model_shape
 
     shape = model_shape(source, args.trust_remote_code)
@@ -55,7 +58,7 @@ def _estimate_memory(source, task, config, names: list[str], device: str, dtype,
         return
     longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split()) for p in task.knowledge.pairs + task.update.pairs), default=0)
     est = estimate(shape, dtype, device, config.finetune.lora_rank, len(config.finetune.target_modules),
-                   config.finetune.batch_size, int(longest * 1.6) + 24, any("finetune" in n for n in names),
+                   config.finetune.batch_size, int(longest * 1.6) + 24, any(arms(config)[n].weights != "base" for n in names),
                    args.quantize)
     print(est.line(), flush=True)
     if not est.fits:
@@ -67,6 +70,7 @@ def _estimate_memory(source, task, config, names: list[str], device: str, dtype,
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
                engine=None) -> tuple[Path, list[str]]:
     from .answerlog import AnswerLog
+    from .arms import arms, describe
     from .pipelines import Shared
     from .report import finish_run, start_run
     from .runner import run_task
@@ -86,6 +90,8 @@ def _run_point(args, task, config, names, shared_models, source, device, results
             "embedder": args.embedder, "seed": config.seed, "device": device,
             "dtype": str(next(model.parameters()).dtype), "quantize_bits": args.quantize, "engine": args.engine,
             "torch_threads": __import__("torch").get_num_threads(), "pipelines": names,
+            "arms": {n: describe(arms(config)[n], config) for n in names},
+            "updates_per_year": args.updates_per_year,
             "freshness": not args.no_freshness, "config": config.model_dump(), "sizes": task.sizes,
             "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
             "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
@@ -96,25 +102,47 @@ def _run_point(args, task, config, names, shared_models, source, device, results
     return finish_run(work, results, info)
 
 
+def _check_demonstrations(task, points, names: list[str]) -> None:
+    """Every arm that shows demonstrations finds enough pairs free of test answers, before a model loads."""
+    from .arms import arms, demonstrations
+    from .demos import check_pool, demo_pool
+
+    pool = demo_pool(task.knowledge.pairs, task.test)
+    for _, cfg in points:
+        table = arms(cfg)
+        check_pool(pool, {n: demonstrations(table[n], cfg) for n in names}, task.root / "train.jsonl")
+
+
+def _trained(config, names: list[str]) -> set[str]:
+    """The selected arms that train LoRA weights (and so need finetune.target_modules to exist)."""
+    from .arms import TRAINED, arms
+
+    return {n for n in names if arms(config)[n].weights in TRAINED}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from .arms import arm_names, needs_pairs
+    from .preflight import preflight, print_warnings
+    from .registry import tasks_dir
+
+    # Everything that can be known without a model, checked before torch is even imported.
+    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, pipelines=args.pipelines,
+                        seed=args.seed, freshness=not args.no_freshness, trains=_trained,
+                        results_dir=Path(args.results_dir), cache_dir=Path(args.cache_dir),
+                        resume=args.resume and not args.sweep, embedder=args.embedder, model=args.model,
+                        trust_remote_code=args.trust_remote_code)
+    print_warnings(checked)
+    task, config, names, source = checked.task, checked.config, checked.names, checked.source
     # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
-    from .models import load_embedder, load_generator, pick_device, pick_dtype, quantization_config, resolve_model
-    from .pipelines import PIPELINES
-    from .registry import find_task, tasks_dir
+    from .models import load_embedder, load_generator, pick_device, pick_dtype, quantization_config
     from .sweep import sweep_dir, sweep_points, write_sweep
 
-    task = find_task(args.task, tasks_dir(args.tasks_dir))  # validates the whole folder before any model loads
-    names = args.pipelines.split(",") if args.pipelines else list(PIPELINES)
-    unknown = [n for n in names if n not in PIPELINES]
-    if unknown:
-        raise HarnessError(f"unknown pipeline(s) {unknown}; choose from {', '.join(PIPELINES)}")
-    config = task.config if args.seed is None else task.config.model_copy(update={"seed": args.seed})
     points = sweep_points(config, args.sweep) if args.sweep else [({}, config)]  # checked before loading
+    _check_demonstrations(task, points, names)
     device = pick_device(args.device)
     dtype = pick_dtype(args.dtype, device)
 
     print(f"task {task.name}: {task.sizes}", flush=True)
-    source = resolve_model(args.model)
     # Refusals first, before minutes of loading.
     quantization_config(args.quantize, device, source)
     if args.engine == "vllm":
@@ -150,27 +178,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains the adapters `harness run` would train, into the same cache. Launched with torchrun or
     accelerate launch it trains data-parallel (DDP through the Trainer), and `harness run` then reuses them."""
+    from .arms import arm_names, arms, needs_pairs
+    from .preflight import preflight, print_warnings
+    from .registry import tasks_dir
+
+    # The arms trained here are the ones that learn from pairs; checked as `run` checks them, before loading.
+    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs,
+                        default=lambda cfg: [n for n, a in arms(cfg).items() if a.weights == "qa-lora"],
+                        seed=args.seed, freshness=not args.no_freshness, trains=_trained,
+                        cache_dir=Path(args.cache_dir), model=args.model, trust_remote_code=args.trust_remote_code)
+    print_warnings(checked)
+    task, config, source = checked.task, checked.config, checked.source
     import torch.distributed as dist
 
     from .finetune import train_adapter
-    from .models import load_generator, pick_device, resolve_model
-    from .registry import find_task, tasks_dir
-
-    task = find_task(args.task, tasks_dir(args.tasks_dir))
-    config = task.config if args.seed is None else task.config.model_copy(update={"seed": args.seed})
+    from .training_data import qa_examples
+    from .models import load_generator, pick_device
     rank = int(os.environ.get("RANK", "0"))
     local = os.environ.get("LOCAL_RANK")
     device = pick_device(args.device)
     if device == "cuda" and local is not None:
         device = f"cuda:{local}"  # one GPU per process
-    source = resolve_model(args.model)
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
     sets = [("original", task.knowledge)]
     if task.update.pairs and not args.no_freshness:
         sets.append(("original + update", task.knowledge + task.update))
     for label, knowledge in sets:
-        a = train_adapter(model, tokenizer, knowledge.pairs, config.prompt.system, config.finetune, config.seed,
-                          Path(args.cache_dir), source.fingerprint())
+        examples = qa_examples(tokenizer, knowledge.pairs, config.prompt.system)
+        a = train_adapter(model, tokenizer, examples, config.finetune, config.seed, Path(args.cache_dir),
+                          source.fingerprint(), "qa")
         if rank == 0:
             loss = "n/a" if a.best_eval_loss is None else f"{a.best_eval_loss:.4f}"
             print(f"{label}: adapter {a.path} ({'cached' if a.cached else 'trained'} on {a.processes} "
@@ -197,13 +233,20 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{n:<24}{s['docs']:>6}{s['train']:>7}{s['test']:>6}{s['fresh']:>7}  {t.config.description}")
         except HarnessError as e:
             print(f"{n:<24}  invalid: {e}")
+        except Exception as e:  # one broken folder must not hide the others
+            print(f"{n:<24}  invalid: {_one_line(e)}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .registry import find_task, tasks_dir
+    from .arms import arm_names, needs_pairs
+    from .preflight import preflight, print_warnings
+    from .registry import tasks_dir
 
-    t = find_task(args.task, tasks_dir(args.tasks_dir))
+    # The checks `run` makes before loading a model, minus the model's own; missing pairs only warn here.
+    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False)
+    print_warnings(checked)
+    t = checked.task
     print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())})")
     return 0
 
@@ -213,17 +256,16 @@ def cmd_new_task(args: argparse.Namespace) -> int:
     from .scaffold import new_task
 
     path = new_task(args.name, tasks_dir(args.tasks_dir))
-    print(f"created {path}: edit task.yaml, docs/, train.jsonl, test.jsonl (and updates/), then "
-          f"`harness validate --task {args.name}`")
+    where = f" --tasks-dir {shlex.quote(args.tasks_dir)}" if args.tasks_dir else ""
+    print(f"created {path}: replace the example files (marked harness:example) in docs/, train.jsonl, test.jsonl "
+          f"and updates/, edit task.yaml, then `harness validate --task {shlex.quote(args.name)}{where}`")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import render
 
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "predictions.jsonl").is_file() or not (run_dir / "run.json").is_file():
-        raise HarnessError("not a run folder (needs predictions.jsonl, costs.json and run.json)", run_dir)
+    run_dir = Path(args.run_dir)  # render reads it through harness.runfiles: damaged files are one-line errors
     _summary(render(run_dir), run_dir)
     return 0
 
@@ -239,8 +281,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models import DEFAULT_EMBEDDER, DEFAULT_MODEL, GEMMA_MODEL
-    from .tables import DEFAULT_PRICES
+    # Constants from harness.names only: importing .models or .tables here would pull in torch for --help.
+    from .names import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_PRICES, GEMMA_MODEL
 
     parser = argparse.ArgumentParser(
         prog="harness", description="Fine-tuning vs RAG vs prompting, measured on a task folder's questions.")
@@ -277,7 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "accuracy/cost/freshness tables to RESULTS_DIR/TASK/TIMESTAMP/.")
     run.add_argument("--embedder", default=DEFAULT_EMBEDDER,
                      help=f"sentence-transformers id or folder (default: {DEFAULT_EMBEDDER}, embedded)")
-    run.add_argument("--pipelines", default=None, help="comma-separated subset (default: all five)")
+    run.add_argument("--pipelines", default=None, metavar="ARMS",
+                     help="comma-separated arms to run (default: all: base, prompt, rag, finetune, raft, cpt and "
+                          "any declared under `arms:` in task.yaml)")
+    run.add_argument("--updates-per-year", type=int, default=12,
+                     help="how often the knowledge changes: break-even counts a rebuild (and its retraining) at "
+                          "each update (default %(default)s)")
     run.add_argument("--sweep", action="append", metavar="SECTION.KEY=V1,V2",
                      help="run once per value and write one combined table, e.g. "
                           "finetune.learning_rate=1e-4,3e-4,1e-3 or retrieval.top_k=1,3,5; repeat for a grid")
@@ -346,17 +393,34 @@ def _quiet_library_noise() -> None:
     warnings.filterwarnings("ignore", message="Could not find a config file")
 
 
+def _one_line(e: BaseException) -> str:
+    """An unexpected exception as one line: its message and the harness line it came from."""
+    frames = traceback.extract_tb(e.__traceback__)
+    ours = [f for f in frames if Path(f.filename).parent == Path(__file__).parent] or frames
+    where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+    text = " ".join(str(e).split()) or "(no message)"
+    return f"{text} ({type(e).__name__}{where}; set HARNESS_DEBUG=1 for the traceback)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_library_noise()
+    debug = os.environ.get("HARNESS_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
     except HarnessError as e:
-        print(f"harness: error: {e}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"harness: error: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted; no results were written", file=sys.stderr)
         return 130
+    except Exception as e:  # every failure is one line; HARNESS_DEBUG=1 shows where it really came from
+        if debug:
+            raise
+        print(f"harness: error: {_one_line(e)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-METRICS = ("exact_match", "contains", "f1", "rouge_l", "semantic")
+METRICS = ("exact_match", "contains", "f1", "recall", "rouge_l", "semantic")
+Metric = Literal["exact_match", "contains", "f1", "recall", "rouge_l", "semantic"]
 
 
 class _Strict(BaseModel):
@@ -20,6 +21,7 @@ class PromptConfig(_Strict):
 
 
 class RetrievalConfig(_Strict):
+    method: Literal["dense", "bm25", "hybrid"] = "hybrid"
     chunk_words: int = Field(120, ge=16, le=2000)
     chunk_overlap: int = Field(30, ge=0)
     top_k: int = Field(3, ge=1, le=50)
@@ -38,6 +40,40 @@ class FinetuneConfig(_Strict):
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+class RaftConfig(_Strict):
+    """RAFT (Zhang et al. 2024): LoRA trained on prompts that carry retrieved-style passages."""
+
+    oracle_probability: float = Field(0.8, ge=0.0, le=1.0)  # share of examples whose source passage is shown
+    distractors: int = Field(2, ge=0, le=20)
+    max_examples: int = Field(128, ge=4)  # it learns to read, not the facts: a sample of pairs suffices
+    epochs: int = Field(2, ge=1, le=200)
+    learning_rate: float = Field(5e-4, gt=0.0, le=1.0)
+
+
+class CptConfig(_Strict):
+    """Continued pretraining: LoRA with next-token loss on the document text itself, no Q&A."""
+
+    block_tokens: int = Field(256, ge=16, le=8192)
+    epochs: int = Field(4, ge=1, le=200)
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+
+
+class DemoConfig(_Strict):
+    """How retrieving arms with `demonstrations: auto` pick their format, on training pairs, never on test."""
+
+    candidates: list[list[int]] = [[0, 0], [1, 1], [2, 1], [3, 1]]  # [demonstrations, passages each]
+    eval_questions: int = Field(24, ge=4, le=500)
+
+
+class ArmConfig(_Strict):
+    """One arm = weights x context x demonstrations. Declared, never coded."""
+
+    weights: Literal["base", "qa-lora", "raft-lora", "cpt-lora"] = "base"
+    context: Literal["none", "retrieved"] = "none"
+    demonstrations: int | Literal["auto", "few_shot"] = 0
+    instruction: bool = True  # False: the bare question, no system text (the untouched-model control)
+
+
 class GenerationConfig(_Strict):
     max_new_tokens: int = Field(32, ge=1, le=4096)
     batch_size: int = Field(16, ge=1, le=1024)
@@ -46,9 +82,13 @@ class GenerationConfig(_Strict):
 class TaskConfig(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
-    metric: Literal["exact_match", "contains", "f1", "rouge_l", "semantic"] = "contains"
-    seed: int = 0
+    metric: Metric = "contains"
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     prompt: PromptConfig = PromptConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    raft: RaftConfig = RaftConfig()
+    cpt: CptConfig = CptConfig()
+    demonstrations: DemoConfig = DemoConfig()
+    arms: dict[str, ArmConfig] = {}  # extra arms on top of the defaults (harness/arms.py), or overrides
     generation: GenerationConfig = GenerationConfig()

@@ -1,4 +1,5 @@
-"""LoRA fine-tuning with the transformers Trainer, cached by content so an unchanged run reuses its adapter."""
+"""LoRA training with the transformers Trainer, for every trained arm (qa, raft, cpt: see training_data.py),
+cached by content so an unchanged run reuses its adapter."""
 from __future__ import annotations
 
 import copy
@@ -7,7 +8,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import peft
@@ -19,8 +20,7 @@ from transformers import (DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer
 
 from .config import FinetuneConfig
 from .errors import HarnessError
-from .generate import Messages
-from .task import QAPair
+from .training_data import IGNORE
 
 
 @dataclass(frozen=True)
@@ -35,29 +35,42 @@ class TrainedAdapter:
     n_eval: int
     log_history: list[dict]
     processes: int = 1  # how many data-parallel processes trained it
+    kind: str = "qa"  # qa | raft | cpt: what it was trained on
 
 
-def chat(system: str, question: str) -> Messages:
-    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+class LabelledOnlyTrainer(Trainer):
+    """Computes logits only at positions that carry a label.
+
+    A Q&A example labels ~6 of ~50 tokens, yet the LM head (vocabulary x hidden, about a fifth of a small
+    model's FLOPs per token) and the softmax would run on all of them. Keeping only the positions whose next
+    token is labelled (the union over the batch, passed to the model's own `logits_to_keep`, so DDP and peft
+    see an ordinary forward) gives the same loss for less work."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs["labels"]
+        targets = labels[:, 1:]
+        keep = (targets != IGNORE).any(0).nonzero().flatten()
+        out = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), logits_to_keep=keep)
+        picked = targets[:, keep]
+        loss_sum = torch.nn.functional.cross_entropy(out.logits.float().transpose(1, 2), picked,
+                                                     ignore_index=IGNORE, reduction="sum")
+        if num_items_in_batch is not None and model.training:
+            loss = loss_sum / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
+        else:
+            loss = loss_sum / (picked != IGNORE).sum().clamp(min=1)
+        return (loss, out) if return_outputs else loss
 
 
-def _encode(tokenizer, system: str, pair: QAPair) -> dict[str, list[int]]:
-    """Full chat as input; labels only on the answer (and its end-of-turn), so the model learns answers, not prompts."""
-    prompt = chat(system, pair.question)
-    full = prompt + [{"role": "assistant", "content": pair.answer}]
-    p_ids = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    f_ids = tokenizer.apply_chat_template(full, tokenize=False)
-    p_ids = tokenizer(p_ids, add_special_tokens=False).input_ids
-    f_ids = tokenizer(f_ids, add_special_tokens=False).input_ids
-    if f_ids[:len(p_ids)] != p_ids:  # a template that rewrites the prompt when an answer follows
-        raise HarnessError("the model's chat template changes the prompt when an answer is appended; "
-                           "cannot mask the loss to answer tokens")
-    return {"input_ids": f_ids, "labels": [-100] * len(p_ids) + f_ids[len(p_ids):]}
-
-
-def cache_key(model_id: str, system: str, pairs: tuple[QAPair, ...], cfg: FinetuneConfig, seed: int) -> str:
-    blob = json.dumps({"model": model_id, "system": system, "pairs": [asdict(p) for p in pairs],
-                       "cfg": cfg.model_dump(), "seed": seed,
+def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base) -> str:
+    """Everything that shapes an adapter: the exact token ids and labels it sees (so prompts, templates and
+    data all count), the recipe, the seed, the library versions, and where and in which precision it trains
+    (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate)."""
+    data = hashlib.sha256(json.dumps([(e["input_ids"], e["labels"]) for e in examples]).encode()).hexdigest()
+    quant = getattr(base.config, "quantization_config", None)
+    blob = json.dumps({"model": model_id, "kind": kind, "data": data, "cfg": cfg.model_dump(), "seed": seed,
+                       "device": base.device.type, "dtype": str(base.dtype), "quantization": str(quant),
                        "versions": [torch.__version__, transformers.__version__, peft.__version__]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -67,20 +80,21 @@ def _read_meta(path: Path, cached: bool) -> TrainedAdapter:
     return TrainedAdapter(path=path, cached=cached, **meta)
 
 
-def cached_adapter(pairs: tuple[QAPair, ...], system: str, cfg: FinetuneConfig, seed: int, cache_dir: Path,
-                   model_id: str) -> TrainedAdapter | None:
-    final = cache_dir / "adapters" / cache_key(model_id, system, pairs, cfg, seed)
+def cached_adapter(key: str, cache_dir: Path) -> TrainedAdapter | None:
+    final = cache_dir / "adapters" / key
     return _read_meta(final, cached=True) if (final / "harness_meta.json").is_file() else None
 
 
-def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: FinetuneConfig, seed: int,
-                  cache_dir: Path, model_id: str) -> TrainedAdapter:
-    found = cached_adapter(pairs, system, cfg, seed, cache_dir, model_id)
+def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, seed: int, cache_dir: Path,
+                  model_id: str, kind: str = "qa") -> TrainedAdapter:
+    """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key."""
+    key = cache_key(model_id, kind, examples, cfg, seed, base)
+    found = cached_adapter(key, cache_dir)
     if found:
         return found
-    final = cache_dir / "adapters" / cache_key(model_id, system, pairs, cfg, seed)
-    if len(pairs) < 4:
-        raise HarnessError(f"fine-tuning needs at least 4 training pairs (train.jsonl has {len(pairs)})")
+    final = cache_dir / "adapters" / key
+    if len(examples) < 4:
+        raise HarnessError(f"{kind} training needs at least 4 examples (it has {len(examples)})")
 
     # finetune.batch_size is the global batch: under torchrun / accelerate launch each of the WORLD_SIZE
     # processes takes its share, so the same config trains the same recipe on 1 process or N (and the
@@ -90,7 +104,7 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
         raise HarnessError(f"finetune.batch_size {cfg.batch_size} does not split evenly over {world} processes; "
                            f"choose a multiple of {world}")
     set_seed(seed)
-    rows = Dataset.from_list([_encode(tokenizer, system, p) for p in pairs])
+    rows = Dataset.from_list(examples)
     split = rows.train_test_split(test_size=max(1, round(cfg.eval_fraction * len(rows))), seed=seed)
     train_tok = copy.deepcopy(tokenizer)
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
@@ -107,7 +121,7 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
         per_device_train_batch_size=cfg.batch_size // world, per_device_eval_batch_size=cfg.batch_size // world,
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
-        logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
+        prediction_loss_only=True, logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
         bf16=base.dtype == torch.bfloat16, fp16=base.dtype == torch.float16,
         ddp_backend="gloo" if world > 1 and base.device.type == "cpu" else None,
         ddp_find_unused_parameters=False,
@@ -119,9 +133,12 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
         r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     try:
-        trainer = Trainer(model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
-                          data_collator=DataCollatorForSeq2Seq(train_tok, padding=True, label_pad_token_id=-100),
-                          callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)])
+        trainer = LabelledOnlyTrainer(
+            model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
+            data_collator=DataCollatorForSeq2Seq(train_tok, padding=True, label_pad_token_id=IGNORE),
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)])
+        print(f"training {kind} adapter: {len(split['train'])} examples, {len(split['test'])} held out for eval "
+              f"loss, up to {cfg.epochs} epochs", flush=True)
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start
@@ -136,7 +153,7 @@ def train_adapter(base, tokenizer, pairs: tuple[QAPair, ...], system: str, cfg: 
         meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
                 "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
                 "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
-                "processes": world, "log_history": state.log_history}
+                "processes": world, "kind": kind, "log_history": state.log_history}
         (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
         shutil.rmtree(work / "checkpoints", ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)

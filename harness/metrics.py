@@ -6,10 +6,18 @@ from collections import Counter
 import numpy as np
 from rouge_score import rouge_scorer
 
-from .text import normalize, tokens
+from .text import normalize, score_tokens
 
 # rouge_score is the package that evaluate's "rouge" module wraps; using it directly needs no hub.
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+class _Tokens:
+    """rouge_score's own tokenizer drops every non-ASCII letter (a Thai answer would score 0)."""
+
+    @staticmethod
+    def tokenize(text: str) -> list[str]:
+        return score_tokens(text)
+
+
+_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Tokens())
 
 
 def exact_match(pred: str, ref: str) -> float:
@@ -18,17 +26,25 @@ def exact_match(pred: str, ref: str) -> float:
 
 def contains(pred: str, ref: str) -> float:
     """The reference appears, as whole words, in the answer: fair to chatty models that answer in sentences."""
-    p, r = f" {normalize(pred)} ", f" {normalize(ref)} "
+    p, r = f" {' '.join(score_tokens(pred))} ", f" {' '.join(score_tokens(ref))} "
     return float(r.strip() != "" and r in p)
 
 
 def token_f1(pred: str, ref: str) -> float:
-    p, r = tokens(pred), tokens(ref)
+    p, r = score_tokens(pred), score_tokens(ref)
     common = sum((Counter(p) & Counter(r)).values())
     if common == 0:
         return 0.0
     precision, recall = common / len(p), common / len(r)
     return 2 * precision * recall / (precision + recall)
+
+
+def recall(pred: str, ref: str) -> float:
+    """Share of the reference's tokens found in the answer. Adlakha et al. (2023) found it tracks human
+    judgements of verbose answers better than exact match or F1: a right sentence-long answer still scores."""
+    p, r = Counter(score_tokens(pred)), Counter(score_tokens(ref))
+    total = sum(r.values())
+    return sum((p & r).values()) / total if total else 0.0
 
 
 def rouge_l(pred: str, ref: str) -> float:
@@ -39,7 +55,7 @@ def score(pred: str, refs: tuple[str, ...] | list[str]) -> dict[str, float]:
     """Lexical scores; `semantic` is added in batch by `semantic_scores` since it needs the embedder."""
     return {name: max(fn(pred, r) for r in refs)
             for name, fn in (("exact_match", exact_match), ("contains", contains), ("f1", token_f1),
-                             ("rouge_l", rouge_l))}
+                             ("recall", recall), ("rouge_l", rouge_l))}
 
 
 def semantic_scores(embedder, preds: list[str], refs: list[tuple[str, ...]]) -> list[float]:

@@ -13,17 +13,8 @@ from .errors import HarnessError
 
 from .names import DEFAULT_EMBEDDER, DEFAULT_MODEL, GEMMA_MODEL, looks_like_hub_id  # noqa: F401  (re-exported)
 
-# Base models without a chat template (Gemma 3 270M is pretrained, not instruction-tuned) are prompted as a
-# plain Question/Answer transcript; the system text becomes the preamble (a RAG turn already carries its own
-# "Context: ... Question: ..." text). Answers end at the line break.
-PLAIN_TEMPLATE = (
-    "{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{{ m['content'] + '\\n\\n' }}"
-    "{% elif m['role'] == 'user' and m['content'].startswith('Context:') %}{{ m['content'] + '\\n' }}"
-    "{% elif m['role'] == 'user' %}{{ 'Question: ' + m['content'] + '\\n' }}"
-    "{% else %}{{ 'Answer: ' + m['content'] + '\\n\\n' }}{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}Answer:{% endif %}")
+# The plain Question/Answer template for models without a chat template lives with every other prompt.
+from .prompts import PLAIN_TEMPLATE  # noqa: E402,F401  (re-exported)
 
 
 @dataclass(frozen=True)

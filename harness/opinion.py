@@ -1,12 +1,15 @@
 """The blog post's comparison table (accuracy, flexibility, cost, complexity, freshness as high/medium/low),
-rebuilt from this run's measurements: every cell carries the number behind it."""
+rebuilt from this run's measurements: every cell carries the number behind it. Accuracy is split into facts the
+fine-tune was taught and facts only the documents hold, and the recommendation is given for each."""
 from __future__ import annotations
 
 import pandas as pd
 
-from .config import FinetuneConfig, PromptConfig, RetrievalConfig
+from .config import CptConfig, FinetuneConfig, RaftConfig, RetrievalConfig
+from .names import NOT_RETRAINED
+from .tables import ALL, DOCS_ONLY, TAUGHT
 
-CONTENDERS = ["finetune", "prompt", "rag"]  # the three columns of the article's table
+CONTROL = "base"  # the untouched model is a control, not a contender
 
 
 def _level(values: dict[str, float]) -> dict[str, str]:
@@ -16,70 +19,94 @@ def _level(values: dict[str, float]) -> dict[str, str]:
     return {k: words[min(distinct.index(v), len(words) - 1)] for k, v in values.items()}
 
 
-# Settings a team must choose and keep tuned for each approach: a measurable stand-in for "complexity".
-KNOBS = {
-    "prompt": ["prompt." + k for k in PromptConfig.model_fields if k != "rag_instruction"],
-    "rag": ["prompt.rag_instruction", "embedder"] + ["retrieval." + k for k in RetrievalConfig.model_fields],
-    "finetune": ["prompt.system"] + ["finetune." + k for k in FinetuneConfig.model_fields],
-}
+def knobs(weights: str, context: str) -> list[str]:
+    """Settings a team must choose and keep tuned for an arm: a measurable stand-in for "complexity"."""
+    out = ["prompt.system", "prompt.few_shot"]
+    if context == "retrieved":
+        out += ["prompt.rag_instruction", "embedder"] + ["retrieval." + k for k in RetrievalConfig.model_fields]
+    if weights != "base":
+        out += ["finetune." + k for k in FinetuneConfig.model_fields]
+    out += {"raft-lora": ["raft." + k for k in RaftConfig.model_fields],
+            "cpt-lora": ["cpt." + k for k in CptConfig.model_fields]}.get(weights, [])
+    return out
+
+
+def _best(values: dict[str, float], sig: pd.DataFrame, group: str) -> tuple[str, list[str]]:
+    best = max(values, key=values.get)
+    pair = sig[(sig.knowledge == group) & sig.a.isin(values) & sig.b.isin(values) & ((sig.a == best) | (sig.b == best))]
+    ties = [r.b if r.a == best else r.a for _, r in pair.iterrows() if not r.significant]
+    return best, ties
 
 
 def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fresh: pd.DataFrame, metric: str
                   ) -> tuple[pd.DataFrame, str] | None:
-    """The table and a one-sentence recommendation that cites its figures; None without two contenders."""
-    names = [n for n in CONTENDERS if n in set(acc.pipeline)]
+    """The table and a recommendation that cites its figures; None without two contenders."""
+    names = [n for n in acc.pipeline.unique() if n != CONTROL]
     if len(names) < 2:
         return None
-    a, c = acc.set_index("pipeline"), cost.set_index("pipeline")
+    c = cost.set_index("pipeline")
     f = fresh.set_index("pipeline") if len(fresh) else None
-    # Needs the update experiment to have run (not skipped with --no-freshness).
     has_fresh = f is not None and f.fresh_questions.max() > 0 and f.fresh_after_rebuild.notna().all()
-
-    def absorb_s(n: str) -> float:
-        t = f.loc[n, "retrain_s"]
-        return float(t) if pd.notna(t) else float(f.loc[n, "rebuild_s"])
+    present = [g for g in (TAUGHT, DOCS_ONLY) if (acc.knowledge == g).any()] or [ALL]
 
     def artifacts_mb(n: str) -> float:
-        return sum(float(c.loc[n, k]) for k in ("adapter_mb", "index_mb") if pd.notna(c.loc[n, k]))
+        return sum(float(c.loc[n, k]) for k in ("adapter_mb", "index_mb") if k in c and pd.notna(c.loc[n, k]))
 
-    rows = {
-        "accuracy": ({n: float(a.loc[n, metric]) for n in names},
-                     lambda n, v: f"{metric} {v:.3f} [{a.loc[n, f'{metric}_ci95_low']:.2f}, "
-                                  f"{a.loc[n, f'{metric}_ci95_high']:.2f}]"),
-        "cost": ({n: float(c.loc[n, "build_usd"] + c.loc[n, "usd_per_1k_questions"]) for n in names},
-                 lambda n, v: f"${v:.4f} for build + 1,000 questions (build ${c.loc[n, 'build_usd']:.4f}, "
-                              f"{c.loc[n, 'latency_mean_s']:.3f} s/question)"),
-        "complexity": ({n: len(KNOBS[n]) for n in names},
-                       lambda n, v: f"{v} settings to tune, "
-                       + (f"{artifacts_mb(n):.1f} MB of artifacts" if artifacts_mb(n) else "no artifacts")
-                       + (", a training run" if pd.notna(c.loc[n, "train_seconds"]) else "")),
-    }
+    rows: dict[str, tuple[dict[str, float], object]] = {}
+    for group in present:
+        a = acc[acc.knowledge == group].set_index("pipeline")
+        label = "accuracy" if group == ALL else f"accuracy ({group})"
+        rows[label] = ({n: float(a.loc[n, metric]) for n in names},
+                       lambda n, v, a=a: f"{metric} {v:.3f} [{a.loc[n, f'{metric}_ci95_low']:.2f}, "
+                                         f"{a.loc[n, f'{metric}_ci95_high']:.2f}] (n={int(a.loc[n, 'questions'])})")
+    rows["cost"] = ({n: float(c.loc[n, "build_usd"] + c.loc[n, "usd_per_1k_questions"]) for n in names},
+                    lambda n, v: f"${v:.4f} for build + 1,000 questions (build ${c.loc[n, 'build_usd']:.4f}, "
+                                 f"{c.loc[n, 'latency_mean_s']:.3f} s/question incl. retrieval)")
+    rows["complexity"] = ({n: len(knobs(c.loc[n, "weights"], c.loc[n, "context"])) if "weights" in c else 0
+                           for n in names},
+                          lambda n, v: f"{v} settings to tune, "
+                          + (f"{artifacts_mb(n):.1f} MB of artifacts" if artifacts_mb(n) else "no artifacts")
+                          + (", a training run" if pd.notna(c.loc[n, "train_seconds"]) else ""))
     if has_fresh:
         rows["flexibility"] = ({n: float(f.loc[n, "fresh_after_update_no_rebuild"]) for n in names},
                                lambda n, v: f"{v:.3f} on new facts with no rebuild")
-        rows["freshness"] = ({n: float(f.loc[n, "fresh_after_rebuild"]) for n in names},
-                             lambda n, v: f"{v:.3f} on new facts after a rebuild taking {absorb_s(n):.1f} s")
+
+        def absorbed(n: str, v: float) -> str:
+            if f.loc[n, "rebuild"] == NOT_RETRAINED:
+                return f"{v:.3f} on new facts; {NOT_RETRAINED} (re-index only, {f.loc[n, 'rebuild_s']:.1f} s)"
+            return f"{v:.3f} on new facts after a rebuild costing {f.loc[n, 'rebuild_s']:.1f} s"
+        rows["freshness"] = ({n: float(f.loc[n, "fresh_after_rebuild"]) for n in names}, absorbed)
     table = []
-    for row in ("accuracy", "flexibility", "cost", "complexity", "freshness"):
+    order = [r for r in rows if r.startswith("accuracy")] + ["flexibility", "cost", "complexity", "freshness"]
+    for row in order:
         if row not in rows:
             continue
         values, describe = rows[row]
         levels = _level(values)  # as in the article: high cost means expensive, high accuracy means good
         table.append({"": row, **{n: f"{levels[n]}: {describe(n, values[n])}" for n in names}})
+    return pd.DataFrame(table), recommendation(rows, sig, names, present, metric)
 
-    best = max(names, key=lambda n: rows["accuracy"][0][n])
-    why = [f"it has the highest {metric} ({rows['accuracy'][0][best]:.3f})"]
-    pair = sig[sig.a.isin(names) & sig.b.isin(names) & ((sig.a == best) | (sig.b == best))]
-    ties = [r.b if r.a == best else r.a for _, r in pair.iterrows() if not r.significant]
-    if ties:
-        why[0] += f", though not significantly above {' or '.join(ties)}"
+
+def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: list[str], metric: str) -> str:
+    parts = []
+    for group in present:
+        label = "accuracy" if group == ALL else f"accuracy ({group})"
+        values = rows[label][0]
+        best, ties = _best(values, sig, group)
+        what = {TAUGHT: "facts the training pairs teach", DOCS_ONLY: "facts only the documents hold",
+                ALL: "these questions"}[group]
+        if values[best] == 0:
+            parts.append(f"for {what}, no arm (every one scores 0)")
+            continue
+        text = f"for {what}, **{best}** ({metric} {values[best]:.3f}"
+        text += f"; not significantly above {' or '.join(ties)} after Holm correction)" if ties else ")"
+        parts.append(text)
     flex = rows.get("flexibility", ({}, None))[0]
-    nb = max(flex, key=flex.get) if flex else None
-    if nb and sorted(flex.values())[-2] < flex[nb]:  # only a strict leader is worth a sentence
-        why.append(f"{nb} takes in new documents without a rebuild "
-                   f"({rows['flexibility'][0][nb]:.3f} on fresh questions vs "
-                   + ", ".join(f"{n} {rows['flexibility'][0][n]:.3f}" for n in names if n != nb) + ")")
+    if flex:
+        nb = max(flex, key=flex.get)
+        if sorted(flex.values())[-2] < flex[nb]:  # only a strict leader is worth a sentence
+            parts.append(f"for documents that arrive after the build, **{nb}** takes them in with no rebuild "
+                         f"({flex[nb]:.3f} on fresh questions)")
     cheapest = min(names, key=lambda n: rows["cost"][0][n])
-    why.append(f"{cheapest} is cheapest for build + 1,000 questions (${rows['cost'][0][cheapest]:.4f})")
-    recommendation = f"For this task: **{best}**, because " + "; ".join(why) + "."
-    return pd.DataFrame(table), recommendation
+    parts.append(f"{cheapest} is cheapest for build + 1,000 questions (${rows['cost'][0][cheapest]:.4f})")
+    return "Recommendation: " + "; ".join(parts) + "."

@@ -1,20 +1,30 @@
-"""The five ways of answering, behind one interface: build from knowledge, answer a batch, report costs.
+"""One pipeline class runs every arm: weights x context x demonstrations, as declared in harness/arms.py.
 
-The runner and the reports only ever call `build`, `add_documents`, `answer` and `costs`; they never
-know which pipeline they hold. Test answers never reach a pipeline: `answer` gets question strings only.
+The runner and the reports only call `build`, `rebuild`, `add_documents`, `answer` and `costs`; they never
+know which arm they hold. Test answers never reach a pipeline: `answer` gets question strings only, and the
+demonstration pool it draws from was cleared of test answers by the harness (harness/demos.py).
 """
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TaskConfig
+from . import arms as arms_mod
 from .answerlog import AnswerLog
-from .finetune import TrainedAdapter, cached_adapter, chat, load_merged, train_adapter
-from .generate import Messages, generate
-from .retrieval import Passage, VectorIndex, cached_index
-from .task import Document, Knowledge
+from .config import ArmConfig, TaskConfig
+from .demos import DemoPool, draw
+from .finetune import TrainedAdapter, load_merged, train_adapter
+from .generate import generate
+from .hybrid import build_retriever
+from .metrics import score
+from .names import NOT_RETRAINED
+from .prompts import Demonstration, Messages, messages
+from .retrieval import Passage
+from .task import Document, Knowledge, QAPair
+from .training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
+
 
 
 @dataclass
@@ -33,7 +43,7 @@ class Shared:
     _merged: dict = field(default_factory=dict)
 
     def merged(self, adapter: TrainedAdapter):
-        # finetune and finetune+rag share one merged copy instead of each holding its own.
+        # Arms on the same adapter share one merged copy; only one is held at a time.
         if adapter.path not in self._merged:
             self._merged.clear()
             self._merged[adapter.path] = load_merged(self.model, adapter)
@@ -49,150 +59,206 @@ class Answer:
     text: str
     prompt_tokens: int
     new_tokens: int
-    seconds: float
+    seconds: float  # generation share plus this question's retrieval time
     passages: tuple[Passage, ...] = ()
 
 
 class Pipeline:
-    name = ""
-    retrieves = False
-
-    def __init__(self, shared: Shared):
-        self.shared = shared
+    def __init__(self, name: str, arm: ArmConfig, shared: Shared):
+        self.name, self.arm, self.shared = name, arm, shared
         self.cfg = shared.config
         self.model = shared.model
-        self.index: VectorIndex | None = None
+        self.index = None
+        self.adapter: TrainedAdapter | None = None
+        self.demos: list[Demonstration] = []
+        self.demo_format: tuple[int, int] | None = None  # (demonstrations, passages each) once chosen
+        self.demo_selection: list[dict] = []
+        self.timing: dict[str, float] = {}
+        self.raft_oracle_share: float | None = None
+        self.rebuild_note = ""
+        self._pool = DemoPool((), 0)
 
-    def build(self, knowledge: Knowledge) -> None:
-        """Everything done once, before any question: indexing, training, choosing examples."""
-        if self.retrieves:
-            r = self.cfg.retrieval
-            s = self.shared
-            self.index = cached_index(s.embedder, s.embedder_id, knowledge.docs, r.chunk_words, r.chunk_overlap,
-                                      s.cache_dir)
+    @property
+    def retrieves(self) -> bool:
+        return self.arm.context == "retrieved"
+
+    @property
+    def instruction(self) -> str | None:
+        if not self.arm.instruction:
+            return None
+        return self.cfg.prompt.rag_instruction if self.retrieves else self.cfg.prompt.system
+
+    # ------------------------------------------------------------------ building
+
+    def build(self, knowledge: Knowledge, pool: DemoPool) -> None:
+        """Everything done once, before any question: indexing, training, choosing demonstrations."""
+        self.timing = {}
+        self._index(knowledge.docs)
+        if self.arm.weights != "base":
+            self._train(knowledge)
+        self._demonstrations(pool)
+
+    def rebuild(self, knowledge: Knowledge, pool: DemoPool, update: Knowledge) -> str:
+        """The full rebuild after an update. An arm that learns only from training pairs is not retrained when
+        the update brings none: saying "retrained" while reusing the old adapter would be a lie."""
+        if self.arm.weights in arms_mod.TRAINS_ON_PAIRS and not update.pairs:
+            self.timing = {}
+            self._index(knowledge.docs)
+            self._demonstrations(pool)
+            self.rebuild_note = NOT_RETRAINED
+        else:
+            self.build(knowledge, pool)
+            self.rebuild_note = "retrained" if self.adapter else ("re-indexed" if self.index else "nothing to rebuild")
+        return self.rebuild_note
+
+    def _index(self, docs: tuple[Document, ...]) -> None:
+        if not (self.retrieves or self.arm.weights == "raft-lora"):
+            return
+        r, s = self.cfg.retrieval, self.shared
+        t = time.perf_counter()
+        self.index = build_retriever(r.method, s.embedder, s.embedder_id, docs, r.chunk_words, r.chunk_overlap,
+                                     s.cache_dir)
+        self.timing["index_s"] = time.perf_counter() - t
+
+    def _train(self, knowledge: Knowledge) -> None:
+        s, cfg = self.shared, self.cfg
+        tok = s.tokenizer
+        if self.arm.weights == "qa-lora":
+            kind, examples, recipe = "qa", qa_examples(tok, knowledge.pairs, cfg.prompt.system), cfg.finetune
+        elif self.arm.weights == "raft-lora":
+            kind, examples = "raft", self._raft_examples(knowledge)
+            recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.raft.learning_rate,
+                                                     "epochs": cfg.raft.epochs})
+        else:
+            kind, examples = "cpt", cpt_examples(tok, knowledge.docs, cfg.cpt.block_tokens)
+            recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.cpt.learning_rate, "epochs": cfg.cpt.epochs})
+        self.model = None
+        s.release_merged()  # training may come: don't hold a merged copy through it
+        self.adapter = train_adapter(s.model, tok, examples, recipe, cfg.seed, s.cache_dir, s.model_id, kind)
+        # vLLM serves the adapter itself; only the transformers path needs the merged weights.
+        self.model = s.merged(self.adapter) if s.engine is None else s.model
+
+    def _raft_examples(self, knowledge: Knowledge) -> list[dict]:
+        cfg = self.cfg
+        pairs = list(knowledge.pairs)
+        if len(pairs) > cfg.raft.max_examples:
+            pairs = random.Random(cfg.seed).sample(pairs, cfg.raft.max_examples)
+        r = cfg.retrieval
+        hits = self.index.search([p.question for p in pairs], r.top_k * 2)
+        items = raft_mix(pairs, all_chunks(knowledge.docs, r.chunk_words, r.chunk_overlap), hits, r.top_k,
+                         cfg.raft.oracle_probability, cfg.seed)
+        self.raft_oracle_share = sum(i.oracle for i in items) / len(items) if items else None
+        return raft_examples(self.shared.tokenizer, items, cfg.prompt.rag_instruction)
+
+    def _demonstrations(self, pool: DemoPool) -> None:
+        self._pool = pool
+        want = arms_mod.demonstrations(self.arm, self.cfg)
+        t = time.perf_counter()
+        if want == "auto" and self.demo_format is None:
+            self.demo_format = self._choose_format(pool)
+        elif want != "auto":
+            self.demo_format = (int(want), self.cfg.retrieval.top_k if self.retrieves else 0)
+        k, each = self.demo_format
+        self.demos = self._make_demos(draw(pool, k, self.cfg.seed) if k else [], each)
+        self.timing["demonstrations_s"] = time.perf_counter() - t
+
+    def _make_demos(self, pairs: list[QAPair], passages_each: int) -> list[Demonstration]:
+        if not pairs:
+            return []
+        if not (self.retrieves and passages_each):
+            return [Demonstration(p.question, p.answer) for p in pairs]
+        found = self.index.search([p.question for p in pairs], passages_each)
+        return [Demonstration(p.question, p.answer, tuple(x.text for x in f)) for p, f in zip(pairs, found)]
+
+    def _choose_format(self, pool: DemoPool) -> tuple[int, int]:
+        """Demonstration count and passages per demonstration, chosen by the task metric on held-out training
+        pairs (never on test); ties go to the shorter prompt."""
+        cands = [tuple(c) for c in self.cfg.demonstrations.candidates]
+        most = max(k for k, _ in cands)
+        n_eval = min(self.cfg.demonstrations.eval_questions, len(pool.pairs) - most)
+        if n_eval < 2:
+            fallback = (1, 1) if pool.pairs else (0, 0)
+            self.demo_selection = [{"demonstrations": fallback[0], "passages_each": fallback[1], "score": None,
+                                    "note": f"only {len(pool.pairs)} demonstration pairs: too few to choose"}]
+            return fallback
+        held = random.Random(self.cfg.seed + 1).sample(list(pool.pairs), n_eval)
+        rest = DemoPool(tuple(p for p in pool.pairs if p not in set(held)), pool.excluded)
+        metric = self.cfg.metric if self.cfg.metric != "semantic" else "f1"  # the embedder is not ours to call
+        rows = []
+        for k, each in cands:
+            self.demos = self._make_demos(draw(rest, k, self.cfg.seed) if k else [], each)
+            answers = self.answer([p.question for p in held], desc=f"choosing demonstrations [{self.name}] {k}x{each}")
+            rows.append({"demonstrations": k, "passages_each": each, "eval_questions": n_eval,
+                         metric: sum(score(a.text, (p.answer,))[metric] for a, p in zip(answers, held)) / n_eval,
+                         "prompt_tokens_mean": sum(a.prompt_tokens for a in answers) / n_eval})
+        best = max(rows, key=lambda r: (r[metric], -r["prompt_tokens_mean"]))
+        for r in rows:
+            r["chosen"] = r is best
+        self.demo_selection = rows
+        return best["demonstrations"], best["passages_each"]
 
     def add_documents(self, docs: tuple[Document, ...]) -> None:
         """New documents arrive; take them in without rebuilding (only a retriever can)."""
         if self.index is not None:
             self.index.add(docs)
 
-    def messages(self, question: str, passages: list[Passage]) -> Messages:
-        raise NotImplementedError
+    # ------------------------------------------------------------------ answering
 
-    def answer(self, questions: list[str]) -> list[Answer]:
-        found = self.index.search(questions, self.cfg.retrieval.top_k) if self.index else [[] for _ in questions]
+    def prompt(self, question: str, passages: list[Passage]) -> Messages:
+        return messages(question, [p.text for p in passages] if self.retrieves else (), self.instruction, self.demos)
+
+    def answer(self, questions: list[str], desc: str | None = None) -> list[Answer]:
+        t = time.perf_counter()
+        k = self.cfg.retrieval.top_k
+        found = self.index.search(questions, k) if self.retrieves else [[] for _ in questions]
+        retrieval_each = (time.perf_counter() - t) / max(1, len(questions)) if self.retrieves else 0.0
         gen = self.cfg.generation
-        prompts = [self.messages(q, p) for q, p in zip(questions, found)]
+        prompts = [self.prompt(q, p) for q, p in zip(questions, found)]
         if self.shared.engine is not None:
-            outs = self.shared.engine.generate(self.shared.tokenizer, prompts, gen.max_new_tokens, self.adapter_path)
-            return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds, tuple(p)) for o, p in zip(outs, found)]
-        outs = generate(self.model, self.shared.tokenizer, prompts,
-                        gen.max_new_tokens, gen.batch_size, desc=f"answering [{self.name}]",
-                        log=self.shared.log, model_tag=self.model_tag)
-        return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds, tuple(p)) for o, p in zip(outs, found)]
+            outs = self.shared.engine.generate(self.shared.tokenizer, prompts, gen.max_new_tokens,
+                                               str(self.adapter.path) if self.adapter else None)
+        else:
+            outs = generate(self.model, self.shared.tokenizer, prompts, gen.max_new_tokens, gen.batch_size,
+                            desc=desc or f"answering [{self.name}]", log=self.shared.log, model_tag=self.model_tag)
+        return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds + retrieval_each, tuple(p))
+                for o, p in zip(outs, found)]
 
     @property
     def model_tag(self) -> str:
         """Names the weights that answer, for the answer log: the base model unless an adapter is merged."""
-        return "base"
+        return f"adapter:{self.adapter.path.name}" if self.adapter else "base"
 
-    @property
-    def adapter_path(self) -> str | None:
-        return None
+    # ------------------------------------------------------------------ costs
 
-    def costs(self) -> dict[str, float | int | bool | None]:
-        return {"index_mb": self.index.nbytes / 1e6 if self.index else None,
-                "index_kind": self.index.kind if self.index else None,
-                "index_chunks": len(self.index.passages) if self.index else None}
-
-
-def _context_prompt(instruction: str, question: str, passages: list[Passage]) -> Messages:
-    context = "\n\n".join(f"[{i}] {p.text}" for i, p in enumerate(passages, 1))
-    return [{"role": "system", "content": instruction},
-            {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"}]
-
-
-class BasePipeline(Pipeline):
-    """Control: the untouched model, the bare question."""
-
-    name = "base"
-
-    def messages(self, question: str, passages: list[Passage]) -> Messages:
-        return [{"role": "user", "content": question}]
-
-
-class PromptPipeline(Pipeline):
-    """System instruction plus k few-shot examples drawn (seeded) from the training pairs."""
-
-    name = "prompt"
-
-    def build(self, knowledge: Knowledge) -> None:
-        super().build(knowledge)
-        k = min(self.cfg.prompt.few_shot, len(knowledge.pairs))
-        self.shots = random.Random(self.cfg.seed).sample(list(knowledge.pairs), k)
-
-    def messages(self, question: str, passages: list[Passage]) -> Messages:
-        turns: Messages = [{"role": "system", "content": self.cfg.prompt.system}]
-        for s in self.shots:
-            turns += [{"role": "user", "content": s.question}, {"role": "assistant", "content": s.answer}]
-        return turns + [{"role": "user", "content": question}]
-
-
-class RagPipeline(Pipeline):
-    """Top-k passages from a FAISS index over the task's documents, placed in the prompt."""
-
-    name = "rag"
-    retrieves = True
-
-    def messages(self, question: str, passages: list[Passage]) -> Messages:
-        return _context_prompt(self.cfg.prompt.rag_instruction, question, passages)
-
-
-class FinetunePipeline(Pipeline):
-    """A LoRA adapter trained on the training pairs, merged into a copy of the base weights."""
-
-    name = "finetune"
-
-    def build(self, knowledge: Knowledge) -> None:
-        super().build(knowledge)
-        s = self.shared
-        args = (knowledge.pairs, self.cfg.prompt.system, self.cfg.finetune, self.cfg.seed, s.cache_dir, s.model_id)
-        if cached_adapter(*args) is None:
-            self.model = None
-            s.release_merged()  # training is coming: don't hold the previous merged copy through it
-        self.adapter = train_adapter(s.model, s.tokenizer, *args)
-        # vLLM serves the adapter itself; only the transformers path needs the merged weights.
-        self.model = s.merged(self.adapter) if s.engine is None else s.model
-
-    @property
-    def adapter_path(self) -> str | None:
-        return str(self.adapter.path)
-
-    def messages(self, question: str, passages: list[Passage]) -> Messages:
-        return chat(self.cfg.prompt.system, question)  # the format it was trained on
-
-    @property
-    def model_tag(self) -> str:
-        return f"adapter:{self.adapter.path.name}"
-
-    def costs(self) -> dict[str, float | int | bool | None]:
+    def costs(self) -> dict:
+        idx = self.index
+        out = {"arm": arms_mod.describe(self.arm, self.cfg), "weights": self.arm.weights,
+               "context": self.arm.context,
+               "index_mb": idx.nbytes / 1e6 if idx is not None else None,
+               "index_kind": idx.kind if idx is not None else None,
+               "index_chunks": len(idx.passages) if idx is not None else None,
+               "index_s": self.timing.get("index_s"),
+               "demonstrations_s": self.timing.get("demonstrations_s"),
+               "demonstrations_shown": len(self.demos),
+               "demo_passages_each": self.demo_format[1] if self.demo_format else None,
+               "demo_pool": len(self._pool.pairs), "demo_pool_excluded": self._pool.excluded,
+               "demo_selection": self.demo_selection,
+               "demonstrations": [{"question": d.question, "answer": d.answer, "passages": list(d.passages)}
+                                  for d in self.demos]}
         a = self.adapter
-        size = sum(f.stat().st_size for f in a.path.iterdir() if f.name.startswith("adapter_model"))
-        return {**super().costs(), "adapter_mb": size / 1e6, "train_seconds": a.train_seconds,
-                "train_tokens": a.train_tokens, "epochs_run": a.epochs_run, "adapter_cached": a.cached,
-                "best_eval_loss": a.best_eval_loss, "adapter": a.path.name, "log_history": a.log_history}
+        if a is not None:
+            size = sum(f.stat().st_size for f in a.path.iterdir() if f.name.startswith("adapter_model"))
+            out.update({"adapter_mb": size / 1e6, "train_seconds": a.train_seconds, "train_tokens": a.train_tokens,
+                        "train_examples": a.n_train + a.n_eval, "train_kind": a.kind,
+                        "epochs_run": a.epochs_run, "adapter_cached": a.cached, "best_eval_loss": a.best_eval_loss,
+                        "adapter": a.path.name, "log_history": a.log_history,
+                        "raft_oracle_share": self.raft_oracle_share})
+        # A rebuild costs the training it depends on, even when this run found the adapter in the cache
+        # (another arm, or an earlier run, paid for it: a real rebuild would pay again).
+        out["build_total_s"] = sum(v for v in (self.timing.get("index_s"), self.timing.get("demonstrations_s"),
+                                               a.train_seconds if a is not None else None) if v)
+        return out
 
 
-class FinetuneRagPipeline(FinetunePipeline):
-    """The fine-tuned weights answering from retrieved passages."""
-
-    name = "finetune+rag"
-    retrieves = True
-
-    def messages(self, question: str, passages: list[Passage]) -> Messages:
-        return _context_prompt(self.cfg.prompt.rag_instruction, question, passages)
-
-
-PIPELINES: dict[str, type[Pipeline]] = {p.name: p for p in
-                                        (BasePipeline, PromptPipeline, RagPipeline, FinetunePipeline,
-                                         FinetuneRagPipeline)}
+def make_pipeline(name: str, shared: Shared) -> Pipeline:
+    return Pipeline(name, arms_mod.arms(shared.config)[name], shared)

@@ -18,17 +18,30 @@ def _save(fig, path: Path) -> str:
 
 
 def accuracy_bars(acc: pd.DataFrame, metric: str, path: Path) -> str:
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    err = [acc[metric] - acc[f"{metric}_ci95_low"], acc[f"{metric}_ci95_high"] - acc[metric]]
-    ax.bar(acc.pipeline, acc[metric], yerr=err, capsize=4, color="#4C72B0")
+    """Grouped bars: each arm on all stable questions, then taught and documents-only ones, with 95% CIs."""
+    groups = list(dict.fromkeys(acc.knowledge)) if "knowledge" in acc else [None]
+    arms = list(dict.fromkeys(acc.pipeline))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.2 * len(arms) * max(1, len(groups)) / 2), 3.6))
+    width = 0.8 / len(groups)
+    for j, (g, color) in enumerate(zip(groups, ["#4C72B0", "#DD8452", "#55A868"])):
+        part = acc if g is None else acc[acc.knowledge == g]
+        part = part.set_index("pipeline").reindex(arms)
+        err = [part[metric] - part[f"{metric}_ci95_low"], part[f"{metric}_ci95_high"] - part[metric]]
+        xs = [i + (j - (len(groups) - 1) / 2) * width for i in range(len(arms))]
+        ax.bar(xs, part[metric], width, yerr=err, capsize=3, color=color, label=g)
+    ax.set_xticks(range(len(arms)), arms)
     ax.set_ylabel(f"{metric} (95% CI)")
     ax.set_ylim(0, 1.05)
+    if groups != [None]:
+        ax.legend(fontsize=8)
     ax.set_title("Accuracy on stable questions")
     return _save(fig, path)
 
 
 def accuracy_vs_cost(acc: pd.DataFrame, cost: pd.DataFrame, metric: str, path: Path) -> str:
     """Each pipeline at (seconds per question, accuracy); the Pareto front joins those nothing beats on both."""
+    if "knowledge" in acc:
+        acc = acc[acc.knowledge == acc.knowledge.iloc[0]]  # all stable questions
     d = acc.merge(cost, on="pipeline")
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     ax.scatter(d.latency_mean_s, d[metric], color="#DD8452", zorder=3)
@@ -62,7 +75,8 @@ def loss_curves(histories: dict[str, list[dict]], path: Path) -> str | None:
     if not histories:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    for (label, hist), color in zip(histories.items(), ["#4C72B0", "#55A868", "#C44E52", "#8172B3"]):
+    for (label, hist), color in zip(histories.items(), ["#4C72B0", "#55A868", "#C44E52", "#8172B3", "#937860",
+                                                         "#DA8BC3", "#8C8C8C", "#CCB974"]):
         train = [(h["epoch"], h["loss"]) for h in hist if "loss" in h and "epoch" in h]
         evals = [(h["epoch"], h["eval_loss"]) for h in hist if "eval_loss" in h]
         if train:
@@ -73,7 +87,7 @@ def loss_curves(histories: dict[str, list[dict]], path: Path) -> str | None:
     ax.set_ylabel("loss (answer tokens)")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    ax.set_title("Fine-tuning loss")
+    ax.set_title("Training loss of each adapter")
     return _save(fig, path)
 
 

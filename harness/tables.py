@@ -1,11 +1,16 @@
-"""The accuracy, cost and freshness tables, computed from saved predictions and costs alone."""
+"""The accuracy, cost and freshness tables, computed from saved predictions and costs alone.
+
+Stable questions are reported in groups: all of them, then `taught` (the fine-tune saw the fact in its
+training pairs) and `documents-only` (only the documents hold it), see harness/taught.py."""
 from __future__ import annotations
 
 import pandas as pd
 
 from .config import METRICS
-from .stats import bootstrap_ci, paired_p
-from .runner import PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
+from .names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT  # noqa: F401
+from .stats import bootstrap_ci, holm, paired_p
+
+ALL, TAUGHT, DOCS_ONLY = "all stable", "taught", "documents-only"
 
 
 def _mean_or_none(series: pd.Series) -> float | None:
@@ -19,44 +24,68 @@ def stable_main(preds: pd.DataFrame) -> pd.DataFrame:
     return main[~main.fresh] if (~main.fresh).any() else main
 
 
-def accuracy_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
-    """Mean of each metric on the stable questions, with a 95% bootstrap interval on the headline metric."""
+def groups(preds: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(name, main-phase stable rows) for all stable questions, then taught and documents-only when labelled."""
     stable = stable_main(preds)
+    out = [(ALL, stable)]
+    if "knowledge" in stable:
+        out += [(g, stable[stable.knowledge == g]) for g in (TAUGHT, DOCS_ONLY) if (stable.knowledge == g).any()]
+    return out
+
+
+def metrics_present(preds: pd.DataFrame) -> list[str]:
+    return [m for m in METRICS if m in preds]  # older runs have no `recall`
+
+
+def accuracy_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
+    """Mean of each metric per group of stable questions, with a 95% bootstrap interval on the headline."""
     rows = []
-    for name in order:
-        g = stable[stable.pipeline == name]
-        lo, hi = bootstrap_ci(g[metric].to_numpy(), seed)
-        rows.append({"pipeline": name, "questions": len(g), **{m: float(g[m].mean()) for m in METRICS},
-                     f"{metric}_ci95_low": lo, f"{metric}_ci95_high": hi,
-                     "retrieval_hit_rate": _mean_or_none(g["gold_retrieved"])})
+    for group, stable in groups(preds):
+        for name in order:
+            g = stable[stable.pipeline == name]
+            lo, hi = bootstrap_ci(g[metric].to_numpy(), seed)
+            rows.append({"knowledge": group, "pipeline": name, "questions": len(g),
+                         **{m: float(g[m].mean()) for m in metrics_present(preds)},
+                         f"{metric}_ci95_low": lo, f"{metric}_ci95_high": hi,
+                         "retrieval_hit_rate": _mean_or_none(g["gold_retrieved"])})
     return pd.DataFrame(rows)
 
 
 def significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
-    """Every pair of pipelines on the same stable questions: difference of means and a paired test."""
-    wide = stable_main(preds).pivot(index="id", columns="pipeline", values=metric)
+    """Every pair of arms on the same questions, per group: difference of means, a paired test, and the
+    Holm-adjusted p-value over the group's pairs, which is what `significant` uses."""
     rows = []
-    for i, a in enumerate(order):
-        for b in order[i + 1:]:
-            p, test = paired_p(wide[a].to_numpy(), wide[b].to_numpy(), seed)
-            rows.append({"a": a, "b": b, f"{metric}_a": float(wide[a].mean()), f"{metric}_b": float(wide[b].mean()),
-                         "difference": float(wide[a].mean() - wide[b].mean()), "p_value": p, "test": test,
-                         "significant": p < 0.05})
-    # Named columns even with no pairs (a one-pipeline run), so readers can filter on them.
-    return pd.DataFrame(rows, columns=["a", "b", f"{metric}_a", f"{metric}_b", "difference", "p_value", "test",
-                                       "significant"])
+    for group, stable in groups(preds):
+        wide = stable.pivot(index="id", columns="pipeline", values=metric)
+        batch = []
+        for i, a in enumerate(order):
+            for b in order[i + 1:]:
+                p, test = paired_p(wide[a].to_numpy(), wide[b].to_numpy(), seed)
+                batch.append({"knowledge": group, "a": a, "b": b, f"{metric}_a": float(wide[a].mean()),
+                              f"{metric}_b": float(wide[b].mean()), "difference": float(wide[a].mean() - wide[b].mean()),
+                              "p_value": p, "test": test})
+        for r, adj in zip(batch, holm([r["p_value"] for r in batch])):
+            r.update(p_holm=adj, significant=adj < 0.05)
+        rows += batch
+    # Named columns even with no pairs (a one-arm run), so readers can filter on them.
+    return pd.DataFrame(rows, columns=["knowledge", "a", "b", f"{metric}_a", f"{metric}_b", "difference", "p_value",
+                                       "test", "p_holm", "significant"])
 
 
 def slice_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.DataFrame:
-    """Headline metric per question topic (stable questions): where each pipeline wins and loses."""
-    stable = stable_main(preds)
-    wide = stable.pivot_table(index="topic", columns="pipeline", values=metric, aggfunc="mean")
-    counts = stable[stable.pipeline == order[0]].groupby("topic").size().rename("questions")
-    return wide[order].join(counts).reset_index()
+    """Headline metric per topic and knowledge group (stable questions): where each arm wins and loses."""
+    parts = []
+    for group, stable in groups(preds):
+        wide = stable.pivot_table(index="topic", columns="pipeline", values=metric, aggfunc="mean")
+        counts = stable[stable.pipeline == order[0]].groupby("topic").size().rename("questions")
+        part = wide[order].join(counts).reset_index()
+        part.insert(0, "knowledge", group)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def retrieval_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.DataFrame:
-    """For retrieving pipelines: hit@k, MRR of the gold document, and accuracy with and without it retrieved,
+    """For retrieving arms: hit@k, MRR of the gold document, and accuracy with and without it retrieved,
     which separates retrieval failures from generation failures."""
     rows = []
     for name in order:
@@ -74,38 +103,52 @@ def retrieval_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.Da
     return pd.DataFrame(rows)
 
 
-COST_COLUMNS = ["build_s", "train_seconds", "train_tokens", "epochs_run", "adapter_cached", "latency_mean_s",
-                "latency_p95_s", "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "adapter_mb", "index_mb",
-                "index_chunks", "index_kind"]
+COST_COLUMNS = ["weights", "context", "build_s", "build_total_s", "train_seconds", "train_tokens", "train_examples", "epochs_run",
+                "adapter_cached", "index_s", "demonstrations_shown", "latency_mean_s", "latency_p95_s",
+                "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "adapter_mb", "index_mb", "index_chunks",
+                "index_kind"]
 
 
-DEFAULT_PRICES = {"cpu_hour_usd": 0.10, "gpu_hour_usd": 2.50, "per_million_tokens_usd": 0.0}
+def cost_table(costs: dict[str, dict], order: list[str], prices: dict[str, float],
+               timings: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Measured costs, and money: machine time at `hour_usd`, tokens at `per_million_tokens_usd`.
 
-
-def cost_table(costs: dict[str, dict], order: list[str], prices: dict[str, float]) -> pd.DataFrame:
-    """Measured costs, and money: machine time at `hour_usd`, tokens at `per_million_tokens_usd`."""
+    `build_total_s` is what building costs from nothing: index, demonstrations and the training the arm
+    depends on, as measured when the adapter was trained (also when this run found it in the cache).
+    `rebuild_usd` prices one rebuild after an update, as measured in the freshness experiment."""
     rows = []
     for n in order:
         c = costs[n]
-        build_s = c.get("train_seconds") or c.get("build_s") or 0.0  # a cached adapter still cost its training
+        build_s = c.get("build_total_s") or c.get("train_seconds") or c.get("build_s") or 0.0
+        t = (timings or {}).get(n, {})
+        rebuild_s = t.get("rebuild_s")
         tokens = (c["prompt_tokens_mean"] + c["new_tokens_mean"]) * 1000
         rows.append({"pipeline": n, **{k: c.get(k) for k in COST_COLUMNS},
                      "build_usd": build_s / 3600 * prices["hour_usd"],
+                     "rebuild_usd": rebuild_s / 3600 * prices["hour_usd"] if rebuild_s is not None else None,
                      "usd_per_1k_questions": c["latency_mean_s"] * 1000 / 3600 * prices["hour_usd"]
                      + tokens / 1e6 * prices["per_million_tokens_usd"]})
     return pd.DataFrame(rows)
 
 
-def break_even(cost: pd.DataFrame, a: str, b: str) -> float | None:
-    """Questions after which `a`'s larger up-front cost is paid back by its cheaper answers vs `b` (None: never)."""
+def yearly_usd(cost: pd.DataFrame, name: str, questions: float, updates_per_year: int) -> float:
+    """A year of one arm: the first build, one rebuild per update, and the questions."""
+    c = cost.set_index("pipeline").loc[name]
+    rebuild = c.rebuild_usd if pd.notna(c.rebuild_usd) else c.build_usd
+    return float(c.build_usd + updates_per_year * rebuild + questions / 1000 * c.usd_per_1k_questions)
+
+
+def break_even(cost: pd.DataFrame, a: str, b: str, updates_per_year: int = 12) -> float | None:
+    """Questions per year above which `a` (its builds and rebuilds dearer) costs less than `b` in a year,
+    counting a rebuild at every update (None: never; 0: `a` is never dearer)."""
     c = cost.set_index("pipeline")
     if a not in c.index or b not in c.index:
         return None
-    extra_build = c.loc[a, "build_usd"] - c.loc[b, "build_usd"]
+    fixed = yearly_usd(cost, a, 0, updates_per_year) - yearly_usd(cost, b, 0, updates_per_year)
     saving = (c.loc[b, "usd_per_1k_questions"] - c.loc[a, "usd_per_1k_questions"]) / 1000
-    if extra_build <= 0:
+    if fixed <= 0:
         return 0.0
-    return float(extra_build / saving) if saving > 0 else None
+    return float(fixed / saving) if saving > 0 else None
 
 
 def freshness_table(preds: pd.DataFrame, timings: dict[str, dict], order: list[str], metric: str) -> pd.DataFrame:
@@ -118,14 +161,18 @@ def freshness_table(preds: pd.DataFrame, timings: dict[str, dict], order: list[s
             return float(g[metric].mean()) if len(g) else None
 
         t = timings.get(name, {})
+        note = t.get("rebuild_note")
+        rc = t.get("rebuild_cost") or {}
         rows.append({"pipeline": name, "fresh_questions": int(((p.phase == PHASE_MAIN) & p.fresh).sum()),
                      "fresh_before": acc(PHASE_MAIN, True),
                      "fresh_after_update_no_rebuild": acc(PHASE_NO_REBUILD, True),
                      "no_rebuild_s": t.get("add_documents_s"),
+                     "rebuild": note,
                      "fresh_after_rebuild": acc(PHASE_REBUILT, True),
                      "rebuild_s": t.get("rebuild_s"),
-                     # Training time as measured when the adapter was trained, also when this run reused it.
-                     "retrain_s": (t.get("rebuild_cost") or {}).get("train_seconds"),
+                     # Training time as measured when the adapter was trained, also when this run reused it;
+                     # none where nothing was retrained.
+                     "retrain_s": None if note == NOT_RETRAINED else rc.get("train_seconds"),
                      "stable_before": acc(PHASE_MAIN, False),
                      "stable_after_rebuild": acc(PHASE_REBUILT, False)})
     return pd.DataFrame(rows)

@@ -7,7 +7,8 @@ import torch
 from harness.answerlog import AnswerLog
 from harness.generate import _common_prefix, generate, render
 from harness.models import DEFAULT_MODEL, load_generator, resolve_model
-from harness.pipelines import BasePipeline, PromptPipeline, Shared
+from harness.demos import demo_pool
+from harness.pipelines import Shared, make_pipeline
 from harness.task import load_task
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
@@ -40,15 +41,16 @@ def one_at_a_time(model, tok, prompts) -> list[str]:
 
 def test_batched_answers_equal_one_at_a_time_greedy(setup):
     model, tok, shared, questions = setup
-    pipe = PromptPipeline(shared)
-    pipe.build(load_task(TINY).knowledge)
-    prompts = ([pipe.messages(q, []) for q in questions[:4]]
-               + [BasePipeline(shared).messages(q, []) for q in questions[4:]])
+    task = load_task(TINY)
+    pipe = make_pipeline("prompt", shared)
+    pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
+    prompts = ([pipe.prompt(q, []) for q in questions[:4]]
+               + [make_pipeline("base", shared).prompt(q, []) for q in questions[4:]])
     ids = [tok(render(tok, m), add_special_tokens=False).input_ids for m in prompts]
     reference = one_at_a_time(model, tok, prompts)
 
     # Few-shot prompts share a long prefix (system + examples), run once; batches of 3 and 1.
-    assert _common_prefix(ids[:4]) > 50
+    assert _common_prefix(ids[:4]) > 40
     few_shot = generate(model, tok, prompts[:4], MAX_NEW, batch_size=3)
     assert [g.text for g in few_shot] == reference[:4]
     # With bare questions in the mix only the chat preamble is shared.
@@ -60,7 +62,7 @@ def test_batched_answers_equal_one_at_a_time_greedy(setup):
 
 def test_logged_batches_are_not_recomputed(setup, monkeypatch):
     model, tok, shared, questions = setup
-    prompts = [BasePipeline(shared).messages(q, []) for q in questions[:3]]
+    prompts = [make_pipeline("base", shared).prompt(q, []) for q in questions[:3]]
     log = AnswerLog()
     first = generate(model, tok, prompts, MAX_NEW, batch_size=2, log=log, model_tag="base")
     monkeypatch.setattr(model, "forward", lambda *a, **k: pytest.fail("a logged answer was recomputed"))

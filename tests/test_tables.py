@@ -23,8 +23,10 @@ def test_money_from_seconds_and_tokens():
 
 def test_break_even_by_hand():
     cost = cost_table(COSTS, ["finetune", "rag"], {"hour_usd": 3.6, "per_million_tokens_usd": 0.0})
-    # $3.6 extra up front, $0.001 saved per question -> 3,600 questions
-    assert break_even(cost, "finetune", "rag") == pytest.approx(3600)
+    # No updates: $3.6 extra up front, $0.001 saved per question -> 3,600 questions
+    assert break_even(cost, "finetune", "rag", updates_per_year=0) == pytest.approx(3600)
+    # Retrained at each of 12 updates: 13 trainings a year, $46.8 -> 46,800 questions a year
+    assert break_even(cost, "finetune", "rag", updates_per_year=12) == pytest.approx(46800)
     assert break_even(cost, "rag", "finetune") == 0.0  # nothing to pay back
     slower = {**COSTS, "finetune": {**COSTS["finetune"], "latency_mean_s": 3.0}}
     assert break_even(cost_table(slower, ["finetune", "rag"], {"hour_usd": 3.6, "per_million_tokens_usd": 0}),

@@ -3,10 +3,10 @@ from harness.registry import find_task
 
 
 def test_answer_coverage_counts_stable_questions_taught_in_training(tasks_dir):
-    assert find_task("tiny", tasks_dir).answer_coverage() == 1.0
+    assert find_task("tiny", tasks_dir).answer_coverage() == 0.75  # t5 is answered only by the documents
     train = tasks_dir / "tiny" / "train.jsonl"
     train.write_text("".join(l + "\n" for l in train.read_text().splitlines() if "barley stew" not in l))
-    assert find_task("tiny", tasks_dir).answer_coverage() == 2 / 3  # the fresh question is not counted
+    assert find_task("tiny", tasks_dir).answer_coverage() == 2 / 4  # the fresh question is not counted
 
 
 def test_long_document_is_loaded_whole(tasks_dir):

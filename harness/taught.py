@@ -1,0 +1,49 @@
+"""Which stable test questions the fine-tune was taught, and which only the documents answer.
+
+A stable question is **taught** when
+  * one of its reference answers, normalised, equals a training answer, or
+  * a training question is a near-paraphrase of it: the sets of content words (normalised, stop words
+    dropped) overlap with Jaccard similarity >= PARAPHRASE_JACCARD;
+otherwise it is **documents-only**: a fact the fine-tune can only guess while a retriever can find it.
+Fresh questions (answered by documents that arrive later) are labelled **fresh**.
+
+The label is computed from the task files, for the report; no pipeline ever sees it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .task import QAPair, TestQuestion
+from .text import normalize
+
+TAUGHT, DOCS_ONLY, FRESH = "taught", "documents-only", "fresh"
+PARAPHRASE_JACCARD = 0.6
+
+STOP_WORDS = frozenset(
+    "what which who whom whose when where why how is are was were be been being do does did of in on at to for "
+    "from by with about as into than that this these those it its and or not no can could should would will "
+    "many much one you your i me my we our they their there has have had according".split())
+
+
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in normalize(text).split() if w not in STOP_WORDS)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def label(q: TestQuestion, answers: set[str], questions: Sequence[frozenset[str]]) -> str:
+    if q.fresh:
+        return FRESH
+    if any(normalize(r) in answers for r in q.answers):
+        return TAUGHT
+    words = content_words(q.question)
+    return TAUGHT if any(jaccard(words, t) >= PARAPHRASE_JACCARD for t in questions) else DOCS_ONLY
+
+
+def knowledge_labels(test: Sequence[TestQuestion], pairs: Sequence[QAPair]) -> dict[str, str]:
+    """Question id -> taught | documents-only | fresh, against the original training pairs."""
+    answers = {normalize(p.answer) for p in pairs}
+    questions = [content_words(p.question) for p in pairs]
+    return {q.id: label(q, answers, questions) for q in test}
