@@ -80,18 +80,18 @@ def _run_point(args, task, config, names, shared_models, source, device, results
     set_seed(config.seed)
     task_hash = task.fingerprint()
     resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump(),
-                             not args.no_freshness], sort_keys=True)
+                             not args.no_freshness, args.seeds], sort_keys=True)
     work = start_run(results_dir, task.name, resume_key, args.resume, must_resume=not args.sweep)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir),
                     AnswerLog(work / "answers.log.jsonl"), embedder_id=args.embedder, engine=engine)
-    results = run_task(task, shared, names, freshness=not args.no_freshness)
+    results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds)
     info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
             "embedder": args.embedder, "seed": config.seed, "device": device,
             "dtype": str(next(model.parameters()).dtype), "quantize_bits": args.quantize, "engine": args.engine,
             "torch_threads": __import__("torch").get_num_threads(), "pipelines": names,
             "arms": {n: describe(arms(config)[n], config) for n in names},
-            "updates_per_year": args.updates_per_year,
+            "updates_per_year": args.updates_per_year, "seeds": args.seeds,
             "freshness": not args.no_freshness, "config": config.model_dump(), "sizes": task.sizes,
             "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
             "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
@@ -100,17 +100,6 @@ def _run_point(args, task, config, names, shared_models, source, device, results
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     return finish_run(work, results, info)
-
-
-def _check_demonstrations(task, points, names: list[str]) -> None:
-    """Every arm that shows demonstrations finds enough pairs free of test answers, before a model loads."""
-    from .arms import arms, demonstrations
-    from .demos import check_pool, demo_pool
-
-    pool = demo_pool(task.knowledge.pairs, task.test)
-    for _, cfg in points:
-        table = arms(cfg)
-        check_pool(pool, {n: demonstrations(table[n], cfg) for n in names}, task.root / "train.jsonl")
 
 
 def _trained(config, names: list[str]) -> set[str]:
@@ -122,9 +111,11 @@ def _trained(config, names: list[str]) -> set[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .arms import arm_names, needs_pairs
-    from .preflight import preflight, print_warnings
+    from .preflight import check_demonstrations, preflight, print_warnings
     from .registry import tasks_dir
 
+    if not 1 <= args.seeds <= 50:
+        raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
     # Everything that can be known without a model, checked before torch is even imported.
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, pipelines=args.pipelines,
                         seed=args.seed, freshness=not args.no_freshness, trains=_trained,
@@ -138,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .sweep import sweep_dir, sweep_points, write_sweep
 
     points = sweep_points(config, args.sweep) if args.sweep else [({}, config)]  # checked before loading
-    _check_demonstrations(task, points, names)
+    for _, cfg in points if args.sweep else []:  # a sweep can change how many demonstrations an arm shows
+        check_demonstrations(task, cfg, names)
     device = pick_device(args.device)
     dtype = pick_dtype(args.dtype, device)
 
@@ -247,7 +239,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False)
     print_warnings(checked)
     t = checked.task
-    print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())})")
+    from .demos import demo_pool
+    from .taught import knowledge_labels
+
+    labels = list(knowledge_labels(t.test, t.knowledge.pairs).values())
+    pool = demo_pool(t.knowledge.pairs, t.test)
+    print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())}; stable questions: "
+          f"{labels.count('taught')} taught by train.jsonl, {labels.count('documents-only')} documents-only; "
+          f"{len(pool.pairs)} training pairs free of test answers for demonstrations)")
     return 0
 
 
@@ -322,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pipelines", default=None, metavar="ARMS",
                      help="comma-separated arms to run (default: all: base, prompt, rag, finetune, raft, cpt and "
                           "any declared under `arms:` in task.yaml)")
+    run.add_argument("--seeds", type=int, default=1, metavar="N",
+                     help="train each trained arm N times (seeds seed..seed+N-1): the report shows the spread and "
+                          "folds it into the intervals (default 1)")
     run.add_argument("--updates-per-year", type=int, default=12,
                      help="how often the knowledge changes: break-even counts a rebuild (and its retraining) at "
                           "each update (default %(default)s)")

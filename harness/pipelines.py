@@ -76,6 +76,7 @@ class Pipeline:
         self.timing: dict[str, float] = {}
         self.raft_oracle_share: float | None = None
         self.rebuild_note = ""
+        self.trains_on_build = arm.weights != "base"  # False after a rebuild that kept the old adapter
         self._pool = DemoPool((), 0)
 
     @property
@@ -102,7 +103,7 @@ class Pipeline:
         """The full rebuild after an update. An arm that learns only from training pairs is not retrained when
         the update brings none: saying "retrained" while reusing the old adapter would be a lie."""
         if self.arm.weights in arms_mod.TRAINS_ON_PAIRS and not update.pairs:
-            self.timing = {}
+            self.timing, self.trains_on_build = {}, False
             self._index(knowledge.docs)
             self._demonstrations(pool)
             self.rebuild_note = NOT_RETRAINED
@@ -256,7 +257,8 @@ class Pipeline:
         # A rebuild costs the training it depends on, even when this run found the adapter in the cache
         # (another arm, or an earlier run, paid for it: a real rebuild would pay again).
         out["build_total_s"] = sum(v for v in (self.timing.get("index_s"), self.timing.get("demonstrations_s"),
-                                               a.train_seconds if a is not None else None) if v)
+                                               a.train_seconds if a is not None and self.trains_on_build else None)
+                                   if v)
         return out
 
 

@@ -293,6 +293,7 @@ def preflight(task_name: str, tasks_root: Path, valid_names: Names, needs_pairs:
     names = select_arms(pipelines, valid, default(config) if callable(default) else default)
     pairing = needs_pairs(config, names) if callable(needs_pairs) else set(needs_pairs)
     warnings = list(task.warnings) + _needs(task, names, pairing, freshness, strict)
+    warnings += check_demonstrations(task, config, names, strict)
     if results_dir is not None:
         check_output(results_dir, task.name)
     if cache_dir is not None:
@@ -310,6 +311,23 @@ def preflight(task_name: str, tasks_root: Path, valid_names: Names, needs_pairs:
         check_resume(results_dir, task.name,
                      resume_key(task, config, names, source) if resume_key and source else None)
     return Checked(task, config, names, source, tuple(warnings))
+
+
+def check_demonstrations(task: Task, config: TaskConfig, names: list[str], strict: bool = True) -> list[str]:
+    """Every selected arm that shows demonstrations finds enough training pairs free of test answers (the
+    harness never falls back to pairs that would hand an arm its answer). Returns warnings when not strict."""
+    from .arms import arms, demonstrations
+    from .demos import check_pool, demo_pool
+
+    table = arms(config)
+    try:
+        check_pool(demo_pool(task.knowledge.pairs, task.test), {n: demonstrations(table[n], config) for n in names},
+                   task.root / "train.jsonl")
+    except HarnessError as e:
+        if strict:
+            raise
+        return [str(e)]
+    return []
 
 
 def print_warnings(checked: Checked) -> None:

@@ -8,6 +8,7 @@ Per arm, in order:
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -88,9 +89,26 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = Tru
     return res
 
 
-def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool = True) -> list[PipelineResult]:
+def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool = True,
+             seeds: int = 1) -> list[PipelineResult]:
+    """Each arm in turn. With `seeds` > 1, arms with trained weights are trained once per seed (seed, seed+1, ...)
+    and every answer carries its training seed, so the report can show training's own randomness."""
     results = []
     for name in pipelines:
-        print(f"\n== {name}", flush=True)
-        results.append(run_pipeline(make_pipeline(name, shared), task, shared.embedder, freshness))
+        trained = make_pipeline(name, shared).arm.weights != "base"
+        runs = []
+        for i in range(seeds if trained else 1):
+            cfg = shared.config.model_copy(update={"seed": shared.config.seed + i})
+            print(f"\n== {name}" + (f" (training seed {cfg.seed})" if trained and seeds > 1 else ""), flush=True)
+            run = run_pipeline(make_pipeline(name, dataclasses.replace(shared, config=cfg)), task, shared.embedder,
+                               freshness)
+            for row in run.predictions:
+                row["seed"] = cfg.seed
+            runs.append(run)
+        first = runs[0]
+        first.predictions = [row for r in runs for row in r.predictions]
+        first.cost["seeds"] = len(runs)
+        if len(runs) > 1:
+            first.cost["train_seconds_per_seed"] = [r.cost.get("train_seconds") for r in runs]
+        results.append(first)
     return results

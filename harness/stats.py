@@ -17,6 +17,21 @@ def bootstrap_ci(values: np.ndarray, seed: int = 0, n: int = 2000, level: float 
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
+def bootstrap_ci_seeds(scores: np.ndarray, seed: int = 0, n: int = 2000, level: float = 0.95) -> tuple[float, float]:
+    """Interval of the mean of a (training seeds x questions) score matrix, resampling both: the interval then
+    covers training randomness as well as which questions happened to be asked."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.size == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    s, q = scores.shape
+    rows = rng.integers(0, s, (n, s))
+    cols = rng.integers(0, q, (n, q))
+    means = np.array([scores[np.ix_(r, c)].mean() for r, c in zip(rows, cols)])
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided exact McNemar p-value for paired 0/1 outcomes (binomial test on the discordant pairs)."""
     a, b = np.asarray(a) > 0.5, np.asarray(b) > 0.5

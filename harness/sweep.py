@@ -64,18 +64,24 @@ def write_sweep(out: Path, points: list[tuple[dict[str, str], Path]], metric: st
     for overrides, run_dir in points:
         acc = pd.read_csv(run_dir / "accuracy.csv")
         cost = pd.read_csv(run_dir / "cost.csv").set_index("pipeline")
+        if "knowledge" in acc:
+            acc = acc[acc.knowledge == acc.knowledge.iloc[0]]  # all stable questions
         for _, a in acc.iterrows():
             c = cost.loc[a.pipeline]
             rows.append({**overrides, "pipeline": a.pipeline, metric: a[metric],
                          f"{metric}_ci95": f"[{a[f'{metric}_ci95_low']:.2f}, {a[f'{metric}_ci95_high']:.2f}]",
                          "f1": a.f1,
-                         **{k: c.get(k) for k in ("epochs_run", "train_seconds", "latency_mean_s") if k in c},
+                         **{k: c.get(k) for k in ("best_eval_loss", "epochs_run", "train_seconds", "latency_mean_s")
+                            if k in c},
                          "run": str(run_dir.relative_to(out.parent) if run_dir.is_relative_to(out.parent)
                                     else run_dir)})
     df = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "sweep.csv", index=False)
-    best = df.loc[df[metric].idxmax()]
+    # The best point is chosen on the eval split (held-out training pairs), never on the test questions: picking
+    # on test would report the luckiest point's test score as if it were a fair estimate.
+    ranked = df.dropna(subset=["best_eval_loss"]) if "best_eval_loss" in df else df.iloc[0:0]
+    best = ranked.loc[ranked.best_eval_loss.idxmin()] if len(ranked) else None
     keys = list(points[0][0])
     md = [f"# Sweep over {', '.join(f'`{k}`' for k in keys)}", "",
           f"Primary metric **{metric}** on the stable held-out questions; each row links to its full run.", "",
@@ -85,9 +91,13 @@ def write_sweep(out: Path, points: list[tuple[dict[str, str], Path]], metric: st
                  ("–" if pd.isna(r[k]) else f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]))
                  for k in df.columns]
         md.append("| " + " | ".join(cells) + " |")
-    md += ["", f"Best: **{best.pipeline}** with {', '.join(f'{k}={best[k]}' for k in keys)}: "
-               f"{metric} {best[metric]:.3f} {best[f'{metric}_ci95']}. Points whose intervals overlap the best "
-               "one's are not shown to be worse by this many questions.", ""]
+    if best is None:
+        md += ["", "No point has an eval-split figure (only trained arms have one), so none is called best: the test "
+               "scores above are for information, and choosing on them would overstate the winner.", ""]
+    else:
+        md += ["", f"Best on the eval split (lowest eval loss, held-out training pairs): **{best.pipeline}** with "
+                   f"{', '.join(f'{k}={best[k]}' for k in keys)}: eval loss {best.best_eval_loss:.3f}; its test "
+                   f"{metric} {best[metric]:.3f} {best[f'{metric}_ci95']}. Points are never ranked on test.", ""]
     (out / "sweep.md").write_text("\n".join(md))
     (out / "sweep.json").write_text(json.dumps({"metric": metric, "points": [
         {"overrides": o, "run": str(d)} for o, d in points]}, indent=1))

@@ -4,11 +4,12 @@ Stable questions are reported in groups: all of them, then `taught` (the fine-tu
 training pairs) and `documents-only` (only the documents hold it), see harness/taught.py."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .config import METRICS
 from .names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT  # noqa: F401
-from .stats import bootstrap_ci, holm, paired_p
+from .stats import bootstrap_ci, bootstrap_ci_seeds, holm, paired_p
 
 ALL, TAUGHT, DOCS_ONLY = "all stable", "taught", "documents-only"
 
@@ -16,6 +17,28 @@ ALL, TAUGHT, DOCS_ONLY = "all stable", "taught", "documents-only"
 def _mean_or_none(series: pd.Series) -> float | None:
     s = series.dropna()
     return float(s.astype(float).mean()) if len(s) else None
+
+
+def average_seeds(preds: pd.DataFrame) -> pd.DataFrame:
+    """One row per (phase, arm, question): scores averaged over training seeds (a run with `--seeds N`), so
+    every table compares arms on the same questions whatever the number of seeds behind each."""
+    if "seed" not in preds or preds.groupby(["phase", "pipeline", "id"]).size().max() == 1:
+        return preds
+    scores = [c for c in (*METRICS, "seconds", "prompt_tokens", "new_tokens") if c in preds]
+    first = preds.drop_duplicates(["phase", "pipeline", "id"]).set_index(["phase", "pipeline", "id"])
+    means = preds.groupby(["phase", "pipeline", "id"])[scores].mean()
+    first[scores] = means.loc[first.index, scores]
+    return first.reset_index()
+
+
+def seed_matrix(preds: pd.DataFrame, name: str, ids: list[str], metric: str) -> np.ndarray | None:
+    """Training seeds x questions scores of one arm, or None when it ran with one seed."""
+    if "seed" not in preds:
+        return None
+    g = preds[(preds.phase == PHASE_MAIN) & (preds.pipeline == name) & preds.id.isin(ids)]
+    if g.seed.nunique() < 2:
+        return None
+    return g.pivot(index="seed", columns="id", values=metric)[ids].to_numpy(dtype=float)
 
 
 def stable_main(preds: pd.DataFrame) -> pd.DataFrame:
@@ -40,13 +63,18 @@ def metrics_present(preds: pd.DataFrame) -> list[str]:
 def accuracy_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
     """Mean of each metric per group of stable questions, with a 95% bootstrap interval on the headline."""
     rows = []
-    for group, stable in groups(preds):
+    for group, stable in groups(average_seeds(preds)):
         for name in order:
             g = stable[stable.pipeline == name]
-            lo, hi = bootstrap_ci(g[metric].to_numpy(), seed)
+            per_seed = seed_matrix(preds, name, list(g.id), metric)
+            lo, hi = bootstrap_ci(g[metric].to_numpy(), seed) if per_seed is None else \
+                bootstrap_ci_seeds(per_seed, seed)
             rows.append({"knowledge": group, "pipeline": name, "questions": len(g),
                          **{m: float(g[m].mean()) for m in metrics_present(preds)},
                          f"{metric}_ci95_low": lo, f"{metric}_ci95_high": hi,
+                         "seeds": 1 if per_seed is None else len(per_seed),
+                         f"{metric}_seed_spread": None if per_seed is None else
+                         float(per_seed.mean(1).max() - per_seed.mean(1).min()),
                          "retrieval_hit_rate": _mean_or_none(g["gold_retrieved"])})
     return pd.DataFrame(rows)
 
@@ -55,7 +83,7 @@ def significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed:
     """Every pair of arms on the same questions, per group: difference of means, a paired test, and the
     Holm-adjusted p-value over the group's pairs, which is what `significant` uses."""
     rows = []
-    for group, stable in groups(preds):
+    for group, stable in groups(average_seeds(preds)):
         wide = stable.pivot(index="id", columns="pipeline", values=metric)
         batch = []
         for i, a in enumerate(order):
@@ -75,7 +103,7 @@ def significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed:
 def slice_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.DataFrame:
     """Headline metric per topic and knowledge group (stable questions): where each arm wins and loses."""
     parts = []
-    for group, stable in groups(preds):
+    for group, stable in groups(average_seeds(preds)):
         wide = stable.pivot_table(index="topic", columns="pipeline", values=metric, aggfunc="mean")
         counts = stable[stable.pipeline == order[0]].groupby("topic").size().rename("questions")
         part = wide[order].join(counts).reset_index()
@@ -88,6 +116,7 @@ def retrieval_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.Da
     """For retrieving arms: hit@k, MRR of the gold document, and accuracy with and without it retrieved,
     which separates retrieval failures from generation failures."""
     rows = []
+    preds = average_seeds(preds)
     for name in order:
         g = preds[(preds.phase == PHASE_MAIN) & (preds.pipeline == name) & preds.gold_retrieved.notna()]
         g = g[~g.fresh] if (~g.fresh).any() else g
@@ -103,7 +132,7 @@ def retrieval_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.Da
     return pd.DataFrame(rows)
 
 
-COST_COLUMNS = ["weights", "context", "build_s", "build_total_s", "train_seconds", "train_tokens", "train_examples", "epochs_run",
+COST_COLUMNS = ["weights", "context", "build_s", "build_total_s", "train_seconds", "train_tokens", "train_examples", "epochs_run", "best_eval_loss",
                 "adapter_cached", "index_s", "demonstrations_shown", "latency_mean_s", "latency_p95_s",
                 "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "adapter_mb", "index_mb", "index_chunks",
                 "index_kind"]
@@ -153,6 +182,7 @@ def break_even(cost: pd.DataFrame, a: str, b: str, updates_per_year: int = 12) -
 
 def freshness_table(preds: pd.DataFrame, timings: dict[str, dict], order: list[str], metric: str) -> pd.DataFrame:
     rows = []
+    preds = average_seeds(preds)
     for name in order:
         p = preds[preds.pipeline == name]
 

@@ -141,3 +141,17 @@ def test_resume_with_nothing_to_resume_is_an_error(tmp_path, capsys):
     code = main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path / "r"),
                  "--cache-dir", str(tmp_path / "c"), "--resume"])
     assert code == 2 and "nothing to resume" in capsys.readouterr().err
+
+
+def test_seeds_train_each_trained_arm_again_and_widen_the_interval(tiny_run, tmp_path):
+    cache = tiny_run.parents[2] / "cache"  # seed 0's adapter is the session run's; seed 1 trains anew
+    assert main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path / "r"),
+                 "--cache-dir", str(cache), "--pipelines", "base,finetune", "--no-freshness", "--seeds", "2"]) == 0
+    (run,) = (tmp_path / "r" / "tiny").iterdir()
+    rows = predictions(run)
+    assert {r["seed"] for r in rows if r["pipeline"] == "finetune"} == {0, 1}
+    assert {r["seed"] for r in rows if r["pipeline"] == "base"} == {0}  # nothing to train: answered once
+    acc = pd.read_csv(run / "accuracy.csv").set_index(["knowledge", "pipeline"]).loc["all stable"]
+    assert acc.loc["finetune", "seeds"] == 2 and acc.loc["base", "seeds"] == 1
+    assert acc.loc["finetune", "contains_seed_spread"] >= 0 and pd.isna(acc.loc["base", "contains_seed_spread"])
+    assert acc.loc["finetune", "questions"] == 4  # seeds are averaged per question, not counted as questions

@@ -49,4 +49,7 @@ def test_sweep_runs_each_point_and_writes_one_table(tmp_path):
                                                                                  "predictions.jsonl"))}
                for r in sorted(runs)]
     assert all(answers[0][k] == answers[1][k] for k in answers[0] if k[0] == "base")
-    assert "Sweep over `prompt.few_shot`" in (sweep / "sweep.md").read_text()
+    md = (sweep / "sweep.md").read_text()
+    assert "Sweep over `prompt.few_shot`" in md
+    # Neither arm has an eval-split figure, so no point is called best on its test score.
+    assert "none is called best" in md and "Best on" not in md
