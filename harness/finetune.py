@@ -38,28 +38,33 @@ class TrainedAdapter:
     kind: str = "qa"  # qa | raft | cpt: what it was trained on
 
 
-class LabelledOnlyTrainer(Trainer):
-    """Computes logits only at positions that carry a label.
+def labelled_loss(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """Summed next-token cross-entropy over labelled positions, their count, and the model output.
 
     A Q&A example labels ~6 of ~50 tokens, yet the LM head (vocabulary x hidden, about a fifth of a small
-    model's FLOPs per token) and the softmax would run on all of them. Keeping only the positions whose next
-    token is labelled (the union over the batch, passed to the model's own `logits_to_keep`, so DDP and peft
-    see an ordinary forward) gives the same loss for less work."""
+    model's FLOPs per token) and the softmax would run on all of them. Only positions whose next token is
+    labelled (the union over the batch, passed to the model's own `logits_to_keep`, so DDP and peft see an
+    ordinary forward) get logits; the loss is the same number."""
+    targets = labels[:, 1:]
+    keep = (targets != IGNORE).any(0).nonzero().flatten()
+    out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep)
+    picked = targets[:, keep]
+    total = torch.nn.functional.cross_entropy(out.logits.float().transpose(1, 2), picked, ignore_index=IGNORE,
+                                              reduction="sum")
+    return total, (picked != IGNORE).sum(), out
+
+
+class LabelledOnlyTrainer(Trainer):
+    """The Trainer, with logits computed only where labels are (see `labelled_loss`)."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs["labels"]
-        targets = labels[:, 1:]
-        keep = (targets != IGNORE).any(0).nonzero().flatten()
-        out = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), logits_to_keep=keep)
-        picked = targets[:, keep]
-        loss_sum = torch.nn.functional.cross_entropy(out.logits.float().transpose(1, 2), picked,
-                                                     ignore_index=IGNORE, reduction="sum")
+        total, count, out = labelled_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"])
         if num_items_in_batch is not None and model.training:
-            loss = loss_sum / num_items_in_batch
+            loss = total / num_items_in_batch
             if self.args.average_tokens_across_devices:
                 loss = loss * self.accelerator.num_processes
         else:
-            loss = loss_sum / (picked != IGNORE).sum().clamp(min=1)
+            loss = total / count.clamp(min=1)
         return (loss, out) if return_outputs else loss
 
 

@@ -135,3 +135,25 @@ def test_pair_trained_arms_are_not_retrained_without_new_pairs(tiny_run, tmp_pat
     assert pd.isna(fresh.loc["finetune", "retrain_s"]) and fresh.loc["finetune", "rebuild_s"] < 1
     assert fresh.loc["rag", "rebuild"] == "re-indexed"
     assert "not retrained: no new training pairs" in (run / "report.md").read_text()
+
+
+def test_labelled_only_logits_give_the_models_own_loss():
+    """Training computes logits only where labels are; the loss must equal the model's full-logits loss."""
+    import torch
+
+    from harness.finetune import labelled_loss
+    from harness.models import load_generator
+
+    model, tok = load_generator(resolve_model(DEFAULT_MODEL))
+    rows = qa_examples(tok, [type("P", (), {"question": q, "answer": a})() for q, a in
+                             [("Capital of Velmora?", "Quillport"), ("Which bird nests by the Ashen River?", "heron")]],
+                       "Answer briefly.")
+    width = max(len(r["input_ids"]) for r in rows)
+    ids = torch.tensor([r["input_ids"] + [tok.pad_token_id] * (width - len(r["input_ids"])) for r in rows])
+    labels = torch.tensor([r["labels"] + [IGNORE] * (width - len(r["labels"])) for r in rows])
+    mask = (torch.arange(width)[None] < torch.tensor([[len(r["input_ids"])] for r in rows])).long()
+    with torch.no_grad():
+        total, count, out = labelled_loss(model, ids, mask, labels)
+        full = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert out.logits.shape[1] < width  # fewer positions than the sequence
+    assert (total / count).item() == pytest.approx(full.item(), rel=1e-4)  # float summation order only
