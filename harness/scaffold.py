@@ -18,16 +18,18 @@ TEMPLATE = """\
 name: {name}                    # quoted: a name like 2024, null or true stays a string
 description: What this task's questions are about.
 
-# Headline metric for the verdict: exact_match | contains | f1 | rouge_l | semantic
+# Headline metric for the verdict: exact_match | contains | f1 | recall | rouge_l | semantic
+# (recall, the share of the reference's words in the answer, is fairest when references are sentences)
 metric: {metric}
 seed: {seed}
 
 prompt:
-  system: {system}          # used by prompt and finetune
-  few_shot: {few_shot}                   # examples from train.jsonl in the prompt pipeline
-  rag_instruction: {rag_instruction}
+  system: {system}          # arms without passages (prompt, finetune, cpt)
+  few_shot: {few_shot}                   # demonstrations for prompt and cpt: training pairs free of test answers
+  rag_instruction: {rag_instruction}   # arms with passages (rag, raft)
 
-retrieval:                      # rag and finetune+rag
+retrieval:                      # arms with context: retrieved (rag, raft)
+  method: {method}                 # dense (FAISS) | bm25 | hybrid (both, fused by reciprocal rank)
   chunk_words: {chunk_words}               # words per chunk (long documents become several chunks)
   chunk_overlap: {chunk_overlap}
   top_k: {top_k}                      # passages put in the prompt
@@ -43,7 +45,28 @@ finetune:                       # LoRA via peft, trained with transformers.Train
   eval_fraction: {eval_fraction}            # share of train.jsonl held out for early stopping
   early_stopping_patience: {early_stopping_patience}
 
-generation:                     # same for every pipeline: greedy decoding
+raft:                           # LoRA trained with passages in the prompt (Zhang et al. 2024)
+  oracle_probability: {oracle_probability}       # share of prompts holding the pair's source passage (else distractors)
+  max_examples: {max_examples}             # a sample of train.jsonl: it learns to read, not the facts
+  epochs: {raft_epochs}
+  learning_rate: {raft_learning_rate}
+
+cpt:                            # continued pretraining: LoRA, next-token loss on docs/ (no Q&A)
+  block_tokens: {block_tokens}
+  epochs: {cpt_epochs}
+  learning_rate: {cpt_learning_rate}
+
+demonstrations:                 # how `rag` chooses its demonstration format, on training pairs, never on test
+  candidates: {candidates}   # [demonstrations, passages each]
+  eval_questions: {eval_questions}
+
+# Extra arms, on top of base, prompt, rag, finetune, raft and cpt: weights (base | qa-lora | raft-lora |
+# cpt-lora) x context (none | retrieved) x demonstrations (a number, few_shot or auto). For example:
+#   cpt+rag: {{weights: cpt-lora, context: retrieved}}
+#   finetune+prompt: {{weights: qa-lora, demonstrations: few_shot}}
+arms: {{}}
+
+generation:                     # same for every arm: greedy decoding
   max_new_tokens: {max_new_tokens}
   batch_size: {gen_batch_size}
 """
@@ -84,7 +107,12 @@ def new_task(name: str, root: Path) -> Path:
     text = TEMPLATE.format(name=json.dumps(name), metric=d.metric, seed=d.seed, **d.prompt.model_dump(),
                            **d.retrieval.model_dump(), **d.finetune.model_dump(exclude={"batch_size"}),
                            batch_size=d.finetune.batch_size, max_new_tokens=d.generation.max_new_tokens,
-                           gen_batch_size=d.generation.batch_size)
+                           gen_batch_size=d.generation.batch_size, oracle_probability=d.raft.oracle_probability,
+                           max_examples=d.raft.max_examples, raft_epochs=d.raft.epochs,
+                           raft_learning_rate=d.raft.learning_rate, block_tokens=d.cpt.block_tokens,
+                           cpt_epochs=d.cpt.epochs, cpt_learning_rate=d.cpt.learning_rate,
+                           candidates=json.dumps(d.demonstrations.candidates),
+                           eval_questions=d.demonstrations.eval_questions)
     tmp = path.with_name(f".{name}.partial")
     try:
         for rel, content in {"task.yaml": text, **EXAMPLES}.items():
