@@ -196,16 +196,11 @@ def _coverage_sentence(info: dict, preds: pd.DataFrame) -> list[str]:
             "documents-only."]
 
 
-def _load(run_dir: Path) -> tuple[dict, dict, pd.DataFrame]:
-    info, saved, preds = load_run(run_dir)  # each file checked: a damaged run is one clear error
-    return info, saved, preds
-
-
 def render(run_dir: Path) -> list[str]:
     """(Re)writes the CSV tables, figures, report.md and report.html from the run's saved files.
 
     Returns the verdict sentences, for the one-screen summary."""
-    info, saved, preds = _load(run_dir)
+    info, saved, preds = load_run(run_dir)  # each file checked: a damaged run is one clear error
     order, metric = info["pipelines"], info["config"]["metric"]
     acc = accuracy_table(preds, order, metric, info["seed"])
     sig = significance_table(preds, order, metric, info["seed"])

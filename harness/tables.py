@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .config import METRICS
-from .names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT  # noqa: F401
+from .names import NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 from .stats import bootstrap_ci, bootstrap_ci_seeds, holm, paired_p
 
 ALL, TAUGHT, DOCS_ONLY = "all stable", "taught", "documents-only"
