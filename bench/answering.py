@@ -2,6 +2,7 @@
 
 Same model, same prompts, greedy; checks the outputs are identical and prints the speed ratio.
     .venv/bin/python bench/answering.py --task coffee --questions 48
+    .venv/bin/python bench/answering.py --task coffee --questions 48 --arm rag   # passages in every prompt
 
 The questions are cut into the batches `generate` forms (sorted by prompt length, `--batch-size` each) and every
 batch is timed on both sides back to back, alternating which side goes first, so that load from other jobs on a
@@ -11,14 +12,18 @@ questions makes: it pays for its own shared-prefix pass.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import time
 
+import harness  # noqa: F401  (first: it sets the OpenMP spin count before torch loads, as the harness runs)
 import torch
 
 import harness.generate as hgen
 from harness.generate import generate, render
 from harness.models import DEFAULT_MODEL, load_generator, resolve_model
-from harness.pipelines import PromptPipeline, Shared
+from harness.demos import demo_pool
+from harness.models import DEFAULT_EMBEDDER, load_embedder, resolve_embedder
+from harness.pipelines import Shared, make_pipeline
 from harness.registry import find_task, tasks_dir
 
 
@@ -50,18 +55,32 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=None, help="default: the task's generation.batch_size")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    ap.add_argument("--arm", default="prompt", help="which arm's prompts: prompt (few-shot) or rag (passages)")
+    ap.add_argument("--demo-format", default="2x1",
+                    help="for a rag arm: demonstrations x passages each, fixed instead of chosen on training "
+                         "pairs (2x1 is what the coffee run chose)")
     ap.add_argument("--plain-batched", action="store_true",
                     help="also time the previous harness path (model.generate on left-padded batches)")
+    ap.add_argument("--busy", action="store_true", help="run beside one competing busy process (a shared machine)")
+    ap.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the naive loop (--no-naive: the harness path alone, e.g. quiet vs --busy)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     task = find_task(args.task, tasks_dir())
     model, tok = load_generator(resolve_model(DEFAULT_MODEL))
-    shared = Shared(model, tok, None, task.config, DEFAULT_MODEL, None)
-    pipe = PromptPipeline(shared)
-    pipe.build(task.knowledge)
+    import tempfile
+
+    embedder = load_embedder(resolve_embedder(DEFAULT_EMBEDDER))
+    shared = Shared(model, tok, embedder, task.config, DEFAULT_MODEL, Path(tempfile.mkdtemp()),
+                    embedder_id=DEFAULT_EMBEDDER)
+    pipe = make_pipeline(args.arm, shared)
+    if pipe.retrieves:
+        pipe.demo_format = tuple(int(x) for x in args.demo_format.split("x"))  # skip the choice (minutes)
+    pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
     questions = [q.question for q in task.test][: args.questions]
-    prompts = [pipe.messages(q, []) for q in questions]
+    found = pipe.index.search(questions, task.config.retrieval.top_k) if pipe.retrieves else [[]] * len(questions)
+    prompts = [pipe.prompt(q, p) for q, p in zip(questions, found)]
     gen = task.config.generation
     bs = args.batch_size or gen.batch_size
 
@@ -70,9 +89,13 @@ def main() -> None:
     batches = [[prompts[i] for i in order[s:s + bs]] for s in range(0, len(order), bs)]
     naive(model, tok, prompts[:1], 2)  # warm-up, untimed: first-call costs belong to neither side
 
-    sides = {"naive": naive, "harness": lambda m, t, p, n: generate(m, t, p, n, bs)}
+    sides = {"naive": naive} if args.naive else {}
+    sides["harness"] = lambda m, t, p, n: generate(m, t, p, n, bs)
     if args.plain_batched:
         sides["plain"] = lambda m, t, p, n: plain_batched(m, t, p, n, bs)
+    import subprocess
+    import sys
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     seconds = dict.fromkeys(sides, 0.0)
     answers: dict[str, list] = {name: [] for name in sides}
     for k, batch in enumerate(batches):
@@ -82,10 +105,19 @@ def main() -> None:
             answers[name] += sides[name](model, tok, batch, gen.max_new_tokens)
             seconds[name] += time.perf_counter() - t
 
+    if busy is not None:
+        busy.kill()
+    if not args.naive:
+        n = sum(g.new_tokens for g in answers["harness"])
+        print(f"arm {args.arm}, {len(prompts)} questions, batch {bs}, torch threads {torch.get_num_threads()}"
+              + (", one competing busy process" if args.busy else ", quiet") +
+              f": harness path {seconds['harness']:.1f} s ({n / seconds['harness']:.1f} generated tokens/s)")
+        return
     fast, slow = answers["harness"], answers["naive"]
     same = sum(f.text == s for f, s in zip(fast, slow))
     new_tokens = sum(f.new_tokens for f in fast)
-    print(f"questions: {len(prompts)}, max_new_tokens {gen.max_new_tokens}, batch {bs}, "
+    print(f"arm {args.arm}, questions: {len(prompts)}, mean prompt {sum(lengths) / len(lengths):.0f} tokens, "
+          f"shared prefix {hgen._common_prefix([tok(render(tok, m), add_special_tokens=False).input_ids for m in prompts])} tokens, max_new_tokens {gen.max_new_tokens}, batch {bs}, "
           f"torch threads {torch.get_num_threads()}, {new_tokens} generated tokens")
     print(f"naive loop:   {seconds['naive']:7.1f} s  {new_tokens / seconds['naive']:6.1f} generated tokens/s")
     if args.plain_batched:

@@ -10,7 +10,16 @@ fixed number of optimiser steps in its own process, so peak memory is that varia
   dynamic, OMP passive  OMP_WAIT_POLICY=PASSIVE: idle threads sleep instead of spinning
   full logits, spin 300000   the Trainer's own loss (logits at every position), libgomp's default spin
   labelled logits, spin 300000   `LabelledOnlyTrainer` (logits only where labels are), default spin
-  labelled logits, spin 10000    the harness as it runs: labelled logits and `GOMP_SPINCOUNT=10000`
+  labelled logits, spin 10000    labelled logits and `GOMP_SPINCOUNT=10000` (the harness's default spin count)
+  labelled logits, threads follow free cores   the harness as it runs: before each step torch's threads are set to
+                 the cores other processes leave free (harness/cpu_share.py)
+  labelled logits, OMP passive   labelled logits with OMP_WAIT_POLICY=PASSIVE (threads sleep at once)
+  labelled logits, bf16 weights  the same with the base weights in bfloat16 (AMX / AVX512-BF16 kernels)
+
+Every row also prints the achieved FLOP/s as a share of this CPU's measured matmul peak (a large `torch.mm`
+in the variant's dtype): LoRA training costs 4 x params x tokens (forward, plus the backward pass to the
+activations; the frozen weights get no gradient). The LM head's share is counted only at positions that get
+logits, so labelled-logits variants are not credited with work they skip.
 
 `--busy` starts one competing single-threaded busy process for the whole measurement (a shared machine).
 `--only "a;b"` runs the named variants only.
@@ -41,10 +50,19 @@ VARIANTS = {
                                      "env": {"GOMP_SPINCOUNT": "300000"}},
     "labelled logits, spin 10000": {"padding": True, "sampling": "random", "threads": None, "labelled": True,
                                     "env": {"GOMP_SPINCOUNT": "10000"}},
+    "labelled logits, threads follow free cores": {"padding": True, "sampling": "random", "threads": None,
+                                                   "labelled": True, "follow": True,
+                                                   "env": {"GOMP_SPINCOUNT": "10000"}},
+    "labelled logits, OMP passive": {"padding": True, "sampling": "random", "threads": None, "labelled": True,
+                                     "env": {"OMP_WAIT_POLICY": "PASSIVE"}},
+    "labelled logits, bf16 weights": {"padding": True, "sampling": "random", "threads": None, "labelled": True,
+                                      "dtype": "bfloat16", "env": {"GOMP_SPINCOUNT": "10000"}},
 }
 # Older variants ran before the harness set a spin count; they keep libgomp's default for comparability.
+# A variant with OMP_WAIT_POLICY sets no spin count: an explicit GOMP_SPINCOUNT would override PASSIVE.
 for _v in VARIANTS.values():
-    _v.setdefault("env", {}).setdefault("GOMP_SPINCOUNT", "300000")
+    if "OMP_WAIT_POLICY" not in _v.setdefault("env", {}):
+        _v["env"].setdefault("GOMP_SPINCOUNT", "300000")
 
 
 def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
@@ -62,9 +80,21 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
     v = VARIANTS[variant]
     if v["threads"]:
         torch.set_num_threads(v["threads"])
+    dtype = getattr(torch, v.get("dtype", "float32"))
+    if dtype != torch.float32:
+        # Without AMX / AVX512-BF16 kernels a bf16 matmul falls back to a slow path (0.7 GFLOP/s against
+        # 118 in float32 on an AVX2-only CPU): training would take hours. Measure the kernels, not that.
+        ours, fp32 = matmul_peak(dtype, 512, 2), matmul_peak(torch.float32, 512, 2)
+        if ours < fp32:
+            return {"variant": variant, "skipped": f"{str(dtype).split('.')[-1]} matmul runs at "
+                    f"{ours / 1e9:.1f} GFLOP/s against {fp32 / 1e9:.0f} in float32 on this CPU"}
     task = find_task(task_name, tasks_dir())
     cfg = task.config.finetune
-    model, tok = load_generator(resolve_model(DEFAULT_MODEL))
+    model, tok = load_generator(resolve_model(DEFAULT_MODEL), dtype=v.get("dtype", "auto"))
+    head = model.get_output_embeddings().weight.numel()
+    body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
+    if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
+        body -= head  # an untied head was counted in the body
     rows = qa_examples(tok, task.knowledge.pairs, task.config.prompt.system)
     data = Dataset.from_list(rows)
     tok.padding_side = "right"
@@ -74,7 +104,7 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
                                                        lora_dropout=cfg.lora_dropout,
                                                        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     times: list[float] = []
-    seen = {"real": 0, "padded": 0}
+    seen = {"real": 0, "padded": 0, "logits": 0}
 
     class Clock(TrainerCallback):
         def on_step_begin(self, *a, **k):
@@ -87,6 +117,9 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
         batch = collator(features)
         seen["real"] += int(batch["attention_mask"].sum())
         seen["padded"] += int(batch["attention_mask"].numel())
+        rows, length = batch["labels"].shape
+        kept = int((batch["labels"][:, 1:] != -100).any(0).sum()) if v.get("labelled") else length
+        seen["logits"] += rows * kept
         return batch
 
     with tempfile.TemporaryDirectory() as out:
@@ -96,13 +129,28 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
                                  train_sampling_strategy=v["sampling"])
         with Measured() as m:
             trainer_cls = LabelledOnlyTrainer if v.get("labelled") else Trainer
+            from harness.cpu_share import training_callback
             trainer_cls(model=model, args=args, train_dataset=data, data_collator=counting,
-                        callbacks=[Clock()]).train()
+                        callbacks=[Clock()] + ([training_callback()] if v.get("follow") else [])).train()
     warm = times[2:] or times  # the first steps pay for allocation and thread start-up
     per_step = sum(warm) / len(warm)
+    flops = 4 * (body * seen["padded"] + head * seen["logits"])
+    peak = matmul_peak(model.dtype)
     return {"variant": variant, "s_per_step": per_step, "real_tokens_per_s": seen["real"] / sum(times),
+            "gflops": flops / sum(times) / 1e9, "peak_gflops": peak / 1e9, "dtype": str(model.dtype).split(".")[-1],
             "padding_share": 1 - seen["real"] / seen["padded"], "peak_rss_mb": m.peak_mb,
             "threads": torch.get_num_threads(), "batch": cfg.batch_size, "steps": steps}
+
+
+def matmul_peak(dtype, n: int = 2048, reps: int = 8) -> float:
+    """This CPU's FLOP/s on a large square matmul in `dtype`, with torch's threads: the ceiling to compare with."""
+    import torch
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    t = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
 def main() -> None:
@@ -122,25 +170,35 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown variant(s) {unknown}; choose from: {'; '.join(VARIANTS)}")
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
-    results = []
-    for variant in chosen:
-        out = subprocess.run([sys.executable, __file__, "--task", args.task, "--steps", str(args.steps),
-                              "--max-length", str(args.max_length), "--one", variant],
-                             capture_output=True, text=True, check=True,
-                             env={**{k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"},
-                                  **VARIANTS[variant].get("env", {})})
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"{variant}: done", file=sys.stderr, flush=True)
-    if busy is not None:
-        busy.kill()
-    base = results[0]["s_per_step"]
-    print(f"\n{args.task}, batch {results[0]['batch']}, {args.steps} steps per variant (first 2 not timed)"
-          + (", one competing busy process" if args.busy else ", quiet machine") + "\n")
-    print(f"| variant | threads | s/step | vs {results[0]['variant']} | real tokens/s | padding share | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        print(f"| {r['variant']} | {r['threads']} | {r['s_per_step']:.2f} | {base / r['s_per_step']:.2f}x | "
-              f"{r['real_tokens_per_s']:.0f} | {r['padding_share']:.0%} | {r['peak_rss_mb']:.0f} |")
+    print(f"\n{args.task}, {args.steps} steps per variant (first 2 not timed)"
+          + (", one competing busy process" if args.busy else ", quiet machine") + "\n", flush=True)
+    print(f"| variant | threads | s/step | vs {chosen[0]} | real tokens/s | padding share | peak RSS MB "
+          "| GFLOP/s | share of matmul peak |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    base = None
+    try:
+        for variant in chosen:  # a row as soon as its variant ends: long benches are read while they run
+            out = subprocess.run([sys.executable, __file__, "--task", args.task, "--steps", str(args.steps),
+                                  "--max-length", str(args.max_length), "--one", variant],
+                                 capture_output=True, text=True,
+                                 env={**{k: v for k, v in os.environ.items()
+                                         if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
+                                      **VARIANTS[variant].get("env", {})})
+            if out.returncode:
+                print(f"| {variant} | failed: {out.stderr.strip().splitlines()[-1][:200]} |", flush=True)
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            if "skipped" in r:
+                print(f"| {variant} | skipped: {r['skipped']} |", flush=True)
+                continue
+            base = base or r["s_per_step"]
+            print(f"| {r['variant']} | {r['threads']} | {r['s_per_step']:.2f} | {base / r['s_per_step']:.2f}x | "
+                  f"{r['real_tokens_per_s']:.0f} | {r['padding_share']:.0%} | {r['peak_rss_mb']:.0f} | "
+                  f"{r['gflops']:.1f} | {r['gflops'] / r['peak_gflops']:.0%} of {r['peak_gflops']:.0f} "
+                  f"({r['dtype']}) |", flush=True)
+    finally:
+        if busy is not None:
+            busy.kill()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ import os
 # Torch's OpenMP threads spin for a long while after each parallel region. On a 2-core machine shared with any
 # other busy process that spin steals the other job's core: a LoRA step went from 2.18 s to 14.8 s. A short
 # spin keeps quiet-machine speed (2.20 s) and bounds the shared case (4.86 s, the floor being about 2x).
-# It must be set before torch loads libgomp, which is why it lives here; a user's own setting wins.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# It must be set before torch loads libgomp, which is why it lives here. A user's own setting wins, and so does
+# their OMP_WAIT_POLICY (an explicit spin count would override PASSIVE).
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 __version__ = "0.1.0"

@@ -58,6 +58,14 @@ class CptConfig(_Strict):
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
 
 
+class UpdateConfig(_Strict):
+    """How a trained arm takes in an update: continue its adapter on the new material plus a replay sample of
+    the old (cheap; may forget), or retrain from scratch on everything (what a full rebuild costs)."""
+
+    strategy: Literal["continue", "retrain"] = "continue"
+    replay: float = Field(1.0, ge=0.0, le=100.0)  # old examples replayed per new one, against forgetting
+
+
 class DemoConfig(_Strict):
     """How retrieving arms with `demonstrations: auto` pick their format, on training pairs, never on test."""
 
@@ -89,6 +97,7 @@ class TaskConfig(_Strict):
     finetune: FinetuneConfig = FinetuneConfig()
     raft: RaftConfig = RaftConfig()
     cpt: CptConfig = CptConfig()
+    update: UpdateConfig = UpdateConfig()
     demonstrations: DemoConfig = DemoConfig()
     arms: dict[str, ArmConfig] = {}  # extra arms on top of the defaults (harness/arms.py), or overrides
     generation: GenerationConfig = GenerationConfig()

@@ -19,6 +19,7 @@ from transformers import (DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer
                           set_seed)
 
 from .config import FinetuneConfig
+from .cpu_share import training_callback
 from .errors import HarnessError
 from .training_data import IGNORE
 
@@ -36,6 +37,7 @@ class TrainedAdapter:
     log_history: list[dict]
     processes: int = 1  # how many data-parallel processes trained it
     kind: str = "qa"  # qa | raft | cpt: what it was trained on
+    start_from: str | None = None  # the adapter (cache key) this one continued, if it did not start fresh
 
 
 def labelled_loss(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor, object]:
@@ -68,15 +70,19 @@ class LabelledOnlyTrainer(Trainer):
         return (loss, out) if return_outputs else loss
 
 
-def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base) -> str:
+def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base,
+              start_from: TrainedAdapter | None = None) -> str:
     """Everything that shapes an adapter: the exact token ids and labels it sees (so prompts, templates and
     data all count), the recipe, the seed, the library versions, and where and in which precision it trains
     (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate)."""
     data = hashlib.sha256(json.dumps([(e["input_ids"], e["labels"]) for e in examples]).encode()).hexdigest()
     quant = getattr(base.config, "quantization_config", None)
-    blob = json.dumps({"model": model_id, "kind": kind, "data": data, "cfg": cfg.model_dump(), "seed": seed,
-                       "device": base.device.type, "dtype": str(base.dtype), "quantization": str(quant),
-                       "versions": [torch.__version__, transformers.__version__, peft.__version__]}, sort_keys=True)
+    fields = {"model": model_id, "kind": kind, "data": data, "cfg": cfg.model_dump(), "seed": seed,
+              "device": base.device.type, "dtype": str(base.dtype), "quantization": str(quant),
+              "versions": [torch.__version__, transformers.__version__, peft.__version__]}
+    if start_from is not None:  # only when set, so adapters trained from scratch keep their earlier keys
+        fields["start_from"] = start_from.path.name
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -91,9 +97,10 @@ def cached_adapter(key: str, cache_dir: Path) -> TrainedAdapter | None:
 
 
 def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, seed: int, cache_dir: Path,
-                  model_id: str, kind: str = "qa") -> TrainedAdapter:
-    """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key."""
-    key = cache_key(model_id, kind, examples, cfg, seed, base)
+                  model_id: str, kind: str = "qa", start_from: TrainedAdapter | None = None) -> TrainedAdapter:
+    """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key.
+    With `start_from`, training continues that adapter's weights instead of a fresh LoRA."""
+    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from)
     found = cached_adapter(key, cache_dir)
     if found:
         return found
@@ -134,15 +141,19 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
     use_cache = base.config.use_cache
-    model = peft.get_peft_model(base, peft.LoraConfig(
-        r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+    if start_from is not None:
+        model = peft.PeftModel.from_pretrained(base, str(start_from.path), is_trainable=True)
+    else:
+        model = peft.get_peft_model(base, peft.LoraConfig(
+            r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     try:
         trainer = LabelledOnlyTrainer(
             model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
             data_collator=DataCollatorForSeq2Seq(train_tok, padding=True, label_pad_token_id=IGNORE),
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)])
-        print(f"training {kind} adapter: {len(split['train'])} examples, {len(split['test'])} held out for eval "
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
+                       *([training_callback()] if base.device.type == "cpu" else [])])
+        print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, {len(split['test'])} held out for eval "
               f"loss, up to {cfg.epochs} epochs", flush=True)
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
@@ -158,7 +169,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
                 "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
                 "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
-                "processes": world, "kind": kind, "log_history": state.log_history}
+                "processes": world, "kind": kind, "log_history": state.log_history,
+                "start_from": start_from.path.name if start_from else None}
         (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
         shutil.rmtree(work / "checkpoints", ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)

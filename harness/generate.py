@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from .cpu_share import free_cores
 from .models import stop_token_ids
 
 Messages = list[dict[str, str]]
@@ -217,7 +218,10 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
     # The prefix shared by *all* prompts, logged or not: a resumed run computes what an uninterrupted one did.
     prefix_len = _common_prefix(ids) if own_loop else 0
     prefix_kv = None  # computed with the first batch that needs answering
+    free = free_cores() if model.device.type == "cpu" else None
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False):
+        if free:
+            free.adjust()
         batch = order[start:start + batch_size]
         if log and all(log.get(keys[i]) for i in batch):
             for i in batch:
@@ -242,4 +246,6 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
             results[i] = (log.get(keys[i]) if log else None) or Generation(text, len(ids[i]), n, share)
         if log:
             log.put([(keys[i], results[i]) for i in batch])
+    if free:
+        torch.set_num_threads(free.most)
     return results  # type: ignore[return-value]

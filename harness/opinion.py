@@ -74,7 +74,9 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
         def absorbed(n: str, v: float) -> str:
             if f.loc[n, "rebuild"] == NOT_RETRAINED:
                 return f"{v:.3f} on new facts; {NOT_RETRAINED} (re-index only, {f.loc[n, 'rebuild_s']:.1f} s)"
-            return f"{v:.3f} on new facts after a rebuild costing {f.loc[n, 'rebuild_s']:.1f} s"
+            how = str(f.loc[n, "rebuild"]).split(":")[0]
+            how = f" ({how})" if how in ("continued", "retrained") else ""
+            return f"{v:.3f} on new facts after a rebuild{how} costing {f.loc[n, 'rebuild_s']:.1f} s"
         rows["freshness"] = ({n: float(f.loc[n, "fresh_after_rebuild"]) for n in names}, absorbed)
     table = []
     order = [r for r in rows if r.startswith("accuracy")] + ["flexibility", "cost", "complexity", "freshness"]

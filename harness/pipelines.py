@@ -78,6 +78,7 @@ class Pipeline:
         self.rebuild_note = ""
         self.trains_on_build = arm.weights != "base"  # False after a rebuild that kept the old adapter
         self._pool = DemoPool((), 0)
+        self._continued = (0, 0)  # (new, replayed) examples of the last continued training
 
     @property
     def retrieves(self) -> bool:
@@ -100,13 +101,21 @@ class Pipeline:
         self._demonstrations(pool)
 
     def rebuild(self, knowledge: Knowledge, pool: DemoPool, update: Knowledge) -> str:
-        """The full rebuild after an update. An arm that learns only from training pairs is not retrained when
-        the update brings none: saying "retrained" while reusing the old adapter would be a lie."""
+        """The rebuild after an update. A trained arm continues its adapter on the update plus a replay sample
+        of what it learnt before (`update.strategy: continue`), or retrains from scratch (`retrain`). An arm
+        that learns only from training pairs is not retrained when the update brings none: saying "retrained"
+        while reusing the old adapter would be a lie."""
         if self.arm.weights in arms_mod.TRAINS_ON_PAIRS and not update.pairs:
             self.timing, self.trains_on_build = {}, False
             self._index(knowledge.docs)
             self._demonstrations(pool)
             self.rebuild_note = NOT_RETRAINED
+        elif self.adapter is not None and self.cfg.update.strategy == "continue":
+            self.timing, self.trains_on_build = {}, True
+            self._index(knowledge.docs)
+            self._train(knowledge, update)
+            self._demonstrations(pool)
+            self.rebuild_note = f"continued: {self._continued[0]} new + {self._continued[1]} replayed examples"
         else:
             self.build(knowledge, pool)
             self.rebuild_note = "retrained" if self.adapter else ("re-indexed" if self.index else "nothing to rebuild")
@@ -121,32 +130,52 @@ class Pipeline:
                                      s.cache_dir)
         self.timing["index_s"] = time.perf_counter() - t
 
-    def _train(self, knowledge: Knowledge) -> None:
+    def _train(self, knowledge: Knowledge, update: Knowledge | None = None) -> None:
+        """Train the arm's adapter on `knowledge`; with `update`, continue the current adapter on the update's
+        material plus `update.replay` old examples per new one instead."""
         s, cfg = self.shared, self.cfg
         tok = s.tokenizer
+        old = knowledge if update is None else Knowledge(
+            tuple(d for d in knowledge.docs if d not in set(update.docs)),
+            tuple(p for p in knowledge.pairs if p not in set(update.pairs)))
         if self.arm.weights == "qa-lora":
-            kind, examples, recipe = "qa", qa_examples(tok, knowledge.pairs, cfg.prompt.system), cfg.finetune
+            kind, recipe = "qa", cfg.finetune
+            make = lambda k: qa_examples(tok, k.pairs, cfg.prompt.system)  # noqa: E731
         elif self.arm.weights == "raft-lora":
-            kind, examples = "raft", self._raft_examples(knowledge)
+            kind = "raft"
             recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.raft.learning_rate,
                                                      "epochs": cfg.raft.epochs})
+            make = lambda k: self._raft_examples(k, knowledge.docs)  # noqa: E731
         else:
-            kind, examples = "cpt", cpt_examples(tok, knowledge.docs, cfg.cpt.block_tokens)
+            kind = "cpt"
             recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.cpt.learning_rate, "epochs": cfg.cpt.epochs})
+            make = lambda k: cpt_examples(tok, k.docs, cfg.cpt.block_tokens)  # noqa: E731
+        start_from = None
+        if update is None:
+            examples = make(knowledge)
+        else:
+            new, seen = make(update), make(old)
+            # At least enough replay for a train/eval split, however small the update.
+            want = max(round(cfg.update.replay * len(new)), 4 - len(new))
+            replay = random.Random(cfg.seed).sample(seen, min(len(seen), want))
+            examples, start_from = new + replay, self.adapter
+            self._continued = (len(new), len(replay))
         self.model = None
         s.release_merged()  # training may come: don't hold a merged copy through it
-        self.adapter = train_adapter(s.model, tok, examples, recipe, cfg.seed, s.cache_dir, s.model_id, kind)
+        self.adapter = train_adapter(s.model, tok, examples, recipe, cfg.seed, s.cache_dir, s.model_id, kind,
+                                     start_from)
         # vLLM serves the adapter itself; only the transformers path needs the merged weights.
         self.model = s.merged(self.adapter) if s.engine is None else s.model
 
-    def _raft_examples(self, knowledge: Knowledge) -> list[dict]:
+    def _raft_examples(self, knowledge: Knowledge, docs: tuple[Document, ...]) -> list[dict]:
+        """RAFT prompts for `knowledge`'s pairs, with distractors drawn from all of `docs`."""
         cfg = self.cfg
         pairs = list(knowledge.pairs)
         if len(pairs) > cfg.raft.max_examples:
             pairs = random.Random(cfg.seed).sample(pairs, cfg.raft.max_examples)
         r = cfg.retrieval
         hits = self.index.search([p.question for p in pairs], r.top_k * 2)
-        items = raft_mix(pairs, all_chunks(knowledge.docs, r.chunk_words, r.chunk_overlap), hits, r.top_k,
+        items = raft_mix(pairs, all_chunks(docs, r.chunk_words, r.chunk_overlap), hits, r.top_k,
                          cfg.raft.oracle_probability, cfg.seed)
         self.raft_oracle_share = sum(i.oracle for i in items) / len(items) if items else None
         return raft_examples(self.shared.tokenizer, items, cfg.prompt.rag_instruction)

@@ -130,7 +130,8 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, cost: pd.
             rb = f.sort_values("fresh_after_rebuild", ascending=False).iloc[0]
             out.append(f"After a rebuild, **{rb.pipeline}** scores best on fresh questions ({rb.fresh_after_rebuild:.3f});"
                        " rebuild costs (including the training each depends on): "
-                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s" + (f" ({r.rebuild})" if r.rebuild == NOT_RETRAINED
+                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s" + (f" ({r.rebuild})" if r.rebuild not in
+                                                                           ("re-indexed", "nothing to rebuild")
                                                                            else "") for _, r in f.iterrows()) + ".")
     return out
 
@@ -272,10 +273,13 @@ def render(run_dir: Path) -> list[str]:
         md += [markdown_table(fresh), "",
                "`fresh_before`: built on the original knowledge. `fresh_after_update_no_rebuild`: the update's "
                "documents handed to the arm with no retraining (a retriever adds them to its index; weights stay as "
-               "they are). `rebuild`: what the rebuild on original + update did. An arm that learns only from "
+               "they are). `rebuild`: what the rebuild on original + update did: `retrained` from scratch on "
+               "everything, or `continued` (the existing adapter trained further on the update's material plus a "
+               "replay sample of old examples, `update.strategy: continue`, cheaper but it may forget: compare "
+               "`stable_before` with `stable_after_rebuild`). An arm that learns only from "
                f"training pairs is `{NOT_RETRAINED}` when the update brings none; it is re-indexed if it retrieves. "
-               "`rebuild_s`: the rebuild's whole cost, including the training it depends on; `retrain_s`: the "
-               "training part. `stable_after_rebuild` checks that absorbing the update did not cost the old "
+               "`rebuild_s`: the rebuild's whole cost, including the training it depends on (for a continued "
+               "arm, the continuation's training, not a retraining from scratch); `retrain_s`: the training part. `stable_after_rebuild` checks that absorbing the update did not cost the old "
                "knowledge."]
     else:
         md += ["This task has no `updates/` and no fresh questions, so freshness was not measured."]

@@ -56,6 +56,10 @@ cpt:                            # continued pretraining: LoRA, next-token loss o
   epochs: {cpt_epochs}
   learning_rate: {cpt_learning_rate}
 
+update:                         # how trained arms take in updates/
+  strategy: {update_strategy}            # continue: the adapter trains on, with a replay of old examples; retrain: from scratch
+  replay: {update_replay}                 # old examples replayed per new one when continuing (against forgetting)
+
 demonstrations:                 # how `rag` chooses its demonstration format, on training pairs, never on test
   candidates: {candidates}   # [demonstrations, passages each]
   eval_questions: {eval_questions}
@@ -111,6 +115,7 @@ def new_task(name: str, root: Path) -> Path:
                            max_examples=d.raft.max_examples, raft_epochs=d.raft.epochs,
                            raft_learning_rate=d.raft.learning_rate, block_tokens=d.cpt.block_tokens,
                            cpt_epochs=d.cpt.epochs, cpt_learning_rate=d.cpt.learning_rate,
+                           update_strategy=d.update.strategy, update_replay=d.update.replay,
                            candidates=json.dumps(d.demonstrations.candidates),
                            eval_questions=d.demonstrations.eval_questions)
     tmp = path.with_name(f".{name}.partial")

@@ -26,10 +26,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
+    from harness.models import load_generator
 
-    source = resolve_model(DEFAULT_MODEL)
-    return AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    return load_generator(resolve_model(DEFAULT_MODEL))[1]
 
 
 def _prompt_ids(tok, messages) -> list[int]:
@@ -111,15 +110,30 @@ def test_an_arm_declared_in_task_yaml_runs(tiny_run, tmp_path):
     shutil.copytree(FIXTURES / "tiny", tasks / "tiny")
     cfg = yaml.safe_load((tasks / "tiny" / "task.yaml").read_text())
     cfg["arms"] = {"cpt+rag": {"weights": "cpt-lora", "context": "retrieved"}}
+    cfg["update"] = {"strategy": "retrain"}  # the other update strategy: from scratch on docs + update docs
     (tasks / "tiny" / "task.yaml").write_text(yaml.safe_dump(cfg))
     cache = tiny_run.parents[2] / "cache"  # cpt's adapter from the session's run: nothing to train again
     assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks), "--results-dir", str(tmp_path / "r"),
-                 "--cache-dir", str(cache), "--pipelines", "cpt+rag", "--no-freshness"]) == 0
+                 "--cache-dir", str(cache), "--pipelines", "cpt+rag"]) == 0
     (run,) = (tmp_path / "r" / "tiny").iterdir()
     costs = json.loads((run / "costs.json").read_text())["costs"]["cpt+rag"]
     assert costs["adapter_cached"] and costs["context"] == "retrieved" and costs["train_kind"] == "cpt"
     rows = [json.loads(x) for x in (run / "predictions.jsonl").read_text().splitlines()]
     assert {r["pipeline"] for r in rows} == {"cpt+rag"} and all(r["passages"] for r in rows)
+    fresh = pd.read_csv(run / "freshness.csv").set_index("pipeline")
+    assert fresh.loc["cpt+rag", "rebuild"] == "retrained" and fresh.loc["cpt+rag", "retrain_s"] > 0
+
+
+def test_updates_continue_the_adapter_on_new_material_plus_replay(tiny_run):
+    """The default update strategy trains the existing adapter on, not a new one from scratch."""
+    fresh = pd.read_csv(tiny_run / "freshness.csv").set_index("pipeline")
+    # tiny's update brings 2 training pairs; 2 old pairs are replayed beside them (update.replay: 1).
+    assert fresh.loc["finetune", "rebuild"] == "continued: 2 new + 2 replayed examples"
+    assert fresh.loc["raft", "rebuild"] == "continued: 2 new + 2 replayed examples"
+    assert fresh.loc["cpt", "rebuild"].startswith("continued: ")
+    for arm in ("finetune", "raft", "cpt"):
+        assert 0 < fresh.loc[arm, "retrain_s"] <= fresh.loc[arm, "rebuild_s"]
+    assert "continued" in (tiny_run / "report.md").read_text()
 
 
 def test_pair_trained_arms_are_not_retrained_without_new_pairs(tiny_run, tmp_path):

@@ -17,16 +17,11 @@ MAX_NEW = 16  # above the tiny answers' length, so rows finish at different step
 
 @pytest.fixture(scope="module")
 def setup():
-    # One thread: on a 2-core machine shared with other jobs, two torch threads stall on each other (minutes, not
-    # seconds, for this file). Both sides of every comparison run under the same setting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     task = load_task(TINY)
     model, tok = load_generator(resolve_model(DEFAULT_MODEL))
     shared = Shared(model, tok, None, task.config, DEFAULT_MODEL, None)
     questions = [q.question for q in task.test] + [p.question for p in task.knowledge.pairs[-2:]]
-    yield model, tok, shared, questions
-    torch.set_num_threads(threads)
+    return model, tok, shared, questions
 
 
 def one_at_a_time(model, tok, prompts) -> list[str]:
