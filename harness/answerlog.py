@@ -1,8 +1,11 @@
-"""An append-only log of generated answers inside an unfinished run folder, so `--resume` skips done work.
+"""Append-only logs of generated answers, so work already done is not done again.
 
-Keys are (model state, exact prompt, token budget): the same key always holds the same greedy answer.
-Whole batches are skipped only when every prompt in them is logged, so batch composition, and with it every
-answer, is the same as in an uninterrupted run.
+Two files, one format: the run's own log inside its unfinished folder (what `--resume` reads), and the answer
+cache under `--cache-dir/answers/` shared by every run on the same model, so a re-run whose prompts did not
+change answers from it (a warm `make demo`). Keys are (answering code, model state, exact prompt, token
+budget): greedy decoding gives the same key the same answer, and `Generation.seconds` keeps the time measured
+when it was generated. Whole batches are skipped only when every prompt in them is logged, so batch
+composition, and with it every answer, is the same as in an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -15,30 +18,52 @@ from pathlib import Path
 from .generate import Generation
 
 
-class AnswerLog:
-    def __init__(self, path: Path | None = None):
-        self.path = path
-        self.done: dict[str, Generation] = {}
-        if path is not None and path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a line cut off by the kill: everything before it is whole
-                self.done[row["key"]] = Generation(**row["gen"])
+def _read(path: Path | None) -> dict[str, Generation]:
+    done: dict[str, Generation] = {}
+    if path is not None and path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                done[row["key"]] = Generation(**row["gen"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut off by a kill, or half of two runs' appends: skip it, keep the rest
+    return done
 
-    @staticmethod
-    def key(model_tag: str, prompt: str, max_new_tokens: int) -> str:
-        return hashlib.sha256(f"{model_tag}\0{max_new_tokens}\0{prompt}".encode()).hexdigest()
+
+def _append(path: Path, items: list[tuple[str, Generation]]) -> None:
+    with open(path, "a") as f:  # one write per batch: appends from concurrent runs stay whole lines
+        f.write("".join(json.dumps({"key": k, "gen": asdict(g)}) + "\n" for k, g in items))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def answering_code_hash() -> str:
+    """The code that turns a prompt into an answer: a change to it must not be answered from the cache."""
+    from . import generate, models
+
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (generate, models))).hexdigest()[:16]
+
+
+class AnswerLog:
+    def __init__(self, path: Path | None = None, cache: Path | None = None, namespace: str = ""):
+        self.path, self.cache, self.namespace = path, cache, namespace
+        self.cached = _read(cache)
+        self.done: dict[str, Generation] = _read(path)
+        self.reused = 0  # answers taken from the shared cache rather than generated in this run
+
+    def key(self, model_tag: str, prompt: str, max_new_tokens: int) -> str:
+        return hashlib.sha256(f"{self.namespace}\0{model_tag}\0{max_new_tokens}\0{prompt}".encode()).hexdigest()
 
     def get(self, key: str) -> Generation | None:
-        return self.done.get(key)
+        return self.done.get(key) or self.cached.get(key)
 
     def put(self, items: list[tuple[str, Generation]]) -> None:
         new = [(k, g) for k, g in items if k not in self.done]
+        self.reused += sum(k in self.cached for k, _ in new)
         self.done.update(new)
         if self.path is not None and new:
-            with open(self.path, "a") as f:
-                f.writelines(json.dumps({"key": k, "gen": asdict(g)}) + "\n" for k, g in new)
-                f.flush()
-                os.fsync(f.fileno())
+            _append(self.path, new)
+        fresh = [(k, g) for k, g in new if k not in self.cached]
+        if self.cache is not None and fresh:
+            self.cached.update(fresh)
+            _append(self.cache, fresh)

@@ -82,8 +82,10 @@ def _run_point(args, task, config, names, shared_models, source, device, results
     resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump(),
                              not args.no_freshness, args.seeds], sort_keys=True)
     work = start_run(results_dir, task.name, resume_key, args.resume, must_resume=not args.sweep)
-    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir),
-                    AnswerLog(work / "answers.log.jsonl"), embedder_id=args.embedder, engine=engine)
+    log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args, source, model),
+                    namespace=_answer_namespace(source, model))
+    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
+                    embedder_id=args.embedder, engine=engine)
     results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds)
     info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
@@ -93,6 +95,7 @@ def _run_point(args, task, config, names, shared_models, source, device, results
             "arms": {n: describe(arms(config)[n], config) for n in names},
             "updates_per_year": args.updates_per_year, "seeds": args.seeds,
             "freshness": not args.no_freshness, "config": config.model_dump(), "sizes": task.sizes,
+            "answers_reused": log.reused, "answers_logged": len(log.done),
             "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
             "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
                        (args.gpu_hour_usd if device.startswith("cuda") else args.cpu_hour_usd),
@@ -100,6 +103,27 @@ def _run_point(args, task, config, names, shared_models, source, device, results
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     return finish_run(work, results, info)
+
+
+def _answer_namespace(source, model) -> str:
+    """Who answers: the model file, precision, device, libraries and the answering code itself."""
+    import hashlib
+
+    import torch
+    import transformers
+
+    from .answerlog import answering_code_hash
+
+    p = next(model.parameters())
+    blob = json.dumps([source.fingerprint(), str(p.dtype), p.device.type, torch.__version__,
+                       transformers.__version__, answering_code_hash()])
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _answer_cache(args, source, model) -> Path:
+    folder = Path(args.cache_dir) / "answers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{_answer_namespace(source, model)}.jsonl"
 
 
 def _trained(config, names: list[str]) -> set[str]:
@@ -341,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hour-usd", type=float, default=None, help="override: price of an hour of whatever ran")
     run.add_argument("--usd-per-million-tokens", type=float, default=DEFAULT_PRICES["per_million_tokens_usd"],
                      help="per-token price on top of machine time, e.g. a hosted API's (default 0)")
+    run.add_argument("--reanswer", action="store_true",
+                     help="generate every answer again instead of reusing the answer cache (--cache-dir/answers/), "
+                          "so latencies are timed anew; answers are the same either way (greedy decoding)")
     run.add_argument("--resume", action="store_true",
                      help="continue the newest unfinished run with the same inputs: training from its last "
                           "checkpoint, answering from the last answered batch")

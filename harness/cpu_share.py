@@ -14,25 +14,27 @@ import time
 
 import psutil
 
-_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+# The CPUs this process may run on: other processes count only where they compete with us.
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
 
 
 class FreeCores:
     """Call `adjust()` between units of work; it sets torch's threads to the cores others leave free."""
 
-    def __init__(self, cores: int = _CORES):
+    def __init__(self):
         import torch
 
         self.torch = torch
-        self.cores = cores
+        self.cores = len(_CPUS)
         self.proc = psutil.Process()
         self.most = torch.get_num_threads()  # the user's or torch's choice stays the ceiling
         self._last = 0.0
         self.others()  # start both counters: later calls report usage since the previous one
 
     def others(self) -> float:
-        """Cores used by other processes since the last call (whole machine minus this process)."""
-        machine = psutil.cpu_percent(None) / 100 * psutil.cpu_count()
+        """Cores used by other processes since the last call (our CPUs' busy time minus this process's)."""
+        per_cpu = psutil.cpu_percent(None, percpu=True)
+        machine = sum(per_cpu[i] for i in _CPUS if i < len(per_cpu)) / 100
         own = self.proc.cpu_percent(None) / 100
         self._last = time.monotonic()
         return max(0.0, machine - own)

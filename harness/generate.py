@@ -226,6 +226,7 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
         if log and all(log.get(keys[i]) for i in batch):
             for i in batch:
                 results[i] = log.get(keys[i])
+            log.put([(keys[i], results[i]) for i in batch])  # into this run's log; counted if from the cache
             continue
         t0 = time.perf_counter()
         if own_loop:

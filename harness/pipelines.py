@@ -135,9 +135,6 @@ class Pipeline:
         material plus `update.replay` old examples per new one instead."""
         s, cfg = self.shared, self.cfg
         tok = s.tokenizer
-        old = knowledge if update is None else Knowledge(
-            tuple(d for d in knowledge.docs if d not in set(update.docs)),
-            tuple(p for p in knowledge.pairs if p not in set(update.pairs)))
         if self.arm.weights == "qa-lora":
             kind, recipe = "qa", cfg.finetune
             make = lambda k: qa_examples(tok, k.pairs, cfg.prompt.system)  # noqa: E731
@@ -154,6 +151,9 @@ class Pipeline:
         if update is None:
             examples = make(knowledge)
         else:
+            new_docs, new_pairs = set(update.docs), set(update.pairs)
+            old = Knowledge(tuple(d for d in knowledge.docs if d not in new_docs),
+                            tuple(p for p in knowledge.pairs if p not in new_pairs))
             new, seen = make(update), make(old)
             # At least enough replay for a train/eval split, however small the update.
             want = max(round(cfg.update.replay * len(new)), 4 - len(new))

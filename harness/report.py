@@ -106,6 +106,12 @@ def _trust_notes(info: dict, preds: pd.DataFrame, metric: str) -> list[str]:
     if seeds == 1 and any(k in set(preds.pipeline) for k in ("finetune", "raft", "cpt")):
         out.append("Trained arms were trained once (1 seed): their intervals cover question sampling, not "
                    "training randomness (`--seeds N` measures that).")
+    reused = info.get("answers_reused") or 0
+    if reused:
+        out.append(f"{reused} of {info.get('answers_logged', reused)} answers came from the answer cache (an earlier "
+                   "run asked the same model the same prompt): the answers are what greedy decoding gives, but their "
+                   "latency is as timed when first generated, possibly on a busier or quieter machine. `--reanswer` "
+                   "generates and times every answer again.")
     return out
 
 

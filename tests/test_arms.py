@@ -142,8 +142,9 @@ def test_pair_trained_arms_are_not_retrained_without_new_pairs(tiny_run, tmp_pat
     (tasks / "tiny" / "updates" / "train.jsonl").unlink()  # new documents arrive, nobody writes Q&A for them
     cache = tiny_run.parents[2] / "cache"
     assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks), "--results-dir", str(tmp_path / "r"),
-                 "--cache-dir", str(cache), "--pipelines", "rag,finetune"]) == 0
+                 "--cache-dir", str(cache), "--pipelines", "rag,finetune", "--reanswer"]) == 0
     (run,) = (tmp_path / "r" / "tiny").iterdir()
+    assert json.loads((run / "run.json").read_text())["answers_reused"] == 0  # --reanswer: every answer generated
     fresh = pd.read_csv(run / "freshness.csv").set_index("pipeline")
     assert fresh.loc["finetune", "rebuild"] == "not retrained: no new training pairs"
     assert pd.isna(fresh.loc["finetune", "retrain_s"]) and fresh.loc["finetune", "rebuild_s"] < 1
