@@ -12,17 +12,20 @@ questions makes: it pays for its own shared-prefix pass.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import harness  # noqa: F401  (first: it sets the OpenMP spin count before torch loads, as the harness runs)
 import torch
 
 import harness.generate as hgen
 from harness.generate import generate, render
-from harness.models import DEFAULT_MODEL, load_generator, resolve_model
 from harness.demos import demo_pool
-from harness.models import DEFAULT_EMBEDDER, load_embedder, resolve_embedder
+from harness.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
+                            resolve_model)
 from harness.pipelines import Shared, make_pipeline
 from harness.registry import find_task, tasks_dir
 
@@ -69,8 +72,6 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     task = find_task(args.task, tasks_dir())
     model, tok = load_generator(resolve_model(DEFAULT_MODEL))
-    import tempfile
-
     embedder = load_embedder(resolve_embedder(DEFAULT_EMBEDDER))
     shared = Shared(model, tok, embedder, task.config, DEFAULT_MODEL, Path(tempfile.mkdtemp()),
                     embedder_id=DEFAULT_EMBEDDER)
@@ -93,8 +94,6 @@ def main() -> None:
     sides["harness"] = lambda m, t, p, n: generate(m, t, p, n, bs)
     if args.plain_batched:
         sides["plain"] = lambda m, t, p, n: plain_batched(m, t, p, n, bs)
-    import subprocess
-    import sys
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     seconds = dict.fromkeys(sides, 0.0)
     answers: dict[str, list] = {name: [] for name in sides}

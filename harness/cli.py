@@ -82,8 +82,9 @@ def _run_point(args, task, config, names, shared_models, source, device, results
     resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump(),
                              not args.no_freshness, args.seeds], sort_keys=True)
     work = start_run(results_dir, task.name, resume_key, args.resume, must_resume=not args.sweep)
-    log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args, source, model),
-                    namespace=_answer_namespace(source, model))
+    namespace = _answer_namespace(source, model)
+    log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args.cache_dir, namespace),
+                    namespace=namespace)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
                     embedder_id=args.embedder, engine=engine)
     results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds)
@@ -120,10 +121,10 @@ def _answer_namespace(source, model) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _answer_cache(args, source, model) -> Path:
-    folder = Path(args.cache_dir) / "answers"
+def _answer_cache(cache_dir: str, namespace: str) -> Path:
+    folder = Path(cache_dir) / "answers"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{_answer_namespace(source, model)}.jsonl"
+    return folder / f"{namespace}.jsonl"
 
 
 def _trained(config, names: list[str]) -> set[str]:

@@ -285,8 +285,8 @@ def render(run_dir: Path) -> list[str]:
                "`stable_before` with `stable_after_rebuild`). An arm that learns only from "
                f"training pairs is `{NOT_RETRAINED}` when the update brings none; it is re-indexed if it retrieves. "
                "`rebuild_s`: the rebuild's whole cost, including the training it depends on (for a continued "
-               "arm, the continuation's training, not a retraining from scratch); `retrain_s`: the training part. `stable_after_rebuild` checks that absorbing the update did not cost the old "
-               "knowledge."]
+               "arm, the continuation's training, not a retraining from scratch); `retrain_s`: the training part. "
+               "`stable_after_rebuild` checks that absorbing the update did not cost the old knowledge."]
     else:
         md += ["This task has no `updates/` and no fresh questions, so freshness was not measured."]
     md += ["", "## Figures", ""] + [f"![{caption}]({name})" for caption, name in figures]
