@@ -5,6 +5,8 @@
     context         none | retrieved (top-k passages from the task's index)
     demonstrations  0..k solved training pairs in the query's own format; "few_shot" = prompt.few_shot;
                     "auto" = chosen on held-out training pairs (never on test)
+    format          chat (the model's chat template) | plain ("Question: ...\nAnswer: ...", no chat preamble),
+                    for training and answering alike
 
 The defaults below are the families the report compares. A task.yaml adds more under `arms:` (e.g.
 `cpt+rag: {weights: cpt-lora, context: retrieved}`) and `--pipelines` picks any of them by name.
@@ -18,7 +20,10 @@ DEFAULT_ARMS: dict[str, ArmConfig] = {
     "base": ArmConfig(weights="base", instruction=False),
     "prompt": ArmConfig(weights="base", demonstrations="few_shot"),
     "rag": ArmConfig(weights="base", context="retrieved", demonstrations="auto"),
-    "finetune": ArmConfig(weights="qa-lora"),
+    # Trained and asked in plain "Question/Answer" lines: the chat template's preamble and instruction are more
+    # than half of a short pair's tokens, and on coffee's held-out pairs plain trained to a lower answer loss
+    # at 1.5-1.7x less time per epoch (bench/README.md, bench/answer_format.py).
+    "finetune": ArmConfig(weights="qa-lora", format="plain", instruction=False),
     # Trained with passages, asked with passages (Zhang et al. 2024): fine-tuning and retrieval together.
     "raft": ArmConfig(weights="raft-lora", context="retrieved"),
     # It learns from documents, not Q&A, so it is shown the answer format by demonstrations.
@@ -55,4 +60,5 @@ def describe(arm: ArmConfig, config: TaskConfig) -> str:
     demo_text = "demonstrations chosen on held-out training pairs" if demos == "auto" else f"{demos} demonstrations"
     context = f"top-{config.retrieval.top_k} {config.retrieval.method} passages" if arm.context == "retrieved" \
         else "no context"
-    return f"{arm.weights} weights, {context}, {demo_text}" + ("" if arm.instruction else ", no instruction")
+    return (f"{arm.weights} weights, {context}, {demo_text}" + ("" if arm.instruction else ", no instruction")
+            + (", plain Question/Answer format" if arm.format == "plain" else ""))

@@ -172,7 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.engine == "vllm":
         from .models import stop_token_ids
         from .vllm_engine import VllmEngine
-        engine = VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer))
+        engine = VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer),
+                            stop_token_ids(model, tokenizer, line_breaks=True))
     results_dir = Path(args.results_dir)
     done = []
     for i, (overrides, cfg) in enumerate(points):
@@ -209,8 +210,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from .finetune import train_adapter
-    from .training_data import qa_examples
     from .models import load_generator, pick_device
+    from .pipelines import arm_qa_examples
     rank = int(os.environ.get("RANK", "0"))
     local = os.environ.get("LOCAL_RANK")
     device = pick_device(args.device)
@@ -220,8 +221,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     sets = [("original", task.knowledge)]
     if task.update.pairs and not args.no_freshness:
         sets.append(("original + update", task.knowledge + task.update))
-    for label, knowledge in sets:
-        examples = qa_examples(tokenizer, knowledge.pairs, config.prompt.system)
+    # Arms that differ only in what they are given at answer time train the same adapter: trained once.
+    recipes = {}
+    for arm in (arms(config)[n] for n in checked.names if arms(config)[n].weights == "qa-lora"):
+        recipes.setdefault((arm.format, arm.instruction), arm)
+    for (label, knowledge), arm in ((s, a) for s in sets for a in recipes.values()):
+        examples = arm_qa_examples(arm, config, tokenizer, knowledge.pairs)
         a = train_adapter(model, tokenizer, examples, config.finetune, config.seed, Path(args.cache_dir),
                           source.fingerprint(), "qa")
         if rank == 0:

@@ -40,8 +40,9 @@ class Generation:
     seconds: float  # this question's share of its batch's wall time
 
 
-def render(tokenizer, messages: Messages) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def render(tokenizer, messages: Messages, template: str | None = None) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                         chat_template=template)
 
 
 # Generation-config fields that make `generate` change greedy scores or stopping; any non-default one sends
@@ -205,15 +206,17 @@ def _greedy(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_ne
 
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, batch_size: int,
-             desc: str = "answering", log=None, model_tag: str = "") -> list[Generation]:
-    """Answers in prompt order. With an AnswerLog, batches whose every prompt is logged are not recomputed."""
-    texts = [render(tokenizer, m) for m in prompts]
+             desc: str = "answering", log=None, model_tag: str = "", template: str | None = None) -> list[Generation]:
+    """Answers in prompt order. With an AnswerLog, batches whose every prompt is logged are not recomputed.
+    `template` renders the chats instead of the tokenizer's own (a plain-format arm: answers end at a line break)."""
+    texts = [render(tokenizer, m, template) for m in prompts]
     keys = [log.key(model_tag, t, max_new_tokens) if log else "" for t in texts]
     ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
     # Sorting by length keeps padding (wasted compute) small inside each batch.
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     results: list[Generation | None] = [None] * len(ids)
-    eos = stop_token_ids(model, tokenizer)  # includes the line breaks that end a base model's answer
+    # Includes the line breaks that end a base model's answer, and a plain-format one's.
+    eos = stop_token_ids(model, tokenizer, line_breaks=template is not None)
     own_loop = bool(ids) and _own_loop_ok(model)
     # The prefix shared by *all* prompts, logged or not: a resumed run computes what an uninterrupted one did.
     prefix_len = _common_prefix(ids) if own_loop else 0
@@ -233,11 +236,11 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
             if prefix_kv is None:
                 prefix_kv = _prefix_cache(model, ids[0][:prefix_len])
             new = _greedy(model, prefix_kv, prefix_len, [ids[i][prefix_len:] for i in batch], max_new_tokens,
-                          stop_token_ids(model, tokenizer), tokenizer.pad_token_id or 0)
+                          eos, tokenizer.pad_token_id or 0)
         else:
             enc = tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt").to(model.device)
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos))
             new = out[:, enc["input_ids"].shape[1]:].tolist()
         share = (time.perf_counter() - t0) / len(batch)
         for i, seq in zip(batch, new):

@@ -248,10 +248,11 @@ def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: 
     return model.eval(), tokenizer
 
 
-def stop_token_ids(model, tokenizer) -> set[int]:
-    """Tokens that end an answer: the tokenizer's end-of-text plus any the loader added (line breaks)."""
+def stop_token_ids(model, tokenizer, line_breaks: bool = False) -> set[int]:
+    """Tokens that end an answer: the tokenizer's end-of-text plus any the loader added (line breaks), plus line
+    breaks when asked (a plain-format prompt's answer is one line, even on a chat model)."""
     eos = model.generation_config.eos_token_id
-    eos = set(eos if isinstance(eos, list) else [eos])
+    eos = set(eos if isinstance(eos, list) else [eos]) | (set(_line_break_ids(tokenizer)) if line_breaks else set())
     return (eos | {tokenizer.eos_token_id, tokenizer.pad_token_id}) - {None}
 
 

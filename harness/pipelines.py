@@ -20,7 +20,7 @@ from .generate import generate
 from .hybrid import build_retriever
 from .metrics import score
 from .names import NOT_RETRAINED
-from .prompts import Demonstration, Messages, messages
+from .prompts import Demonstration, Messages, chat_template, messages
 from .retrieval import Passage
 from .task import Document, Knowledge, QAPair
 from .training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
@@ -90,6 +90,11 @@ class Pipeline:
             return None
         return self.cfg.prompt.rag_instruction if self.retrieves else self.cfg.prompt.system
 
+    @property
+    def template(self) -> str | None:
+        """The chat template the arm is trained and asked in; None for the tokenizer's own."""
+        return chat_template(self.shared.tokenizer, self.arm.format)
+
     # ------------------------------------------------------------------ building
 
     def build(self, knowledge: Knowledge, pool: DemoPool) -> None:
@@ -137,7 +142,7 @@ class Pipeline:
         tok = s.tokenizer
         if self.arm.weights == "qa-lora":
             kind, recipe = "qa", cfg.finetune
-            make = lambda k: qa_examples(tok, k.pairs, cfg.prompt.system)  # noqa: E731
+            make = lambda k: arm_qa_examples(self.arm, cfg, tok, k.pairs)  # noqa: E731
         elif self.arm.weights == "raft-lora":
             kind = "raft"
             recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.raft.learning_rate,
@@ -178,7 +183,7 @@ class Pipeline:
         items = raft_mix(pairs, all_chunks(docs, r.chunk_words, r.chunk_overlap), hits, r.top_k,
                          cfg.raft.oracle_probability, cfg.seed)
         self.raft_oracle_share = sum(i.oracle for i in items) / len(items) if items else None
-        return raft_examples(self.shared.tokenizer, items, cfg.prompt.rag_instruction)
+        return raft_examples(self.shared.tokenizer, items, self.instruction, self.template)
 
     def _demonstrations(self, pool: DemoPool) -> None:
         self._pool = pool
@@ -246,10 +251,11 @@ class Pipeline:
         prompts = [self.prompt(q, p) for q, p in zip(questions, found)]
         if self.shared.engine is not None:
             outs = self.shared.engine.generate(self.shared.tokenizer, prompts, gen.max_new_tokens,
-                                               str(self.adapter.path) if self.adapter else None)
+                                               str(self.adapter.path) if self.adapter else None, self.template)
         else:
             outs = generate(self.model, self.shared.tokenizer, prompts, gen.max_new_tokens, gen.batch_size,
-                            desc=desc or f"answering [{self.name}]", log=self.shared.log, model_tag=self.model_tag)
+                            desc=desc or f"answering [{self.name}]", log=self.shared.log, model_tag=self.model_tag,
+                            template=self.template)
         return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds + retrieval_each, tuple(p))
                 for o, p in zip(outs, found)]
 
@@ -289,6 +295,14 @@ class Pipeline:
                                                a.train_seconds if a is not None and self.trains_on_build else None)
                                    if v)
         return out
+
+
+def arm_qa_examples(arm: ArmConfig, config: TaskConfig, tokenizer, pairs) -> list[dict]:
+    """A qa-lora arm's training examples: the pairs without passages, in the arm's own format and instruction
+    (a qa-lora arm that is then given passages is the fine-tune + RAG control, not an arm trained to read).
+    `harness train` calls this too, so the adapters it trains are the ones `harness run` looks for."""
+    instruction = config.prompt.system if arm.instruction else None
+    return qa_examples(tokenizer, pairs, instruction, chat_template(tokenizer, arm.format))
 
 
 def make_pipeline(name: str, shared: Shared) -> Pipeline:

@@ -26,6 +26,12 @@ PLAIN_TEMPLATE = (
     "{% if add_generation_prompt %}Answer:{% endif %}")
 
 
+def chat_template(tokenizer, fmt: str) -> str | None:
+    """The template an arm's prompts are rendered with: None for the tokenizer's own. A model without a chat
+    template already uses the plain one, so there both formats are the same."""
+    return PLAIN_TEMPLATE if fmt == "plain" and tokenizer.chat_template != PLAIN_TEMPLATE else None
+
+
 @dataclass(frozen=True)
 class Demonstration:
     """A solved example shown before the question: a training pair, never a test item."""

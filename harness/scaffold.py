@@ -68,6 +68,9 @@ demonstrations:                 # how `rag` chooses its demonstration format, on
 # cpt-lora) x context (none | retrieved) x demonstrations (a number, few_shot or auto). For example:
 #   cpt+rag: {{weights: cpt-lora, context: retrieved}}
 #   finetune+prompt: {{weights: qa-lora, demonstrations: few_shot}}
+# format: plain trains and asks in "Question: ..." / "Answer: ..." lines, not the chat template: half the
+# training tokens on short pairs (bench/README.md has what it costs in accuracy). For example:
+#   finetune-plain: {{weights: qa-lora, format: plain, instruction: false}}
 arms: {{}}
 
 generation:                     # same for every arm: greedy decoding

@@ -21,10 +21,11 @@ from .text import normalize
 IGNORE = -100
 
 
-def encode_chat(tokenizer, prompt, answer: str) -> dict[str, list[int]]:
-    """Whole chat as input; labels only on the answer (and its end-of-turn), so the model learns answers."""
-    p_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    f_text = tokenizer.apply_chat_template(with_answer(prompt, answer), tokenize=False)
+def encode_chat(tokenizer, prompt, answer: str, template: str | None = None) -> dict[str, list[int]]:
+    """Whole chat as input; labels only on the answer (and its end-of-turn), so the model learns answers.
+    `template` is the arm's chat template (`prompts.chat_template`); None for the tokenizer's own."""
+    p_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, chat_template=template)
+    f_text = tokenizer.apply_chat_template(with_answer(prompt, answer), tokenize=False, chat_template=template)
     p_ids = tokenizer(p_text, add_special_tokens=False).input_ids
     f_ids = tokenizer(f_text, add_special_tokens=False).input_ids
     if f_ids[:len(p_ids)] != p_ids:  # a template that rewrites the prompt when an answer follows
@@ -33,8 +34,9 @@ def encode_chat(tokenizer, prompt, answer: str) -> dict[str, list[int]]:
     return {"input_ids": f_ids, "labels": [IGNORE] * len(p_ids) + f_ids[len(p_ids):]}
 
 
-def qa_examples(tokenizer, pairs: Sequence[QAPair], instruction: str) -> list[dict]:
-    return [encode_chat(tokenizer, messages(p.question, instruction=instruction), p.answer) for p in pairs]
+def qa_examples(tokenizer, pairs: Sequence[QAPair], instruction: str | None,
+                template: str | None = None) -> list[dict]:
+    return [encode_chat(tokenizer, messages(p.question, instruction=instruction), p.answer, template) for p in pairs]
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ def raft_mix(pairs: Sequence[QAPair], chunks: Sequence[Passage], retrieved: Sequ
     return items
 
 
-def raft_examples(tokenizer, items: Sequence[RaftItem], instruction: str) -> list[dict]:
-    return [encode_chat(tokenizer, messages(i.question, i.passages, instruction), i.answer) for i in items]
+def raft_examples(tokenizer, items: Sequence[RaftItem], instruction: str | None,
+                  template: str | None = None) -> list[dict]:
+    return [encode_chat(tokenizer, messages(i.question, i.passages, instruction), i.answer, template)
+            for i in items]
 
 
 MIN_BLOCKS = 8  # a corpus too small for this many blocks gets shorter ones, so there is an eval split

@@ -15,7 +15,7 @@ from harness.cli import main
 from harness.config import TaskConfig
 from harness.hybrid import build_retriever
 from harness.models import DEFAULT_MODEL, load_embedder, resolve_model
-from harness.pipelines import Shared, make_pipeline
+from harness.pipelines import Shared, arm_qa_examples, make_pipeline
 from harness.prompts import Demonstration
 from harness.retrieval import Passage, VectorIndex
 from harness.task import Document
@@ -49,10 +49,33 @@ def test_trained_arms_are_asked_in_the_format_they_were_trained_on(tokenizer):
     assert all(x == IGNORE for x in trained["labels"][:len(asked)])
     assert all(x != IGNORE for x in trained["labels"][len(asked):])
     finetune = make_pipeline("finetune", shared)
-    (qa,) = qa_examples(tokenizer, [type("P", (), {"question": "Capital?", "answer": "Quillport"})()],
-                        config.prompt.system)
-    assert qa["input_ids"][:len(_prompt_ids(tokenizer, finetune.prompt("Capital?", [])))] == \
-        _prompt_ids(tokenizer, finetune.prompt("Capital?", []))
+    (qa,) = arm_qa_examples(finetune.arm, config, tokenizer, [type("P", (), {"question": "Capital?", "answer": "Quillport"})()])
+    asked = tokenizer(tokenizer.apply_chat_template(finetune.prompt("Capital?", []), tokenize=False,
+                                                    add_generation_prompt=True, chat_template=finetune.template),
+                      add_special_tokens=False).input_ids
+    assert qa["input_ids"][:len(asked)] == asked and len(qa["input_ids"]) > len(asked)
+
+
+def test_a_plain_format_arm_is_trained_on_its_short_prompt(tokenizer):
+    """`format: plain` with no instruction: the training example is "Question: ...\nAnswer: ..." and nothing else,
+    the prompt the arm is asked in, at well under half the tokens of the chat format."""
+    from harness.config import ArmConfig
+    from harness.pipelines import Pipeline
+
+    config = TaskConfig(name="t")
+    shared = Shared(None, tokenizer, None, config, DEFAULT_MODEL, None)
+    pair = type("P", (), {"question": "Which river do herons nest by?", "answer": "the Ashen River"})()
+    plain = Pipeline("short", ArmConfig(weights="qa-lora", format="plain", instruction=False), shared)
+    chat = Pipeline("chat", ArmConfig(weights="qa-lora"), shared)
+    (short,) = arm_qa_examples(plain.arm, config, tokenizer, [pair])
+    (long,) = arm_qa_examples(chat.arm, config, tokenizer, [pair])
+    asked = tokenizer(tokenizer.apply_chat_template(plain.prompt(pair.question, []), tokenize=False,
+                                                    add_generation_prompt=True, chat_template=plain.template),
+                      add_special_tokens=False).input_ids
+    assert tokenizer.decode(short["input_ids"]) == "Question: Which river do herons nest by?\nAnswer: the Ashen River\n\n"
+    assert short["input_ids"][:len(asked)] == asked and all(x == IGNORE for x in short["labels"][:len(asked)])
+    assert tokenizer.decode([x for x in short["labels"] if x != IGNORE]).strip() == "the Ashen River"
+    assert 2 * len(short["input_ids"]) < len(long["input_ids"])
 
 
 def test_demonstrations_use_the_query_format(tokenizer):

@@ -9,6 +9,7 @@ from harness.generate import _common_prefix, generate, render
 from harness.models import DEFAULT_MODEL, load_generator, resolve_model
 from harness.demos import demo_pool
 from harness.pipelines import Shared, make_pipeline
+from harness.prompts import Demonstration, chat_template, messages
 from harness.task import load_task
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
@@ -62,3 +63,21 @@ def test_logged_batches_are_not_recomputed(setup, monkeypatch):
     first = generate(model, tok, prompts, MAX_NEW, batch_size=2, log=log, model_tag="base")
     monkeypatch.setattr(model, "forward", lambda *a, **k: pytest.fail("a logged answer was recomputed"))
     assert generate(model, tok, prompts, MAX_NEW, batch_size=2, log=log, model_tag="base") == first
+
+
+def test_a_plain_format_arm_answers_one_line_on_a_chat_model(setup):
+    """`format: plain` renders "Question: ...\nAnswer:" lines without the chat preamble; the answer ends at the line
+    break (the chat model, shown one plain demonstration, would otherwise run on into the next "Question:")."""
+    model, tok, shared, questions = setup
+    template = chat_template(tok, "plain")
+    demo = [Demonstration("Which bird nests by the Ashen River?", "the heron")]
+    prompts = [messages(q, demos=demo) for q in questions[:4]]
+    assert render(tok, prompts[0], template) == \
+        f"Question: Which bird nests by the Ashen River?\nAnswer: the heron\n\nQuestion: {questions[0]}\nAnswer:"
+    out = generate(model, tok, prompts, 30, batch_size=2, template=template)
+    for p, g in zip(prompts, out):
+        enc = tok(render(tok, p, template), return_tensors="pt", add_special_tokens=False)
+        run_on = tok.decode(model.generate(**enc, max_new_tokens=30, do_sample=False, pad_token_id=tok.pad_token_id)
+                            [0, enc.input_ids.shape[1]:], skip_special_tokens=True)
+        assert "\nQuestion:" in run_on  # unstopped, it goes on to invent the next question
+        assert g.text == run_on.split("\n")[0].strip() and g.new_tokens < 30
