@@ -226,9 +226,10 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
         if free:
             free.adjust()
         batch = order[start:start + batch_size]
-        if log and all(log.get(keys[i]) for i in batch):
-            for i in batch:
-                results[i] = log.get(keys[i])
+        logged = [log.get(keys[i]) for i in batch] if log else []
+        if logged and all(logged):
+            for i, g in zip(batch, logged):
+                results[i] = g
             log.put([(keys[i], results[i]) for i in batch])  # into this run's log; counted if from the cache
             continue
         t0 = time.perf_counter()

@@ -31,6 +31,8 @@ DEFAULT_PRICES = {"cpu_hour_usd": 0.10, "gpu_hour_usd": 2.50, "per_million_token
 
 # What the freshness table says of an arm that learns only from training pairs when an update brings none.
 NOT_RETRAINED = "not retrained: no new training pairs"
+# ...and of the other rebuilds; a continued one reads "continued: N new + M replayed examples".
+RETRAINED, CONTINUED, REINDEXED, NOTHING_TO_REBUILD = "retrained", "continued", "re-indexed", "nothing to rebuild"
 
 # What a Hugging Face hub id looks like ("name" or "org/name"). Anything else given as --model or
 # --embedder that does not exist on disk is a mistyped path, not something to ask the hub for.

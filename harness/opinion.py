@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import CptConfig, FinetuneConfig, RaftConfig, RetrievalConfig
-from .names import NOT_RETRAINED
+from .names import CONTINUED, NOT_RETRAINED, RETRAINED
 from .tables import ALL, DOCS_ONLY, TAUGHT
 
 CONTROL = "base"  # the untouched model is a control, not a contender
@@ -75,7 +75,7 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
             if f.loc[n, "rebuild"] == NOT_RETRAINED:
                 return f"{v:.3f} on new facts; {NOT_RETRAINED} (re-index only, {f.loc[n, 'rebuild_s']:.1f} s)"
             how = str(f.loc[n, "rebuild"]).split(":")[0]
-            how = f" ({how})" if how in ("continued", "retrained") else ""
+            how = f" ({how})" if how in (CONTINUED, RETRAINED) else ""
             return f"{v:.3f} on new facts after a rebuild{how} costing {f.loc[n, 'rebuild_s']:.1f} s"
         rows["freshness"] = ({n: float(f.loc[n, "fresh_after_rebuild"]) for n in names}, absorbed)
     table = []

@@ -19,7 +19,7 @@ from .finetune import TrainedAdapter, load_merged, train_adapter
 from .generate import generate
 from .hybrid import build_retriever
 from .metrics import score
-from .names import NOT_RETRAINED
+from .names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXED, RETRAINED
 from .prompts import Demonstration, Messages, chat_template, messages
 from .retrieval import Passage
 from .task import Document, Knowledge, QAPair
@@ -120,10 +120,10 @@ class Pipeline:
             self._index(knowledge.docs)
             self._train(knowledge, update)
             self._demonstrations(pool)
-            self.rebuild_note = f"continued: {self._continued[0]} new + {self._continued[1]} replayed examples"
+            self.rebuild_note = f"{CONTINUED}: {self._continued[0]} new + {self._continued[1]} replayed examples"
         else:
             self.build(knowledge, pool)
-            self.rebuild_note = "retrained" if self.adapter else ("re-indexed" if self.index else "nothing to rebuild")
+            self.rebuild_note = RETRAINED if self.adapter else (REINDEXED if self.index else NOTHING_TO_REBUILD)
         return self.rebuild_note
 
     def _index(self, docs: tuple[Document, ...]) -> None:

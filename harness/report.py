@@ -12,7 +12,7 @@ from .errors import HarnessError
 from .opinion import opinion_table
 from .plots import draw_all
 from .runfiles import load_run
-from .names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN
+from .names import DEFAULT_PRICES, NOT_RETRAINED, NOTHING_TO_REBUILD, PHASE_MAIN, REINDEXED
 from .tables import (DOCS_ONLY, TAUGHT, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
                      significance_table, slice_table)
 
@@ -136,9 +136,9 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, cost: pd.
             rb = f.sort_values("fresh_after_rebuild", ascending=False).iloc[0]
             out.append(f"After a rebuild, **{rb.pipeline}** scores best on fresh questions ({rb.fresh_after_rebuild:.3f});"
                        " rebuild costs (including the training each depends on): "
-                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s" + (f" ({r.rebuild})" if r.rebuild not in
-                                                                           ("re-indexed", "nothing to rebuild")
-                                                                           else "") for _, r in f.iterrows()) + ".")
+                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s"
+                                   + (f" ({r.rebuild})" if r.rebuild not in (REINDEXED, NOTHING_TO_REBUILD) else "")
+                                   for _, r in f.iterrows()) + ".")
     return out
 
 
