@@ -19,13 +19,13 @@ import sys
 from pathlib import Path
 
 import torch
-from datasets import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.config import ArmConfig, TaskConfig  # noqa: E402
-from harness.finetune import load_merged, train_adapter  # noqa: E402
+from harness.finetune import eval_split, labelled_loss, load_merged, train_adapter  # noqa: E402
 from harness.models import DEFAULT_MODEL, load_generator, resolve_model, stop_token_ids  # noqa: E402
 from harness.pipelines import arm_qa_examples  # noqa: E402
+from harness.sweep import sweep_points  # noqa: E402
 from harness.task import load_task  # noqa: E402
 from harness.training_data import IGNORE  # noqa: E402
 
@@ -35,15 +35,9 @@ FORMATS = {"chat": ArmConfig(weights="qa-lora"),
 
 
 def recipe(config: TaskConfig, fmt: str, sets: list[str]) -> TaskConfig:
-    tree = config.model_dump()
-    for spec in sets:
-        who, _, assignment = spec.rpartition(":")
-        if who and who != fmt:
-            continue
-        key, value = assignment.split("=", 1)
-        section, leaf = key.split(".")
-        tree[section][leaf] = value
-    return TaskConfig.model_validate(tree)
+    """The task's config with this format's overrides, checked as `--sweep` checks them."""
+    mine = [spec.rpartition(":")[2] for spec in sets if spec.rpartition(":")[0] in ("", fmt)]
+    return sweep_points(config, mine)[0][1] if mine else config
 
 
 @torch.no_grad()
@@ -51,13 +45,10 @@ def answer_token_loss(model, examples: list[dict], ends: set[int]) -> float:
     """Mean cross-entropy over the answers' own tokens: labelled, and not an end-of-answer token."""
     total, count = 0.0, 0
     for e in examples:
-        ids = torch.tensor([e["input_ids"]])
         labels = torch.tensor([[x if x not in ends else IGNORE for x in e["labels"]]])
-        logits = model(input_ids=ids).logits[:, :-1].float()
-        target = labels[:, 1:]
-        total += torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE,
-                                                   reduction="sum").item()
-        count += int((target != IGNORE).sum())
+        ids = torch.tensor([e["input_ids"]])
+        t, n, _ = labelled_loss(model, ids, torch.ones_like(ids), labels)
+        total, count = total + t.item(), count + int(n)
     return total / count
 
 
@@ -82,8 +73,7 @@ def main() -> None:
         a = train_adapter(model, tok, examples, cfg.finetune, cfg.seed, Path(args.cache_dir), source.fingerprint(),
                           "qa")
         # The Trainer's own split: same seed and size, so both formats hold out the same pairs.
-        rows = Dataset.from_list(examples)
-        held = rows.train_test_split(test_size=max(1, round(cfg.finetune.eval_fraction * len(rows))), seed=cfg.seed)
+        held = eval_split(examples, cfg.finetune, cfg.seed)
         merged = load_merged(model, a)
         loss = answer_token_loss(merged, list(held["test"]), ends)
         f = cfg.finetune

@@ -222,8 +222,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if task.update.pairs and not args.no_freshness:
         sets.append(("original + update", task.knowledge + task.update))
     # Arms that differ only in what they are given at answer time train the same adapter: trained once.
-    recipes = {}
-    for arm in (arms(config)[n] for n in checked.names if arms(config)[n].weights == "qa-lora"):
+    table, recipes = arms(config), {}
+    for arm in (table[n] for n in checked.names if table[n].weights == "qa-lora"):
         recipes.setdefault((arm.format, arm.instruction), arm)
     for (label, knowledge), arm in ((s, a) for s in sets for a in recipes.values()):
         examples = arm_qa_examples(arm, config, tokenizer, knowledge.pairs)

@@ -96,6 +96,12 @@ def cached_adapter(key: str, cache_dir: Path) -> TrainedAdapter | None:
     return _read_meta(final, cached=True) if (final / "harness_meta.json").is_file() else None
 
 
+def eval_split(examples: list[dict], cfg: FinetuneConfig, seed: int):
+    """The Trainer's train/eval split: a fixed share, at least one example, the same for the same seed and size."""
+    return Dataset.from_list(examples).train_test_split(
+        test_size=max(1, round(cfg.eval_fraction * len(examples))), seed=seed)
+
+
 def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, seed: int, cache_dir: Path,
                   model_id: str, kind: str = "qa", start_from: TrainedAdapter | None = None) -> TrainedAdapter:
     """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key.
@@ -116,8 +122,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         raise HarnessError(f"finetune.batch_size {cfg.batch_size} does not split evenly over {world} processes; "
                            f"choose a multiple of {world}")
     set_seed(seed)
-    rows = Dataset.from_list(examples)
-    split = rows.train_test_split(test_size=max(1, round(cfg.eval_fraction * len(rows))), seed=seed)
+    split = eval_split(examples, cfg, seed)
     train_tok = copy.deepcopy(tokenizer)
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
     # An interrupted training of the same key left its epoch checkpoints here: continue from the last

@@ -25,14 +25,14 @@ def check_available(device: str) -> None:
 
 class VllmEngine:
     def __init__(self, source: ModelSource, dtype: str, max_lora_rank: int, stop_ids: set[int],
-                 line_break_ids: set[int] = frozenset()):
+                 plain_stop_ids: set[int] = frozenset()):
         from vllm import LLM
 
         model = f"{source.location}/{source.gguf_file}" if source.gguf_file else source.location
         self.llm = LLM(model=model, tokenizer=source.location if not source.gguf_file else None,
                        dtype=dtype, enable_lora=True,
                        max_lora_rank=max(8, max_lora_rank), seed=0)
-        self.stop_ids, self.line_break_ids = sorted(stop_ids), sorted(line_break_ids)
+        self.stop_ids, self.plain_stop_ids = sorted(stop_ids), sorted(plain_stop_ids | stop_ids)
         self._lora_ids: dict[str, int] = {}
 
     def generate(self, tokenizer, prompts: list[Messages], max_new_tokens: int,
@@ -41,7 +41,7 @@ class VllmEngine:
         from vllm.lora.request import LoRARequest
 
         texts = [render(tokenizer, m, template) for m in prompts]
-        stops = self.stop_ids + (self.line_break_ids if template is not None else [])  # as generate.generate
+        stops = self.plain_stop_ids if template is not None else self.stop_ids  # as generate.generate
         params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, stop_token_ids=stops)
         lora = None
         if adapter_path:
