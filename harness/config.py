@@ -41,10 +41,11 @@ class FinetuneConfig(_Strict):
 
 
 class RaftConfig(_Strict):
-    """RAFT (Zhang et al. 2024): LoRA trained on prompts that carry retrieved-style passages."""
+    """RAFT (Zhang et al. 2024): LoRA trained on prompts that carry retrieved-style passages. A prompt holds
+    retrieval.top_k passages, as many as the arm is asked with: the source with oracle_probability, the rest the
+    pair's own hard negatives."""
 
     oracle_probability: float = Field(0.8, ge=0.0, le=1.0)  # share of examples whose source passage is shown
-    distractors: int = Field(2, ge=0, le=20)
     max_examples: int = Field(128, ge=4)  # it learns to read, not the facts: a sample of pairs suffices
     epochs: int = Field(2, ge=1, le=200)
     learning_rate: float = Field(5e-4, gt=0.0, le=1.0)

@@ -13,7 +13,7 @@ from harness.prompts import Demonstration, chat_template, messages
 from harness.task import load_task
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
-MAX_NEW = 16  # above the tiny answers' length, so rows finish at different steps and leave the batch early
+MAX_NEW = 12  # above the tiny answers' length, so rows finish at different steps and leave the batch early
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def setup():
     task = load_task(TINY)
     model, tok = load_generator(resolve_model(DEFAULT_MODEL))
     shared = Shared(model, tok, None, task.config, DEFAULT_MODEL, None)
-    questions = [q.question for q in task.test] + [p.question for p in task.knowledge.pairs[-2:]]
+    questions = [q.question for q in task.test] + [task.knowledge.pairs[-1].question]
     return model, tok, shared, questions
 
 
@@ -74,10 +74,10 @@ def test_a_plain_format_arm_answers_one_line_on_a_chat_model(setup):
     prompts = [messages(q, demos=demo) for q in questions[:4]]
     assert render(tok, prompts[0], template) == \
         f"Question: Which bird nests by the Ashen River?\nAnswer: the heron\n\nQuestion: {questions[0]}\nAnswer:"
-    out = generate(model, tok, prompts, 30, batch_size=2, template=template)
+    out = generate(model, tok, prompts, 20, batch_size=2, template=template)
     for p, g in zip(prompts, out):
         enc = tok(render(tok, p, template), return_tensors="pt", add_special_tokens=False)
-        run_on = tok.decode(model.generate(**enc, max_new_tokens=30, do_sample=False, pad_token_id=tok.pad_token_id)
+        run_on = tok.decode(model.generate(**enc, max_new_tokens=20, do_sample=False, pad_token_id=tok.pad_token_id)
                             [0, enc.input_ids.shape[1]:], skip_special_tokens=True)
         assert "\nQuestion:" in run_on  # unstopped, it goes on to invent the next question
-        assert g.text == run_on.split("\n")[0].strip() and g.new_tokens < 30
+        assert g.text == run_on.split("\n")[0].strip() and g.new_tokens < 20

@@ -109,8 +109,10 @@ def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
     import sys
     import time
 
+    # Without the update phases: a resume is proven once the killed training finishes, and they would double it.
     args = [sys.executable, "-m", "harness", "run", "--task", "tiny", "--tasks-dir", str(FIXTURES),
-            "--results-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "cache"), "--pipelines", SUBSET]
+            "--results-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "cache"), "--pipelines", SUBSET,
+            "--no-freshness"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -127,9 +129,10 @@ def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
     assert subprocess.run(args + ["--resume"], env=env, capture_output=True).returncode == 0
     (done,) = (tmp_path / "r" / "tiny").iterdir()
     assert not done.name.startswith(".")
-    assert strip(predictions(done)) == strip(subset(predictions(tiny_run)))
+    main_phase = [r for r in subset(predictions(tiny_run)) if r["phase"] == "main"]
+    assert strip(predictions(done)) == strip(main_phase)
     from harness.compare import compare
-    assert "## Answers: 0 of 22 differ" in compare(tiny_run, done)  # 2 arms x (5 + 1 fresh + 5 rebuilt)
+    assert "## Answers: 0 of 10 differ" in compare(tiny_run, done)  # 2 arms x 5 questions
 
 
 def test_a_rerun_answers_from_the_answer_cache(tiny_run, tmp_path):
