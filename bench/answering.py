@@ -64,6 +64,8 @@ def main() -> None:
                          "pairs (2x1 is what the coffee run chose)")
     ap.add_argument("--plain-batched", action="store_true",
                     help="also time the previous harness path (model.generate on left-padded batches)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="weights' precision, the same on both sides (default float32)")
     ap.add_argument("--busy", action="store_true", help="run beside one competing busy process (a shared machine)")
     ap.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True,
                     help="also time the naive loop (--no-naive: the harness path alone, e.g. quiet vs --busy)")
@@ -71,7 +73,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = find_task(args.task, tasks_dir())
-    model, tok = load_generator(resolve_model(DEFAULT_MODEL))
+    model, tok = load_generator(resolve_model(DEFAULT_MODEL), dtype=args.dtype)
     embedder = load_embedder(resolve_embedder(DEFAULT_EMBEDDER))
     shared = Shared(model, tok, embedder, task.config, DEFAULT_MODEL, Path(tempfile.mkdtemp()),
                     embedder_id=DEFAULT_EMBEDDER)

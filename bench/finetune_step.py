@@ -15,6 +15,10 @@ fixed number of optimiser steps in its own process, so peak memory is that varia
                  the cores other processes leave free (harness/cpu_share.py)
   labelled logits, OMP passive   labelled logits with OMP_WAIT_POLICY=PASSIVE (threads sleep at once)
   labelled logits, bf16 weights  the same with the base weights in bfloat16 (AMX / AVX512-BF16 kernels)
+  plain pairs, padded   the finetune arm as it trains now (plain Question/Answer lines, no instruction,
+                 threads follow free cores), each batch padded to its longest pair
+  plain pairs, flattened   the same, each batch laid end to end in one row (harness/batches.py: padding-free,
+                 the same loss)
 
 Every row also prints the achieved FLOP/s as a share of this CPU's measured matmul peak (a large `torch.mm`
 in the variant's dtype): LoRA training costs 4 x params x tokens (forward, plus the backward pass to the
@@ -26,6 +30,7 @@ logits, so labelled-logits variants are not credited with work they skip.
 
     .venv/bin/python bench/finetune_step.py --task coffee --steps 12
     .venv/bin/python bench/finetune_step.py --steps 12 --only "full logits, spin 300000;labelled logits, spin 10000"
+    .venv/bin/python bench/finetune_step.py --steps 40 --only "plain pairs, padded;plain pairs, flattened"
 """
 from __future__ import annotations
 
@@ -57,6 +62,16 @@ VARIANTS = {
                                      "env": {"OMP_WAIT_POLICY": "PASSIVE"}},
     "labelled logits, bf16 weights": {"padding": True, "sampling": "random", "threads": None, "labelled": True,
                                       "dtype": "bfloat16", "env": {"GOMP_SPINCOUNT": "10000"}},
+    "plain pairs, padded": {"padding": True, "sampling": "random", "threads": None, "labelled": True,
+                            "follow": True, "plain": True, "env": {"GOMP_SPINCOUNT": "10000"}},
+    "plain pairs, flattened": {"padding": True, "sampling": "random", "threads": None, "labelled": True,
+                               "follow": True, "plain": True, "flatten": True, "env": {"GOMP_SPINCOUNT": "10000"}},
+    "plain pairs, padded, bf16 weights": {"padding": True, "sampling": "random", "threads": None, "labelled": True,
+                                          "follow": True, "plain": True, "dtype": "bfloat16",
+                                          "env": {"GOMP_SPINCOUNT": "10000"}},
+    "plain pairs, flattened, bf16 weights": {"padding": True, "sampling": "random", "threads": None,
+                                             "labelled": True, "follow": True, "plain": True, "flatten": True,
+                                             "dtype": "bfloat16", "env": {"GOMP_SPINCOUNT": "10000"}},
 }
 # Older variants ran before the harness set a spin count; they keep libgomp's default for comparability.
 # A variant with OMP_WAIT_POLICY sets no spin count: an explicit GOMP_SPINCOUNT would override PASSIVE.
@@ -71,7 +86,9 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
+    from harness.batches import CheapestBatches
     from harness.finetune import LabelledOnlyTrainer
+    from harness.prompts import chat_template
     from harness.training_data import qa_examples
     from harness.measure import Measured
     from harness.models import DEFAULT_MODEL, load_generator, resolve_model
@@ -95,11 +112,16 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
     body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
     if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
         body -= head  # an untied head was counted in the body
-    rows = qa_examples(tok, task.knowledge.pairs, task.config.prompt.system)
+    if v.get("plain"):
+        rows = qa_examples(tok, task.knowledge.pairs, None, chat_template(tok, "plain"))
+    else:
+        rows = qa_examples(tok, task.knowledge.pairs, task.config.prompt.system)
     data = Dataset.from_list(rows)
     tok.padding_side = "right"
     collator = DataCollatorForSeq2Seq(tok, padding=v["padding"], max_length=max_length if v["padding"] ==
                                       "max_length" else None, label_pad_token_id=-100)
+    if v.get("flatten"):
+        collator = CheapestBatches(tok, model, flatten=True)
     model = peft.get_peft_model(model, peft.LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
                                                        lora_dropout=cfg.lora_dropout,
                                                        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
@@ -115,8 +137,8 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
 
     def counting(features):
         batch = collator(features)
-        seen["real"] += int(batch["attention_mask"].sum())
-        seen["padded"] += int(batch["attention_mask"].numel())
+        seen["real"] += sum(len(f["input_ids"]) for f in features)
+        seen["padded"] += int(batch["input_ids"].numel())  # tokens computed: padding included, if any
         rows, length = batch["labels"].shape
         kept = int((batch["labels"][:, 1:] != -100).any(0).sum()) if v.get("labelled") else length
         seen["logits"] += rows * kept

@@ -67,8 +67,20 @@ def _estimate_memory(source, task, config, names: list[str], device: str, dtype,
               file=sys.stderr, flush=True)
 
 
+def _training_precision(args, device: str, model, tokenizer, task, config):
+    """With --dtype auto on a CPU, LoRA trains on a bf16 copy where bf16 is measured fast and faithful here
+    (precision.py); answering stays in float32. Returns (the copy or None, the reason or None), and says it."""
+    if args.dtype != "auto" or device != "cpu" or args.quantize:
+        return None, None
+    from .precision import training_copy_for_task
+
+    copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system)
+    print(f"training precision: {precision.why}", flush=True)
+    return copy, precision
+
+
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
-               engine=None) -> tuple[Path, list[str]]:
+               engine=None, precision=None) -> tuple[Path, list[str]]:
     from .answerlog import AnswerLog
     from .arms import arms, describe
     from .pipelines import Shared
@@ -76,7 +88,7 @@ def _run_point(args, task, config, names, shared_models, source, device, results
     from .runner import run_task
     from transformers import set_seed
 
-    model, tokenizer, embedder = shared_models
+    model, tokenizer, embedder, train_model = shared_models
     set_seed(config.seed)
     task_hash = task.fingerprint()
     resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump(),
@@ -86,12 +98,15 @@ def _run_point(args, task, config, names, shared_models, source, device, results
     log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args.cache_dir, namespace),
                     namespace=namespace)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
-                    embedder_id=args.embedder, engine=engine)
+                    embedder_id=args.embedder, engine=engine, train_model=train_model)
     results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds)
     info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
             "embedder": args.embedder, "seed": config.seed, "device": device,
-            "dtype": str(next(model.parameters()).dtype), "quantize_bits": args.quantize, "engine": args.engine,
+            "dtype": str(next(model.parameters()).dtype),
+            "training_dtype": str(next((model if train_model is None else train_model).parameters()).dtype),
+            "dtype_choice": precision.why if precision else f"--dtype {args.dtype}",
+            "quantize_bits": args.quantize, "engine": args.engine,
             "torch_threads": __import__("torch").get_num_threads(), "pipelines": names,
             "arms": {n: describe(arms(config)[n], config) for n in names},
             "updates_per_year": args.updates_per_year, "seeds": args.seeds,
@@ -167,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_available(device)
     _estimate_memory(source, task, config, names, device, dtype, args)
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
+    train_model, precision = _training_precision(args, device, model, tokenizer, task, config)
     embedder = load_embedder(args.embedder, device)
     engine = None
     if args.engine == "vllm":
@@ -180,8 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.sweep:
             print(f"\n=== sweep point {i + 1}/{len(points)}: "
                   + ", ".join(f"{k}={v}" for k, v in overrides.items()), flush=True)
-        run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder), source, device, results_dir,
-                                   engine)
+        run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
+                                   device, results_dir, engine, precision)
         done.append((overrides, run_dir))
     if not args.sweep:
         _summary(said, run_dir)
@@ -218,6 +234,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if device == "cuda" and local is not None:
         device = f"cuda:{local}"  # one GPU per process
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
+    # The precision `harness run` would train in: the adapter's cache key includes it.
+    train_model, _ = _training_precision(args, device, model, tokenizer, task, config)
     sets = [("original", task.knowledge)]
     if task.update.pairs and not args.no_freshness:
         sets.append(("original + update", task.knowledge + task.update))
@@ -227,8 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipes.setdefault((arm.format, arm.instruction), arm)
     for (label, knowledge), arm in ((s, a) for s in sets for a in recipes.values()):
         examples = arm_qa_examples(arm, config, tokenizer, knowledge.pairs)
-        a = train_adapter(model, tokenizer, examples, config.finetune, config.seed, Path(args.cache_dir),
-                          source.fingerprint(), "qa")
+        a = train_adapter(model if train_model is None else train_model, tokenizer, examples, config.finetune,
+                          config.seed, Path(args.cache_dir), source.fingerprint(), "qa")
         if rank == 0:
             loss = "n/a" if a.best_eval_loss is None else f"{a.best_eval_loss:.4f}"
             print(f"{label}: adapter {a.path} ({'cached' if a.cached else 'trained'} on {a.processes} "
@@ -331,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where models run; auto picks CUDA when torch sees a GPU (default auto)")
     models.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="weights' precision; auto: bfloat16 (or float16) on GPU, float32 on CPU")
+                        help="weights' precision; auto: bfloat16 (or float16) on GPU; on CPU float32, with LoRA trained on a "
+                             "bfloat16 copy where bf16 products are measured at least 2x float32's and the "
+                             "model's loss stays within 2%%")
     models.add_argument("--quantize", type=int, default=None, choices=[4, 8],
                         help="load the base model in 4 or 8 bits through bitsandbytes for QLoRA (CUDA only)")
     models.add_argument("--no-freshness", action="store_true",

@@ -15,9 +15,9 @@ import peft
 import torch
 import transformers
 from datasets import Dataset
-from transformers import (DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainingArguments,
-                          set_seed)
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
+from .batches import CheapestBatches, flattening_is_exact
 from .config import FinetuneConfig
 from .cpu_share import training_callback
 from .errors import HarnessError
@@ -38,9 +38,11 @@ class TrainedAdapter:
     processes: int = 1  # how many data-parallel processes trained it
     kind: str = "qa"  # qa | raft | cpt: what it was trained on
     start_from: str | None = None  # the adapter (cache key) this one continued, if it did not start fresh
+    batches: dict | None = None  # how many training and eval batches were flattened or padded (batches.py)
 
 
-def labelled_loss(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor, object]:
+def labelled_loss(model, input_ids, attention_mask, labels,
+                  position_ids=None) -> tuple[torch.Tensor, torch.Tensor, object]:
     """Summed next-token cross-entropy over labelled positions, their count, and the model output.
 
     A Q&A example labels ~6 of ~50 tokens, yet the LM head (vocabulary x hidden, about a fifth of a small
@@ -49,18 +51,26 @@ def labelled_loss(model, input_ids, attention_mask, labels) -> tuple[torch.Tenso
     ordinary forward) get logits; the loss is the same number."""
     targets = labels[:, 1:]
     keep = (targets != IGNORE).any(0).nonzero().flatten()
-    out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep)
+    # A flattened batch (batches.py) has no attention mask but position ids that restart at each example.
+    extra = {} if position_ids is None else {"position_ids": position_ids}
+    out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, use_cache=False, **extra)
     picked = targets[:, keep]
     total = torch.nn.functional.cross_entropy(out.logits.float().transpose(1, 2), picked, ignore_index=IGNORE,
                                               reduction="sum")
     return total, (picked != IGNORE).sum(), out
 
 
+def batch_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """`labelled_loss` of a collated batch, padded or flattened (batches.py)."""
+    return labelled_loss(model, batch["input_ids"], batch.get("attention_mask"), batch["labels"],
+                         batch.get("position_ids"))
+
+
 class LabelledOnlyTrainer(Trainer):
     """The Trainer, with logits computed only where labels are (see `labelled_loss`)."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        total, count, out = labelled_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"])
+        total, count, out = batch_loss(model, inputs)
         if num_items_in_batch is not None and model.training:
             loss = total / num_items_in_batch
             if self.args.average_tokens_across_devices:
@@ -153,9 +163,10 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
             r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
             target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     try:
+        flatten = flattening_is_exact(model, train_tok, examples, batch_loss)
         trainer = LabelledOnlyTrainer(
             model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
-            data_collator=DataCollatorForSeq2Seq(train_tok, padding=True, label_pad_token_id=IGNORE),
+            data_collator=(batches := CheapestBatches(train_tok, base, flatten)),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
                        *([training_callback()] if base.device.type == "cpu" else [])])
         print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, {len(split['test'])} held out for eval "
@@ -174,7 +185,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
                 "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
                 "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
-                "processes": world, "kind": kind, "log_history": state.log_history,
+                "processes": world, "kind": kind, "log_history": state.log_history, "batches": batches.counts,
                 "start_from": start_from.path.name if start_from else None}
         (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
         shutil.rmtree(work / "checkpoints", ignore_errors=True)

@@ -134,7 +134,8 @@ def pick_device(name: str = "auto") -> str:
 
 
 def pick_dtype(name: str, device: str) -> torch.dtype:
-    """auto: bf16 on GPUs that have it, fp16 on older GPUs, float32 on CPU (where half precision is slower)."""
+    """The precision a model is loaded in. auto: bf16 on GPUs that have it, fp16 on older GPUs, float32 on CPU
+    (where a run may then move to bf16 once measured fast and faithful: precision.py)."""
     if name != "auto":
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
     if device.startswith("cuda"):

@@ -40,7 +40,13 @@ class Shared:
     log: AnswerLog = field(default_factory=AnswerLog)
     embedder_id: str = ""  # what --embedder named: part of the index cache key
     engine: object | None = None  # a VllmEngine with --engine vllm; None answers through transformers
+    # The base LoRA trains on: a bf16 copy where precision.py found bf16 fast and faithful, else `model` itself.
+    train_model: object | None = None
     _merged: dict = field(default_factory=dict)
+
+    @property
+    def training_base(self):
+        return self.train_model if self.train_model is not None else self.model
 
     def merged(self, adapter: TrainedAdapter):
         # Arms on the same adapter share one merged copy; only one is held at a time.
@@ -167,7 +173,7 @@ class Pipeline:
             self._continued = (len(new), len(replay))
         self.model = None
         s.release_merged()  # training may come: don't hold a merged copy through it
-        self.adapter = train_adapter(s.model, tok, examples, recipe, cfg.seed, s.cache_dir, s.model_id, kind,
+        self.adapter = train_adapter(s.training_base, tok, examples, recipe, cfg.seed, s.cache_dir, s.model_id, kind,
                                      start_from)
         # vLLM serves the adapter itself; only the transformers path needs the merged weights.
         self.model = s.merged(self.adapter) if s.engine is None else s.model

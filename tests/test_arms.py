@@ -2,21 +2,25 @@
 
 Uses the embedded SmolLM2 tokenizer and MiniLM embedder for real, and runs on top of the session's tiny run
 (its adapter cache), so the extra runs here train little or nothing new."""
+import copy
 import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
+from harness.batches import CheapestBatches, flattening_is_exact
 from harness.bm25 import BM25Index
 from harness.cli import main
 from harness.config import TaskConfig
+from harness.finetune import batch_loss, labelled_loss
 from harness.hybrid import build_retriever
 from harness.models import DEFAULT_MODEL, load_embedder, resolve_model
 from harness.pipelines import Shared, arm_qa_examples, make_pipeline
-from harness.prompts import Demonstration
+from harness.prompts import Demonstration, chat_template
 from harness.retrieval import Passage, VectorIndex
 from harness.task import Document
 from harness.training_data import IGNORE, RaftItem, cpt_examples, qa_examples, raft_examples
@@ -25,10 +29,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
+def generator():
     from harness.models import load_generator
 
-    return load_generator(resolve_model(DEFAULT_MODEL))[1]
+    return load_generator(resolve_model(DEFAULT_MODEL))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(generator):
+    return generator[1]
 
 
 def _prompt_ids(tok, messages) -> list[int]:
@@ -175,14 +184,9 @@ def test_pair_trained_arms_are_not_retrained_without_new_pairs(tiny_run, tmp_pat
     assert "not retrained: no new training pairs" in (run / "report.md").read_text()
 
 
-def test_labelled_only_logits_give_the_models_own_loss():
+def test_labelled_only_logits_give_the_models_own_loss(generator):
     """Training computes logits only where labels are; the loss must equal the model's full-logits loss."""
-    import torch
-
-    from harness.finetune import labelled_loss
-    from harness.models import load_generator
-
-    model, tok = load_generator(resolve_model(DEFAULT_MODEL))
+    model, tok = generator
     rows = qa_examples(tok, [type("P", (), {"question": q, "answer": a})() for q, a in
                              [("Capital of Velmora?", "Quillport"), ("Which bird nests by the Ashen River?", "heron")]],
                        "Answer briefly.")
@@ -195,3 +199,45 @@ def test_labelled_only_logits_give_the_models_own_loss():
         full = model(input_ids=ids, attention_mask=mask, labels=labels).loss
     assert out.logits.shape[1] < width  # fewer positions than the sequence
     assert (total / count).item() == pytest.approx(full.item(), rel=1e-4)  # float summation order only
+
+
+PAIRS = [("Capital of Velmora?", "Quillport"), ("Which bird nests by the Ashen River?", "the grey heron"),
+         ("What do islanders eat at the harvest feast?", "smoked eel"), ("Animal?", "lynx")]
+
+
+@pytest.fixture(scope="module")
+def plain_rows(generator):
+    model, tok = generator
+    train_tok = copy.deepcopy(tok)
+    train_tok.padding_side = "right"
+    pairs = [type("P", (), {"question": q, "answer": a})() for q, a in PAIRS]
+    return model, train_tok, qa_examples(tok, pairs, None, chat_template(tok, "plain"))
+
+
+def _loss(model, batch: dict) -> float:
+    with torch.no_grad():
+        total, count, _ = batch_loss(model, batch)
+    return (total / count).item()
+
+
+def test_a_flattened_batch_gives_the_padded_loss_on_fewer_tokens(plain_rows):
+    """Flattened training batches (harness/batches.py): the padded batch's loss, on fewer tokens."""
+    model, tok, rows = plain_rows
+    batches = CheapestBatches(tok, model, flatten=True)
+    padded, flat = batches.padded(rows), batches.flat(rows, return_tensors="pt")
+    assert flat["input_ids"].shape[0] == 1 and flat["input_ids"].numel() < padded["input_ids"].numel()
+    assert batches(rows).keys() == flat.keys()  # short pairs: the collator flattens them
+    assert _loss(model, flat) == pytest.approx(_loss(model, padded), rel=1e-4)
+    # Control: the same row with positions running on, as if one text: examples see each other, the loss moves.
+    joined = {**flat, "position_ids": torch.arange(flat["input_ids"].shape[1])[None]}
+    assert abs(_loss(model, joined) - _loss(model, padded)) > 1e-2
+    assert flattening_is_exact(model, tok, rows, batch_loss)
+
+
+def test_long_prompts_stay_padded(plain_rows):
+    """Attention over one flattened row grows with its length squared: RAFT-sized prompts keep their padding."""
+    model, tok, _ = plain_rows
+    batches = CheapestBatches(tok, model, flatten=True)
+    assert batches.flattens([22, 18, 25, 30, 19, 21, 33, 20])  # coffee's plain pairs
+    assert not batches.flattens([480, 530, 505, 560, 470, 520, 500, 515])  # three 120-word passages each
+    assert not CheapestBatches(tok, model, flatten=False).flattens([22, 18, 25, 30])  # not proven exact: padded

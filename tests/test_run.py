@@ -90,12 +90,16 @@ def test_fine_tuning_lowers_eval_loss(tiny_run):
     evals = [h["eval_loss"] for h in metas[original]["log_history"] if "eval_loss" in h]
     assert len(evals) >= 2 and min(evals) < evals[0]
     assert costs["best_eval_loss"] == min(evals)
+    assert metas[original]["batches"]["flattened"] > 0  # short Q&A pairs train padding-free (harness/batches.py)
 
 
 def test_run_json_records_what_reproduces_the_run(tiny_run):
     info = json.loads((tiny_run / "run.json").read_text())
     assert info["seed"] == 0 and info["model"] == "smollm2-135m" and info["model_file"].endswith(".gguf")
     assert info["versions"]["torch"] and info["versions"]["transformers"] and info["config"]["retrieval"]["top_k"] == 1
+    # --dtype auto on a CPU: answers in float32; training in the precision it says it took, and why (precision.py).
+    assert info["dtype"] == "torch.float32"
+    assert info["dtype_choice"].split(":")[0] == info["training_dtype"].removeprefix("torch.")
 
 
 def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):

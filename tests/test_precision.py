@@ -1,0 +1,49 @@
+"""--dtype auto on a CPU (harness/precision.py): LoRA trains on a bfloat16 copy only where bf16 is measured fast
+and faithful; answering keeps the float32 model.
+
+The measured speeds are an input of `training_copy`, so each branch is proven on any CPU; the real SmolLM2 and
+its real loss decide the faithfulness check."""
+import pytest
+import torch
+
+from harness.models import DEFAULT_MODEL, load_generator, resolve_model
+from harness.precision import LOSS_TOLERANCE, matmul_speeds, training_copy
+from harness.training_data import qa_examples
+
+PAIRS = [("Capital of Velmora?", "Quillport"), ("Which bird nests by the Ashen River?", "the grey heron"),
+         ("What do islanders eat at the harvest feast?", "smoked eel"), ("Animal on the flag?", "lynx")]
+
+
+@pytest.fixture(scope="module")
+def generator():
+    model, tok = load_generator(resolve_model(DEFAULT_MODEL), dtype="float32")
+    pairs = [type("P", (), {"question": q, "answer": a})() for q, a in PAIRS]
+    return model, tok, qa_examples(tok, pairs, "Answer briefly.")
+
+
+def test_slow_bf16_kernels_train_in_float32(generator):
+    """An AVX2-only CPU ran bf16 products 70x slower than float32 (bench/README.md): never chosen there."""
+    model, tok, rows = generator
+    copy, p = training_copy(model, tok, rows, speeds=(1.6, 116.0))
+    assert copy is None and p.dtype == torch.float32 and p.why.startswith("float32: bf16 products run 2 GFLOP/s")
+
+
+def test_fast_bf16_is_taken_when_the_loss_holds(generator):
+    model, tok, rows = generator
+    copy, p = training_copy(model, tok, rows, speeds=(900.0, 200.0))
+    assert p.dtype == torch.bfloat16 and next(copy.parameters()).dtype == torch.bfloat16
+    assert next(model.parameters()).dtype == torch.float32  # the answering model is untouched
+    drift = float(p.why.split("within ")[1].split("%")[0]) / 100
+    assert drift <= LOSS_TOLERANCE
+
+
+def test_fast_bf16_is_refused_when_the_loss_moves(generator):
+    """Zero tolerance: any rounding moves the loss, so training stays in float32."""
+    model, tok, rows = generator
+    copy, p = training_copy(model, tok, rows, speeds=(900.0, 200.0), tolerance=0.0)
+    assert copy is None and p.dtype == torch.float32 and "moves" in p.why
+
+
+def test_the_speeds_are_measured_on_this_cpu():
+    bf16, fp32 = matmul_speeds()
+    assert bf16 > 0 and fp32 > 0
