@@ -14,11 +14,14 @@ fixed number of optimiser steps in its own process, so peak memory is that varia
   labelled logits, threads follow free cores   the harness as it runs: before each step torch's threads are set to
                  the cores other processes leave free (harness/cpu_share.py)
   labelled logits, OMP passive   labelled logits with OMP_WAIT_POLICY=PASSIVE (threads sleep at once)
-  labelled logits, bf16 weights  the same with the base weights in bfloat16 (AMX / AVX512-BF16 kernels)
+  labelled logits, bf16 weights  the same with the base weights in bfloat16 (AMX / AVX512-BF16 kernels),
+                 the Trainer's bf16 autocast on, as harness/finetune.py trains a bf16 base
   plain pairs, padded   the finetune arm as it trains now (plain Question/Answer lines, no instruction,
                  threads follow free cores), each batch padded to its longest pair
   plain pairs, flattened   the same, each batch laid end to end in one row (harness/batches.py: padding-free,
                  the same loss)
+  plain pairs, padded / flattened, bf16 weights   the two above on a bfloat16 base: what `--dtype auto` trains
+                 on where precision.py finds bf16 fast and faithful
 
 Every row also prints the achieved FLOP/s as a share of this CPU's measured matmul peak (a large `torch.mm`
 in the variant's dtype): LoRA training costs 4 x params x tokens (forward, plus the backward pass to the
@@ -148,7 +151,8 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
         args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=cfg.batch_size,
                                  learning_rate=cfg.learning_rate, save_strategy="no", report_to="none",
                                  logging_strategy="no", use_cpu=True, seed=0, disable_tqdm=True,
-                                 train_sampling_strategy=v["sampling"])
+                                 train_sampling_strategy=v["sampling"],
+                                 bf16=dtype == torch.bfloat16)  # as harness/finetune.py sets it
         with Measured() as m:
             trainer_cls = LabelledOnlyTrainer if v.get("labelled") else Trainer
             from harness.cpu_share import training_callback

@@ -1,23 +1,25 @@
-"""bfloat16 against float32 for the fine-tune arm: training time, eval loss, and the loss it answers with.
+"""The fine-tune arm's training precision and batch layout: time per epoch against held-out loss, over seeds.
 
-Trains (or finds in the cache) the task's default finetune adapter once per precision, with the same recipe,
-seed and split, and prints per precision: seconds per epoch, epochs run, the Trainer's best eval loss, and the
-answer-token loss on the held-out training pairs three ways: the adapter merged into weights of its own precision,
-the adapter kept beside them (peft's unmerged forward), and the adapter merged into float32 weights (how the
-harness answers: `--dtype auto` trains on a bf16 copy where precision.py finds it fast and faithful, and answers
-in float32). Merging a float32 LoRA delta into bf16 weights rounds it to bf16's 8-bit mantissa, so the first two
-numbers differ if the rounding loses what was learned.
+Trains (or finds in the cache) the task's default finetune adapter for each of float32 / bfloat16 weights and
+padded / flattened batches (harness/batches.py), with the same recipe, for each seed, and prints per variant the
+mean and spread over seeds of: seconds per epoch, epochs run, the Trainer's best eval loss, and the answer-token
+loss on the held-out training pairs with the adapter merged into float32 weights (how the harness answers:
+`--dtype auto` trains on a bf16 copy where precision.py finds it fast and faithful, and answers in float32).
 
-    .venv/bin/python bench/precision.py --task coffee
+One seed cannot settle a loss difference of a few percent here: the eval split is 31 pairs, and a different
+batch layout draws different LoRA dropout masks, so trajectories part after the first step. Hence seeds.
+
+    .venv/bin/python bench/precision.py --task coffee --seeds 3
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import sys
 from pathlib import Path
 
-import peft
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.answer_format import answer_token_loss  # noqa: E402
@@ -29,37 +31,48 @@ from harness.precision import matmul_speeds  # noqa: E402
 from harness.task import load_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {"float32, padded": (torch.float32, False), "float32, flattened": (torch.float32, True),
+            "bfloat16, padded": (torch.bfloat16, False), "bfloat16, flattened": (torch.bfloat16, True)}
+
+
+def _spread(xs: list[float], fmt: str) -> str:
+    return f"{statistics.mean(xs):{fmt}}" + (f" ± {statistics.stdev(xs):{fmt}}" if len(xs) > 1 else "")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="coffee")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--only", default=None, help="semicolon-separated variant names (default: all)")
     ap.add_argument("--cache-dir", default=str(ROOT / ".harness-cache"),
-                    help="adapter cache (default: the project's, so adapters a run trained are reused)")
+                    help="adapter cache (default: the project's; forced layouts have keys of their own)")
     args = ap.parse_args()
     task = load_task(ROOT / "tasks" / args.task)
     config = task.config
     source = resolve_model(DEFAULT_MODEL)
     fast, slow = matmul_speeds()
-    print(f"matrix products on this CPU: bf16 {fast:.0f} GFLOP/s, float32 {slow:.0f} GFLOP/s ({fast / slow:.1f}x)\n")
-    print("| precision | train s / epoch | epochs | train s | Trainer eval loss | answer-token loss, held-out: "
-          "merged | unmerged | merged into float32 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    full, _ = load_generator(source, dtype="float32")
-    for dtype in ("float32", "bfloat16"):
-        model, tok = load_generator(source, dtype=dtype)
-        ends = stop_token_ids(model, tok, line_breaks=True)
-        examples = arm_qa_examples(arms(config)["finetune"], config, tok, task.knowledge.pairs)
-        a = train_adapter(model, tok, examples, config.finetune, config.seed, Path(args.cache_dir),
-                          source.fingerprint(), "qa")
-        held = list(eval_split(examples, config.finetune, config.seed)["test"])
-        merged = answer_token_loss(load_merged(model, a), held, ends)
-        beside = peft.PeftModel.from_pretrained(copy.deepcopy(model), str(a.path)).eval()
-        unmerged = answer_token_loss(beside, held, ends)
-        into32 = answer_token_loss(load_merged(full, a), held, ends)
-        print(f"| {dtype} | {a.train_seconds / a.epochs_run:.1f} | {a.epochs_run:g} | {a.train_seconds:.0f} | "
-              f"{a.best_eval_loss:.4f} | {merged:.4f} | {unmerged:.4f} | {into32:.4f} |", flush=True)
-        del model, beside  # one bf16 or float32 copy at a time beside `full`
+    print(f"matrix products on this CPU: bf16 {fast:.0f} GFLOP/s, float32 {slow:.0f} GFLOP/s ({fast / slow:.1f}x); "
+          f"seeds {', '.join(str(config.seed + i) for i in range(args.seeds))}; mean ± sd over seeds\n")
+    print("| variant | train s / epoch | epochs | Trainer eval loss | answer-token loss, held-out, merged into float32 |")
+    print("|---|---:|---:|---:|---:|", flush=True)
+    full, tok = load_generator(source, dtype="float32")
+    ends = stop_token_ids(full, tok, line_breaks=True)
+    examples = arm_qa_examples(arms(config)["finetune"], config, tok, task.knowledge.pairs)
+    chosen = [v.strip() for v in args.only.split(";")] if args.only else list(VARIANTS)
+    for name in chosen:
+        dtype, flatten = VARIANTS[name]
+        base = full if dtype == torch.float32 else copy.deepcopy(full).to(dtype)
+        rows = []
+        for seed in range(config.seed, config.seed + args.seeds):
+            a = train_adapter(base, tok, examples, config.finetune, seed, Path(args.cache_dir), source.fingerprint(),
+                              "qa", flatten=flatten)
+            held = list(eval_split(examples, config.finetune, seed)["test"])
+            rows.append((a.train_seconds / a.epochs_run, a.epochs_run, a.best_eval_loss,
+                         answer_token_loss(load_merged(full, a), held, ends)))
+        per_epoch, epochs, evals, held_loss = zip(*rows)
+        print(f"| {name} | {_spread(per_epoch, '.1f')} | {_spread(epochs, '.1f')} | {_spread(evals, '.3f')} | "
+              f"{_spread(held_loss, '.3f')} |", flush=True)
+        del base
 
 
 if __name__ == "__main__":
