@@ -29,7 +29,7 @@ class Precision:
     why: str  # one line, recorded in run.json and printed
 
 
-def _gflops(dtype: torch.dtype, seconds: float = 0.05) -> float:
+def _gflops(dtype: torch.dtype, seconds: float) -> float:
     # The shape of a small model's layer over a batch of short rows (rows x hidden x 4*hidden), not a large
     # square: large squares flatter both precisions and hide a slow bf16 fallback less well.
     x, w = torch.randn(256, 576).to(dtype), torch.randn(1536, 576).to(dtype)
@@ -43,8 +43,10 @@ def _gflops(dtype: torch.dtype, seconds: float = 0.05) -> float:
 
 @functools.cache
 def matmul_speeds() -> tuple[float, float]:
-    """(bf16 GFLOP/s, float32 GFLOP/s) of this CPU's matrix products, measured once per process."""
-    return _gflops(torch.bfloat16), _gflops(torch.float32)
+    """(bf16 GFLOP/s, float32 GFLOP/s) of this CPU's matrix products, measured once per process: the best of
+    three short alternating runs each, so a thread pool waking up or a neighbour's burst does not decide."""
+    runs = [(_gflops(torch.bfloat16, 0.02), _gflops(torch.float32, 0.02)) for _ in range(3)]
+    return max(r[0] for r in runs), max(r[1] for r in runs)
 
 
 @torch.no_grad()
