@@ -67,16 +67,17 @@ def _estimate_memory(source, task, config, names: list[str], device: str, dtype,
               file=sys.stderr, flush=True)
 
 
-def _training_precision(args, device: str, model, tokenizer, task, config):
-    """With --dtype auto on a CPU, LoRA trains on a bf16 copy where bf16 is measured fast and faithful here
-    (precision.py); answering stays in float32. Returns (the copy or None, the reason or None), and says it."""
-    if args.dtype != "auto" or device != "cpu" or args.quantize:
-        return None, None
+def _training_precision(args, device: str, model, tokenizer, task, config, names: list[str]):
+    """The base LoRA trains on, and why: with --dtype auto on a CPU, a bf16 copy where bf16 is measured fast and
+    faithful here (precision.py), else `model` itself; answering stays in float32. A run in which no selected arm
+    trains measures nothing and copies nothing. Returns (base, reason or None), and says the reason."""
+    if args.dtype != "auto" or device != "cpu" or args.quantize or not _trained(config, names):
+        return model, None
     from .precision import training_copy_for_task
 
     copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system)
     print(f"training precision: {precision.why}", flush=True)
-    return copy, precision
+    return (model if copy is None else copy), precision
 
 
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
@@ -104,7 +105,7 @@ def _run_point(args, task, config, names, shared_models, source, device, results
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
             "embedder": args.embedder, "seed": config.seed, "device": device,
             "dtype": str(next(model.parameters()).dtype),
-            "training_dtype": str(next((model if train_model is None else train_model).parameters()).dtype),
+            "training_dtype": str(next(train_model.parameters()).dtype),
             "dtype_choice": precision.why if precision else f"--dtype {args.dtype}",
             "quantize_bits": args.quantize, "engine": args.engine,
             "torch_threads": __import__("torch").get_num_threads(), "pipelines": names,
@@ -182,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_available(device)
     _estimate_memory(source, task, config, names, device, dtype, args)
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
-    train_model, precision = _training_precision(args, device, model, tokenizer, task, config)
+    train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
     embedder = load_embedder(args.embedder, device)
     engine = None
     if args.engine == "vllm":
@@ -235,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device = f"cuda:{local}"  # one GPU per process
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
     # The precision `harness run` would train in: the adapter's cache key includes it.
-    train_model, _ = _training_precision(args, device, model, tokenizer, task, config)
+    train_model, _ = _training_precision(args, device, model, tokenizer, task, config, checked.names)
     sets = [("original", task.knowledge)]
     if task.update.pairs and not args.no_freshness:
         sets.append(("original + update", task.knowledge + task.update))
@@ -245,8 +246,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipes.setdefault((arm.format, arm.instruction), arm)
     for (label, knowledge), arm in ((s, a) for s in sets for a in recipes.values()):
         examples = arm_qa_examples(arm, config, tokenizer, knowledge.pairs)
-        a = train_adapter(model if train_model is None else train_model, tokenizer, examples, config.finetune,
-                          config.seed, Path(args.cache_dir), source.fingerprint(), "qa")
+        a = train_adapter(train_model, tokenizer, examples, config.finetune, config.seed, Path(args.cache_dir),
+                          source.fingerprint(), "qa")
         if rank == 0:
             loss = "n/a" if a.best_eval_loss is None else f"{a.best_eval_loss:.4f}"
             print(f"{label}: adapter {a.path} ({'cached' if a.cached else 'trained'} on {a.processes} "

@@ -51,9 +51,9 @@ def matmul_speeds() -> tuple[float, float]:
 
 @torch.no_grad()
 def _answer_loss(model, batch: dict) -> float:
-    from .finetune import labelled_loss
+    from .finetune import batch_loss
 
-    total, count, _ = labelled_loss(model, **{k: v.to(model.device) for k, v in batch.items()})
+    total, count, _ = batch_loss(model, {k: v.to(model.device) for k, v in batch.items()})
     return (total / count).item()
 
 
