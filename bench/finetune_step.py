@@ -22,6 +22,8 @@ fixed number of optimiser steps in its own process, so peak memory is that varia
                  the same loss)
   plain pairs, padded / flattened, bf16 weights   the two above on a bfloat16 base: what `--dtype auto` trains
                  on where precision.py finds bf16 fast and faithful
+  ..., sparse dropout   the same with LoRA dropout drawn sparsely (harness/dropout.py: one random number per
+                 dropped element, not per element), what the harness trains with on a CPU
 
 Every row also prints the achieved FLOP/s as a share of this CPU's measured matmul peak (a large `torch.mm`
 in the variant's dtype): LoRA training costs 4 x params x tokens (forward, plus the backward pass to the
@@ -76,6 +78,8 @@ VARIANTS = {
                                              "labelled": True, "follow": True, "plain": True, "flatten": True,
                                              "dtype": "bfloat16", "env": {"GOMP_SPINCOUNT": "10000"}},
 }
+for _name in ("plain pairs, padded", "plain pairs, flattened", "plain pairs, padded, bf16 weights"):
+    VARIANTS[_name + ", sparse dropout"] = {**VARIANTS[_name], "sparse": True}
 # Older variants ran before the harness set a spin count; they keep libgomp's default for comparability.
 # A variant with OMP_WAIT_POLICY sets no spin count: an explicit GOMP_SPINCOUNT would override PASSIVE.
 for _v in VARIANTS.values():
@@ -128,6 +132,9 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
     model = peft.get_peft_model(model, peft.LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
                                                        lora_dropout=cfg.lora_dropout,
                                                        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+    if v.get("sparse"):
+        from harness.dropout import use_sparse_dropout
+        use_sparse_dropout(model)
     times: list[float] = []
     seen = {"real": 0, "padded": 0, "logits": 0}
 

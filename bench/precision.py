@@ -1,7 +1,8 @@
 """The fine-tune arm's training precision and batch layout: time per epoch against held-out loss, over seeds.
 
-Trains (or finds in the cache) the task's default finetune adapter for each of float32 / bfloat16 weights and
-padded / flattened batches (harness/batches.py), with the same recipe, for each seed, and prints per variant the
+Trains (or finds in the cache) the task's default finetune adapter for each of float32 / bfloat16 weights,
+padded / flattened batches (harness/batches.py) and LoRA dropout drawn sparsely (harness/dropout.py) or by torch,
+with the same recipe, for each seed, and prints per variant the
 mean and spread over seeds of: seconds per epoch, epochs run, the Trainer's best eval loss, and the answer-token
 loss on the held-out training pairs with the adapter merged into float32 weights (how the harness answers:
 `--dtype auto` trains on a bf16 copy where precision.py finds it fast and faithful, and answers in float32).
@@ -31,8 +32,13 @@ from harness.precision import matmul_speeds  # noqa: E402
 from harness.task import load_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"float32, padded": (torch.float32, False), "float32, flattened": (torch.float32, True),
-            "bfloat16, padded": (torch.bfloat16, False), "bfloat16, flattened": (torch.bfloat16, True)}
+# (weights, flattened batches, LoRA dropout drawn sparsely: harness/dropout.py, the default on a CPU)
+VARIANTS = {"float32, padded": (torch.float32, False, True), "float32, flattened": (torch.float32, True, True),
+            "bfloat16, padded": (torch.bfloat16, False, True), "bfloat16, flattened": (torch.bfloat16, True, True),
+            "float32, padded, torch dropout": (torch.float32, False, False),
+            "float32, flattened, torch dropout": (torch.float32, True, False),
+            "bfloat16, padded, torch dropout": (torch.bfloat16, False, False),
+            "bfloat16, flattened, torch dropout": (torch.bfloat16, True, False)}
 
 
 def _spread(xs: list[float], fmt: str) -> str:
@@ -60,12 +66,12 @@ def main() -> None:
     examples = arm_qa_examples(arms(config)["finetune"], config, tok, task.knowledge.pairs)
     chosen = [v.strip() for v in args.only.split(";")] if args.only else list(VARIANTS)
     for name in chosen:
-        dtype, flatten = VARIANTS[name]
+        dtype, flatten, sparse = VARIANTS[name]
         base = full if dtype == torch.float32 else copy.deepcopy(full).to(dtype)
         rows = []
         for seed in range(config.seed, config.seed + args.seeds):
             a = train_adapter(base, tok, examples, config.finetune, seed, Path(args.cache_dir), source.fingerprint(),
-                              "qa", flatten=flatten)
+                              "qa", flatten=flatten, sparse_dropout=sparse)
             held = list(eval_split(examples, config.finetune, seed)["test"])
             rows.append((a.train_seconds / a.epochs_run, a.epochs_run, a.best_eval_loss,
                          answer_token_loss(load_merged(full, a), held, ends)))

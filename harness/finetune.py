@@ -20,6 +20,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_
 from .batches import CheapestBatches, flattening_is_exact
 from .config import FinetuneConfig
 from .cpu_share import training_callback
+from .dropout import use_sparse_dropout
 from .errors import HarnessError
 from .training_data import IGNORE
 
@@ -39,6 +40,7 @@ class TrainedAdapter:
     kind: str = "qa"  # qa | raft | cpt: what it was trained on
     start_from: str | None = None  # the adapter (cache key) this one continued, if it did not start fresh
     batches: dict | None = None  # how many training and eval batches were flattened or padded (batches.py)
+    dropout: str = "torch"  # how LoRA dropout masks were drawn: torch | sparse (dropout.py)
 
 
 def labelled_loss(model, input_ids, attention_mask, labels,
@@ -81,7 +83,8 @@ class LabelledOnlyTrainer(Trainer):
 
 
 def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base,
-              start_from: TrainedAdapter | None = None, flatten: bool | None = None) -> str:
+              start_from: TrainedAdapter | None = None, flatten: bool | None = None,
+              sparse_dropout: bool = False) -> str:
     """Everything that shapes an adapter: the exact token ids and labels it sees (so prompts, templates and
     data all count), the recipe, the seed, the library versions, and where and in which precision it trains
     (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate)."""
@@ -94,6 +97,8 @@ def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfi
         fields["start_from"] = start_from.path.name
     if flatten is not None:  # a layout forced by a bench; the automatic choice gives the same loss
         fields["flatten"] = flatten
+    if sparse_dropout:  # another random stream: not the adapter torch's dropout would have trained
+        fields["dropout"] = "sparse"
     blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -116,11 +121,14 @@ def eval_split(examples: list[dict], cfg: FinetuneConfig, seed: int):
 
 def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, seed: int, cache_dir: Path,
                   model_id: str, kind: str = "qa", start_from: TrainedAdapter | None = None,
-                  flatten: bool | None = None) -> TrainedAdapter:
+                  flatten: bool | None = None, sparse_dropout: bool | None = None) -> TrainedAdapter:
     """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key.
     With `start_from`, training continues that adapter's weights instead of a fresh LoRA. `flatten` forces
-    the batch layout (batches.py) for benches; None flattens where it is checked exact and cheaper."""
-    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten)
+    the batch layout (batches.py) for benches; None flattens where it is checked exact and cheaper.
+    `sparse_dropout` (dropout.py) defaults to on a CPU, where drawing torch's dropout masks is a quarter of a step."""
+    if sparse_dropout is None:
+        sparse_dropout = base.device.type == "cpu" and cfg.lora_dropout > 0
+    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout)
     found = cached_adapter(key, cache_dir)
     if found:
         return found
@@ -166,6 +174,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         model = peft.get_peft_model(base, peft.LoraConfig(
             r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
             target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+    if sparse_dropout:
+        use_sparse_dropout(model)
     try:
         if flatten is None:
             # Measured on coffee (bench/precision.py, 3 seeds): flattening makes a float32 epoch 1.27x faster at a
@@ -193,7 +203,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
                 "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
                 "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
                 "processes": world, "kind": kind, "log_history": state.log_history, "batches": batches.counts,
-                "start_from": start_from.path.name if start_from else None}
+                "start_from": start_from.path.name if start_from else None,
+                "dropout": "sparse" if sparse_dropout else "torch"}
         (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
         shutil.rmtree(work / "checkpoints", ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
