@@ -50,16 +50,17 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
 
 def _estimate_memory(source, task, config, names: list[str], device: str, dtype, args) -> None:
     from .arms import arms
-    from .memory import estimate, model_shape
+    from .memory import estimate, model_shape, training_row_tokens
 
     shape = model_shape(source, args.trust_remote_code)
     if shape is None:
         print("memory estimate: unavailable for this model (its shape could not be read before loading)")
         return
     longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split()) for p in task.knowledge.pairs + task.update.pairs), default=0)
+    weights = {arms(config)[n].weights for n in names} - {"base"}
     est = estimate(shape, dtype, device, config.finetune.lora_rank, len(config.finetune.target_modules),
-                   config.finetune.batch_size, int(longest * 1.6) + 24, any(arms(config)[n].weights != "base" for n in names),
-                   args.quantize)
+                   config.finetune.batch_size, training_row_tokens(config, longest, weights), bool(weights),
+                   args.quantize, bf16_training_copy=device == "cpu" and args.dtype == "auto" and not args.quantize)
     print(est.line(), flush=True)
     if not est.fits:
         print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "

@@ -95,6 +95,18 @@ def model_shape(source: ModelSource, trust_remote_code: bool = False) -> Shape |
         return None
 
 
+def training_row_tokens(config, pair_words: int, weights: set[str]) -> int:
+    """The longest training row the selected arms' adapters will see, in tokens (about 1.6 per word): a Q&A
+    pair; a RAFT prompt carries retrieval.top_k passages beside it; a cpt block is block_tokens long."""
+    words = pair_words
+    if "raft-lora" in weights:
+        words += config.retrieval.top_k * config.retrieval.chunk_words
+    rows = [int(words * 1.6) + 24]
+    if "cpt-lora" in weights:
+        rows.append(config.cpt.block_tokens)
+    return max(rows)
+
+
 @dataclass(frozen=True)
 class Estimate:
     weights_gb: float
@@ -103,10 +115,11 @@ class Estimate:
     activations_gb: float
     available_gb: float
     device: str
+    training_copy_gb: float = 0.0  # a bf16 copy of the base that LoRA may train on (precision.py)
 
     @property
     def total_gb(self) -> float:
-        return self.weights_gb + self.merged_copy_gb + self.lora_gb + self.activations_gb
+        return self.weights_gb + self.merged_copy_gb + self.lora_gb + self.activations_gb + self.training_copy_gb
 
     @property
     def fits(self) -> bool:
@@ -114,8 +127,10 @@ class Estimate:
 
     def line(self) -> str:
         return (f"memory estimate: ~{self.total_gb:.1f} GB on {self.device} (weights {self.weights_gb:.1f} + "
-                f"merged fine-tune copy {self.merged_copy_gb:.1f} + LoRA and optimizer {self.lora_gb:.2f} + "
-                f"training activations {self.activations_gb:.1f}); available {self.available_gb:.1f} GB")
+                f"merged fine-tune copy {self.merged_copy_gb:.1f} + "
+                + (f"bf16 training copy {self.training_copy_gb:.1f} + " if self.training_copy_gb else "")
+                + f"LoRA and optimizer {self.lora_gb:.2f} + training activations {self.activations_gb:.1f}); "
+                f"available {self.available_gb:.1f} GB")
 
 
 def available_gb(device: str) -> float:
@@ -125,11 +140,13 @@ def available_gb(device: str) -> float:
 
 
 def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_targets: int, batch: int,
-             seq_len: int, finetunes: bool, quant_bits: int | None = None) -> Estimate:
+             seq_len: int, finetunes: bool, quant_bits: int | None = None,
+             bf16_training_copy: bool = False) -> Estimate:
     """Rough on purpose (within about 2x): weights at their dtype, a second merged copy for the fine-tuned
     pipelines, LoRA weights with grads and two Adam moments in float32, and the training activations
     that dominate small models: ~34 floats per token per layer per hidden unit plus the logits, kept
-    three times over (logits, softmax, grad)."""
+    three times over (logits, softmax, grad). `bf16_training_copy`: `--dtype auto` on a CPU may train on one.
+    Measured on coffee (2026-11-27): 16.7 GB estimated for RAFT rows of 8 x 652 tokens; the run peaked at 12.8 GB."""
     bytes_per = quant_bits / 8 if quant_bits else torch.finfo(dtype).bits / 8
     weights = shape.params * bytes_per / 1e9
     lora = activ = merged = 0.0
@@ -138,4 +155,5 @@ def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_ta
         lora = shape.layers * n_targets * lora_rank * 2 * shape.hidden * 16 / 1e9
         tokens = batch * seq_len
         activ = (tokens * shape.layers * shape.hidden * 34 + tokens * shape.vocab * 3) * 4 / 1e9
-    return Estimate(weights, merged, lora, activ, available_gb(device), device)
+    copy = shape.params * 2 / 1e9 if finetunes and bf16_training_copy else 0.0
+    return Estimate(weights, merged, lora, activ, available_gb(device), device, copy)

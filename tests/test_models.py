@@ -4,7 +4,7 @@ import torch
 from jinja2 import Template
 
 from harness.errors import HarnessError
-from harness.memory import estimate, model_shape
+from harness.memory import estimate, model_shape, training_row_tokens
 from harness.models import (GEMMA_MODEL, PLAIN_TEMPLATE, ModelSource, pick_dtype, quantization_config,
                             resolve_model)
 from harness.vllm_engine import check_available
@@ -36,6 +36,23 @@ def test_memory_estimate_counts_weights_copy_and_training():
     assert train.total_gb > 2 * answer_only.total_gb  # a merged copy plus activations on top
     assert train.fits and "memory estimate" in train.line()
     assert not estimate(shape, torch.float32, "cpu", 16, 7, 4096, 4096, True).fits
+
+
+def test_memory_estimate_sizes_rows_by_the_arms_that_train_and_counts_the_bf16_copy():
+    from harness.config import TaskConfig
+
+    config = TaskConfig(name="t", description="d")
+    qa = training_row_tokens(config, 30, {"qa-lora"})
+    raft = training_row_tokens(config, 30, {"qa-lora", "raft-lora"})
+    # a RAFT prompt carries top_k passages of chunk_words each: 3 x 120 words more than the pair alone
+    assert raft - qa == int((30 + 360) * 1.6) - int(30 * 1.6)
+    assert training_row_tokens(config, 30, {"cpt-lora"}) == config.cpt.block_tokens
+    shape = model_shape(resolve_model("smollm2-135m"))
+    plain = estimate(shape, torch.float32, "cpu", 16, 7, 8, qa, finetunes=True)
+    copied = estimate(shape, torch.float32, "cpu", 16, 7, 8, qa, finetunes=True, bf16_training_copy=True)
+    assert copied.total_gb - plain.total_gb == pytest.approx(shape.params * 2 / 1e9)
+    assert "bf16 training copy" in copied.line() and "bf16" not in plain.line()
+    assert estimate(shape, torch.float32, "cpu", 16, 7, 8, raft, True).activations_gb > 5 * plain.activations_gb
 
 
 def test_gpu_only_options_are_refused_on_cpu_with_the_fix():
