@@ -1,14 +1,15 @@
 """LoRA dropout that draws a random number per dropped element instead of one per element.
 
 On a CPU torch draws random numbers one at a time (about 260 million a second on 2 cores), and peft's LoRA
-dropout draws one for every element of every adapted layer's input: measured by bench/dropout.py it was
-27% of a bf16 LoRA step (1.4 of 5.1 s on 8 x 300-token rows), 50 times the cost of the LoRA products it feeds.
+dropout draws one for every element of every adapted layer's input: in bench/dropout.py --profile that was 28% of
+a bf16 LoRA step (1.33 of 4.72 s on 8 x 300-token rows), some 50 times the cost of the LoRA products it feeds.
 
-The same distribution from n * lambda (about n * p) draws instead of n, 20 times fewer at p = 0.05: throw K ~ Poisson(n * lambda) hits at uniformly
-chosen elements, lambda = -ln(1 - p). Each element's hit count is then an independent Poisson(lambda) variable
-(Poisson splitting), so each element is dropped independently with probability 1 - exp(-lambda) = p, exactly
-what `torch.nn.Dropout(p)` does; kept elements are scaled by 1 / (1 - p) as there. Only the random stream
-differs, so an adapter trained this way is keyed apart from one trained with torch's dropout (finetune.py).
+The same distribution from n * lambda draws instead of n (about p * n: 20 times fewer at p = 0.05): throw
+K ~ Poisson(n * lambda) hits at uniformly chosen elements, lambda = -ln(1 - p). Each element's hit count is then
+an independent Poisson(lambda) variable (Poisson splitting), so each element is dropped independently with
+probability 1 - exp(-lambda) = p, exactly what `torch.nn.Dropout(p)` does; kept elements are scaled by 1 / (1 - p)
+as there. Only the random stream differs, so an adapter trained this way is keyed apart from one trained with
+torch's dropout (finetune.py).
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from .config import TaskConfig
 from .models import ModelSource
 
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -95,7 +96,7 @@ def model_shape(source: ModelSource, trust_remote_code: bool = False) -> Shape |
         return None
 
 
-def training_row_tokens(config, pair_words: int, weights: set[str]) -> int:
+def training_row_tokens(config: TaskConfig, pair_words: int, weights: set[str]) -> int:
     """The longest training row the selected arms' adapters will see, in tokens (about 1.6 per word): a Q&A
     pair; a RAFT prompt carries retrieval.top_k passages beside it; a cpt block is block_tokens long."""
     words = pair_words

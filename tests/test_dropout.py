@@ -44,6 +44,7 @@ def test_every_lora_dropout_of_a_peft_model_is_swapped():
 def test_a_cpu_run_trains_every_adapter_with_sparse_dropout(tiny_run):
     import json
 
-    metas = [json.loads(p.read_text()) for p in (tiny_run.parents[2] / "cache" / "adapters").glob("*/harness_meta.json")]
+    adapters = tiny_run.parents[2] / "cache" / "adapters"
+    metas = [json.loads(p.read_text()) for p in adapters.glob("*/harness_meta.json")]
     assert len(metas) >= 3  # finetune, raft, cpt, and their continuations
     assert {m["dropout"] for m in metas} == {"sparse"}
