@@ -25,15 +25,16 @@ def one(variant: str, dtype: str, length: int, steps: int, profile: bool) -> dic
     import peft
     import torch
 
+    from harness.config import FinetuneConfig
     from harness.dropout import use_sparse_dropout
     from harness.finetune import labelled_loss
     from harness.models import DEFAULT_MODEL, load_generator, resolve_model
 
+    cfg = FinetuneConfig()  # the task-default recipe
     model, _ = load_generator(resolve_model(DEFAULT_MODEL), dtype=dtype)
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     model = peft.get_peft_model(model, peft.LoraConfig(
-        r=16, lora_alpha=32, lora_dropout=0.0 if variant == "no dropout" else 0.05, target_modules=targets,
-        task_type="CAUSAL_LM"))
+        r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0 if variant == "no dropout" else cfg.lora_dropout,
+        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     if variant == "sparse dropout":
         use_sparse_dropout(model)
     model.train()

@@ -116,9 +116,7 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
     cfg = task.config.finetune
     model, tok = load_generator(resolve_model(DEFAULT_MODEL), dtype=v.get("dtype", "auto"))
     head = model.get_output_embeddings().weight.numel()
-    body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
-    if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
-        body -= head  # an untied head was counted in the body
+    body = body_params(model)
     if v.get("plain"):
         rows = qa_examples(tok, task.knowledge.pairs, None, chat_template(tok, "plain"))
     else:
@@ -173,6 +171,15 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
             "gflops": flops / sum(times) / 1e9, "peak_gflops": peak / 1e9, "dtype": str(model.dtype).split(".")[-1],
             "padding_share": 1 - seen["real"] / seen["padded"], "peak_rss_mb": m.peak_mb,
             "threads": torch.get_num_threads(), "batch": cfg.batch_size, "steps": steps}
+
+
+def body_params(model) -> int:
+    """Parameters every position runs through: all but the input embeddings and the LM head (the head runs only
+    where logits are kept, so FLOP counts add it separately)."""
+    body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
+    if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
+        body -= model.get_output_embeddings().weight.numel()  # an untied head was counted in the body
+    return body
 
 
 def matmul_peak(dtype, n: int = 2048, reps: int = 8) -> float:

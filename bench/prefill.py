@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 import harness.generate as hgen  # noqa: E402
-from bench.finetune_step import matmul_peak  # noqa: E402
+from bench.finetune_step import body_params, matmul_peak  # noqa: E402
 from harness.models import DEFAULT_MODEL, load_generator, resolve_model  # noqa: E402
 
 
@@ -40,9 +40,7 @@ def main() -> None:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             step()
     mm = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in ("aten::mm", "aten::addmm")) / 1e6
-    body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
-    if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
-        body -= model.get_output_embeddings().weight.numel()
+    body = body_params(model)
     # padded width: every row computes max(lengths) positions
     flops = 2 * body * len(suffixes) * max(lengths)
     print(f"prefill of 16 x {min(lengths)}-{max(lengths)} tokens on a {len(prefix)}-token prefix: {seconds:.2f} s; "

@@ -60,7 +60,7 @@ def _estimate_memory(source, task, config, names: list[str], device: str, dtype,
     weights = {arms(config)[n].weights for n in names} - {"base"}
     est = estimate(shape, dtype, device, config.finetune.lora_rank, len(config.finetune.target_modules),
                    config.finetune.batch_size, training_row_tokens(config, longest, weights), bool(weights),
-                   args.quantize, bf16_training_copy=device == "cpu" and args.dtype == "auto" and not args.quantize)
+                   args.quantize, bf16_training_copy=_may_train_in_bf16(args, device))
     print(est.line(), flush=True)
     if not est.fits:
         print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "
@@ -68,11 +68,16 @@ def _estimate_memory(source, task, config, names: list[str], device: str, dtype,
               file=sys.stderr, flush=True)
 
 
+def _may_train_in_bf16(args, device: str) -> bool:
+    """Whether --dtype auto may hand training a bf16 copy (precision.py decides by measuring)."""
+    return args.dtype == "auto" and device == "cpu" and not args.quantize
+
+
 def _training_precision(args, device: str, model, tokenizer, task, config, names: list[str]):
     """The base LoRA trains on, and why: with --dtype auto on a CPU, a bf16 copy where bf16 is measured fast and
     faithful here (precision.py), else `model` itself; answering stays in float32. A run in which no selected arm
     trains measures nothing and copies nothing. Returns (base, reason or None), and says the reason."""
-    if args.dtype != "auto" or device != "cpu" or args.quantize or not _trained(config, names):
+    if not _may_train_in_bf16(args, device) or not _trained(config, names):
         return model, None
     from .precision import training_copy_for_task
 
