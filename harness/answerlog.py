@@ -6,6 +6,10 @@ change answers from it (a warm `make demo`). Keys are (answering code, model sta
 budget): greedy decoding gives the same key the same answer, and `Generation.seconds` keeps the time measured
 when it was generated. Whole batches are skipped only when every prompt in them is logged, so batch
 composition, and with it every answer, is the same as in an uninterrupted run.
+
+Within a run, a prompt asked again (a rag question whose passages the rebuild left alone, a fresh question asked
+again after the update) keeps its first answer without joining a batch: `answered` holds what this run's
+earlier calls returned, which a resumed run rebuilds call by call in the same order.
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ class AnswerLog:
         self.cached = _read(cache)
         self.done: dict[str, Generation] = _read(path)
         self.reused = 0  # answers taken from the shared cache rather than generated in this run
+        self.answered: dict[str, Generation] = {}  # what this run's answering calls returned so far, by key
 
     def key(self, model_tag: str, prompt: str, max_new_tokens: int) -> str:
         return hashlib.sha256(f"{self.namespace}\0{model_tag}\0{max_new_tokens}\0{prompt}".encode()).hexdigest()

@@ -212,14 +212,22 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
     texts = [render(tokenizer, m, template) for m in prompts]
     keys = [log.key(model_tag, t, max_new_tokens) if log else "" for t in texts]
     ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
-    # Sorting by length keeps padding (wasted compute) small inside each batch.
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     results: list[Generation | None] = [None] * len(ids)
+    # A prompt an earlier call of this run asked (the same words to the same weights) keeps that answer: a rebuilt
+    # index leaves most rag prompts as they were. Which prompts is settled by the calls' order alone, never by what
+    # a log happens to hold, so a resumed run batches the rest exactly as an uninterrupted one did.
+    if log:
+        for i, k in enumerate(keys):
+            results[i] = log.answered.get(k)
+    todo = [i for i in range(len(ids)) if results[i] is None]
+    # Sorting by length keeps padding (wasted compute) small inside each batch.
+    order = sorted(todo, key=lambda i: len(ids[i]))
     # Includes the line breaks that end a base model's answer, and a plain-format one's.
     eos = stop_token_ids(model, tokenizer, line_breaks=template is not None)
-    own_loop = bool(ids) and _own_loop_ok(model)
-    # The prefix shared by *all* prompts, logged or not: a resumed run computes what an uninterrupted one did.
-    prefix_len = _common_prefix(ids) if own_loop else 0
+    own_loop = bool(todo) and _own_loop_ok(model)
+    # The prefix shared by every prompt to answer, logged or not: a resumed run computes what an uninterrupted
+    # one did.
+    prefix_len = _common_prefix([ids[i] for i in todo]) if own_loop else 0
     prefix_kv = None  # computed with the first batch that needs answering
     free = free_cores() if model.device.type == "cpu" else None
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False):
@@ -235,7 +243,7 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
         t0 = time.perf_counter()
         if own_loop:
             if prefix_kv is None:
-                prefix_kv = _prefix_cache(model, ids[0][:prefix_len])
+                prefix_kv = _prefix_cache(model, ids[todo[0]][:prefix_len])
             new = _greedy(model, prefix_kv, prefix_len, [ids[i][prefix_len:] for i in batch], max_new_tokens,
                           eos, tokenizer.pad_token_id or 0)
         else:
@@ -253,4 +261,6 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
             log.put([(keys[i], results[i]) for i in batch])
     if free:
         torch.set_num_threads(free.most)
+    if log:
+        log.answered.update(zip(keys, results))
     return results  # type: ignore[return-value]

@@ -56,13 +56,39 @@ def test_batched_answers_equal_one_at_a_time_greedy(setup):
     assert [g.prompt_tokens for g in mixed] == [len(i) for i in ids]
 
 
-def test_logged_batches_are_not_recomputed(setup, monkeypatch):
+def test_logged_batches_are_not_recomputed(setup, monkeypatch, tmp_path):
     model, tok, shared, questions = setup
     prompts = [make_pipeline("base", shared).prompt(q, []) for q in questions[:3]]
-    log = AnswerLog()
-    first = generate(model, tok, prompts, MAX_NEW, batch_size=2, log=log, model_tag="base")
+    first = generate(model, tok, prompts, MAX_NEW, batch_size=2, log=AnswerLog(tmp_path / "log"), model_tag="base")
     monkeypatch.setattr(model, "forward", lambda *a, **k: pytest.fail("a logged answer was recomputed"))
-    assert generate(model, tok, prompts, MAX_NEW, batch_size=2, log=log, model_tag="base") == first
+    # A resumed run: a new log reads the file, so it has no earlier calls of its own to take answers from.
+    resumed = AnswerLog(tmp_path / "log")
+    assert generate(model, tok, prompts, MAX_NEW, batch_size=2, log=resumed, model_tag="base") == first
+
+
+def test_a_prompt_asked_again_in_a_run_keeps_its_answer_and_only_new_ones_are_batched(setup, monkeypatch, tmp_path):
+    model, tok, shared, questions = setup
+    prompts = [make_pipeline("base", shared).prompt(q, []) for q in questions]
+    cold = generate(model, tok, prompts[:4], MAX_NEW, batch_size=4)
+    # An earlier run (another batch composition) left two of these answers in the shared cache.
+    generate(model, tok, prompts[:2], MAX_NEW, batch_size=4, log=AnswerLog(cache=tmp_path / "c"), model_tag="base")
+
+    rows: list[int] = []
+    forward = model.forward
+
+    def counted(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counted)
+    log = AnswerLog(cache=tmp_path / "c")
+    first = generate(model, tok, prompts[:4], MAX_NEW, batch_size=4, log=log, model_tag="base")
+    # The cache held half the batch, so the whole batch ran: what a cache holds never changes a batch.
+    assert max(rows) == 4 and [g.text for g in first] == [g.text for g in cold]
+    rows.clear()
+    again = generate(model, tok, prompts[2:], MAX_NEW, batch_size=4, log=log, model_tag="base")
+    assert again[:2] == first[2:]  # asked before in this run: the same answers, the same measured seconds
+    assert max(rows) == len(prompts) - 4  # only the prompts this run had not asked joined a batch
 
 
 def test_a_plain_format_arm_answers_one_line_on_a_chat_model(setup):
