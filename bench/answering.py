@@ -4,10 +4,10 @@ Same model, same prompts, greedy; checks the outputs are identical and prints th
     .venv/bin/python bench/answering.py --task coffee --questions 48
     .venv/bin/python bench/answering.py --task coffee --questions 48 --arm rag   # passages in every prompt
 
-The questions are cut into the batches `generate` forms (sorted by prompt length, `--batch-size` each) and every
-batch is timed on both sides back to back, alternating which side goes first, so that load from other jobs on a
-shared machine falls on both sides alike. Each batch is one `generate` call, as a pipeline answering that many
-questions makes: it pays for its own shared-prefix pass.
+The questions are cut into the batches `generate` forms (sorted by prompt length, `--batch-size` each, or more
+for short prompts up to `--batch-tokens`) and every batch is timed on both sides back to back, alternating which
+side goes first, so that load from other jobs on a shared machine falls on both sides alike. Each batch is one
+`generate` call, as a pipeline answering that many questions makes: it pays for its own shared-prefix pass.
 """
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--task", default="coffee")
     ap.add_argument("--questions", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=None, help="default: the task's generation.batch_size")
+    ap.add_argument("--batch-tokens", type=int, default=None,
+                    help="default: the task's generation.batch_tokens (0: every batch --batch-size questions)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--arm", default="prompt", help="which arm's prompts: prompt (few-shot) or rag (passages)")
     ap.add_argument("--demo-format", default="2x1",
@@ -86,14 +88,18 @@ def main() -> None:
     prompts = [pipe.prompt(q, p) for q, p in zip(questions, found)]
     gen = task.config.generation
     bs = args.batch_size or gen.batch_size
+    bt = gen.batch_tokens if args.batch_tokens is None else args.batch_tokens
 
-    lengths = [len(tok(render(tok, m), add_special_tokens=False).input_ids) for m in prompts]
+    ids = [tok(render(tok, m), add_special_tokens=False).input_ids for m in prompts]
+    lengths = [len(i) for i in ids]
     order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # the order `generate` batches in
-    batches = [[prompts[i] for i in order[s:s + bs]] for s in range(0, len(order), bs)]
+    shared_len = hgen._common_prefix(ids)
+    cuts = hgen._batches([lengths[i] - shared_len for i in order], bs, gen.max_new_tokens, bt)
+    batches = [[prompts[i] for i in order[r.start:r.stop]] for r in cuts]
     naive(model, tok, prompts[:1], 2)  # warm-up, untimed: first-call costs belong to neither side
 
     sides = {"naive": naive} if args.naive else {}
-    sides["harness"] = lambda m, t, p, n: generate(m, t, p, n, bs)
+    sides["harness"] = lambda m, t, p, n: generate(m, t, p, n, bs, batch_tokens=bt)
     if args.plain_batched:
         sides["plain"] = lambda m, t, p, n: plain_batched(m, t, p, n, bs)
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
@@ -110,7 +116,7 @@ def main() -> None:
         busy.kill()
     if not args.naive:
         n = sum(g.new_tokens for g in answers["harness"])
-        print(f"arm {args.arm}, {len(prompts)} questions, batch {bs}, torch threads {torch.get_num_threads()}"
+        print(f"arm {args.arm}, {len(prompts)} questions, batches of {[len(b) for b in batches]}, torch threads {torch.get_num_threads()}"
               + (", one competing busy process" if args.busy else ", quiet") +
               f": harness path {seconds['harness']:.1f} s ({n / seconds['harness']:.1f} generated tokens/s)")
         return
@@ -118,7 +124,8 @@ def main() -> None:
     same = sum(f.text == s for f, s in zip(fast, slow))
     new_tokens = sum(f.new_tokens for f in fast)
     print(f"arm {args.arm}, questions: {len(prompts)}, mean prompt {sum(lengths) / len(lengths):.0f} tokens, "
-          f"shared prefix {hgen._common_prefix([tok(render(tok, m), add_special_tokens=False).input_ids for m in prompts])} tokens, max_new_tokens {gen.max_new_tokens}, batch {bs}, "
+          f"shared prefix {shared_len} tokens, max_new_tokens {gen.max_new_tokens}, "
+          f"batches of {[len(b) for b in batches]}, "
           f"torch threads {torch.get_num_threads()}, {new_tokens} generated tokens")
     print(f"naive loop:   {seconds['naive']:7.1f} s  {new_tokens / seconds['naive']:6.1f} generated tokens/s")
     if args.plain_batched:

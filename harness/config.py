@@ -89,6 +89,10 @@ class ArmConfig(_Strict):
 class GenerationConfig(_Strict):
     max_new_tokens: int = Field(32, ge=1, le=4096)
     batch_size: int = Field(16, ge=1, le=1024)
+    # A decode step reads every weight however few rows it runs, so short prompts answer faster in bigger
+    # batches: a batch grows past batch_size (up to 8x) while rows x (prompt tokens each row computes +
+    # max_new_tokens) stays within this. 0: always batch_size rows.
+    batch_tokens: int = Field(5120, ge=0, le=10**7)
 
 
 class TaskConfig(_Strict):

@@ -152,6 +152,25 @@ def _compact_at(rows: int) -> int:
     return rows // 4
 
 
+def _batches(widths: list[int], batch_size: int, max_new_tokens: int, batch_tokens: int) -> list[range]:
+    """Cut prompts sorted by ascending `widths` (tokens each row computes) into batches of at least
+    `batch_size`, growing a batch up to 8x while its rows x (widest row + max_new_tokens) fit `batch_tokens`.
+
+    Measured on a 2-core CPU: a decode step of 16 short rows costs nearly what one of 64 does (every weight is read
+    either way), so bare questions answer 1.5x faster 64 at a time; rows of ~300 prompt tokens are bound by their
+    prefill, and more than 16 of them only add padding.
+    """
+    out, start, n = [], 0, len(widths)
+    while start < n:
+        end = min(start + batch_size, n)
+        while (end < n and end - start < 8 * batch_size
+               and (end + 1 - start) * (widths[end] + max_new_tokens) <= batch_tokens):
+            end += 1
+        out.append(range(start, end))
+        start = end
+    return out
+
+
 def _greedy(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_new_tokens: int,
             stop: set[int], pad_id: int) -> list[list[int]]:
     """Greedy continuation of prefix + each suffix; a row's tokens end with its stop token or at the limit."""
@@ -206,9 +225,11 @@ def _greedy(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_ne
 
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, batch_size: int,
-             desc: str = "answering", log=None, model_tag: str = "", template: str | None = None) -> list[Generation]:
+             desc: str = "answering", log=None, model_tag: str = "", template: str | None = None,
+             batch_tokens: int = 0) -> list[Generation]:
     """Answers in prompt order. With an AnswerLog, batches whose every prompt is logged are not recomputed.
-    `template` renders the chats instead of the tokenizer's own (a plain-format arm: answers end at a line break)."""
+    `template` renders the chats instead of the tokenizer's own (a plain-format arm: answers end at a line break).
+    `batch_tokens` lets batches of short prompts grow past `batch_size` (`_batches`); 0 keeps them at it."""
     texts = [render(tokenizer, m, template) for m in prompts]
     keys = [log.key(model_tag, t, max_new_tokens) if log else "" for t in texts]
     ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
@@ -230,10 +251,11 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
     prefix_len = _common_prefix([ids[i] for i in todo]) if own_loop else 0
     prefix_kv = None  # computed with the first batch that needs answering
     free = free_cores() if model.device.type == "cpu" else None
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False):
+    batches = _batches([len(ids[i]) - prefix_len for i in order], batch_size, max_new_tokens, batch_tokens)
+    for rows in tqdm(batches, desc=desc, unit="batch", leave=False):
         if free:
             free.adjust()
-        batch = order[start:start + batch_size]
+        batch = order[rows.start:rows.stop]
         logged = [log.get(keys[i]) for i in batch] if log else []
         if logged and all(logged):
             for i, g in zip(batch, logged):

@@ -261,7 +261,7 @@ class Pipeline:
         else:
             outs = generate(self.model, self.shared.tokenizer, prompts, gen.max_new_tokens, gen.batch_size,
                             desc=desc or f"answering [{self.name}]", log=self.shared.log, model_tag=self.model_tag,
-                            template=self.template)
+                            template=self.template, batch_tokens=gen.batch_tokens)
         return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds + retrieval_each, tuple(p))
                 for o, p in zip(outs, found)]
 

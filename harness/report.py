@@ -199,6 +199,14 @@ def _opinion_section(acc, sig, cost, fresh, metric: str) -> list[str]:
             markdown_table(table), "", rec, ""]
 
 
+def _batch_words(gen: dict) -> str:
+    # Runs from before batch_tokens existed batched exactly batch_size questions.
+    if not gen.get("batch_tokens"):
+        return f"batch size {gen['batch_size']}"
+    return (f"batches of {gen['batch_size']} questions, more for short prompts: up to {8 * gen['batch_size']} "
+            f"while rows x (prompt + answer tokens) stay within {gen['batch_tokens']:,}")
+
+
 def _arms_section(info: dict, saved: dict) -> list[str]:
     rows, notes = [], []
     for name in info["pipelines"]:
@@ -293,7 +301,7 @@ def render(run_dir: Path) -> list[str]:
           "`build_total_s`: building from nothing: index, demonstration choice and the training the arm depends "
           "on, as measured when its adapter was trained (also when this run found it in the cache); `build_s`: "
           "wall time in this run. Latency is per question and includes retrieval, amortised over a batch of "
-          f"generation (greedy, batch size {info['config']['generation']['batch_size']}, max "
+          f"generation (greedy, {_batch_words(info['config']['generation'])}, max "
           f"{info['config']['generation']['max_new_tokens']} new tokens). `peak_rss_mb`: the process's peak resident "
           f"memory while the arm ran. Money at ${prices['hour_usd']}/hour of this machine ({info['device']}) and "
           f"${prices['per_million_tokens_usd']} per million prompt+generated tokens (`--hour-usd`, "

@@ -1,11 +1,12 @@
 """The batched answering path gives exactly the answers of one-at-a-time greedy `model.generate`."""
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 
 from harness.answerlog import AnswerLog
-from harness.generate import _common_prefix, generate, render
+from harness.generate import _batches, _common_prefix, generate, render
 from harness.models import DEFAULT_MODEL, load_generator, resolve_model
 from harness.demos import demo_pool
 from harness.pipelines import Shared, make_pipeline
@@ -35,6 +36,20 @@ def one_at_a_time(model, tok, prompts) -> list[str]:
     return out
 
 
+def rows_per_forward(model, monkeypatch) -> list[int]:
+    """The batch rows of every forward pass from now on."""
+    rows: list[int] = []
+    forward = model.forward
+
+    @functools.wraps(forward)  # keeps forward's signature, which picks generate's own loop
+    def counted(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counted)
+    return rows
+
+
 def test_batched_answers_equal_one_at_a_time_greedy(setup):
     model, tok, shared, questions = setup
     task = load_task(TINY)
@@ -56,6 +71,25 @@ def test_batched_answers_equal_one_at_a_time_greedy(setup):
     assert [g.prompt_tokens for g in mixed] == [len(i) for i in ids]
 
 
+def test_short_prompts_share_bigger_batches_with_the_same_answers(setup, monkeypatch):
+    model, tok, shared, questions = setup
+    prompts = [make_pipeline("base", shared).prompt(q, []) for q in questions]
+    reference = [g.text for g in generate(model, tok, prompts, MAX_NEW, batch_size=2)]
+    rows = rows_per_forward(model, monkeypatch)
+    grown = generate(model, tok, prompts, MAX_NEW, batch_size=2, batch_tokens=10_000)
+    assert rows[0] == 1  # the shared chat preamble, run once: generate's own loop answered
+    assert max(rows) == len(prompts) > 2  # one batch: every bare question fits the token budget
+    assert [g.text for g in grown] == reference
+
+
+def test_batches_grow_only_while_short_rows_fit_the_token_budget():
+    widths = [5] * 40 + [300] * 10
+    cuts = [(r.start, r.stop) for r in _batches(widths, 4, 10, 640)]
+    # 8x batch_size at most; then the rest of the short rows; long rows keep batch_size, never fewer.
+    assert cuts == [(0, 32), (32, 40), (40, 44), (44, 48), (48, 50)]
+    assert [(r.start, r.stop) for r in _batches(widths, 4, 10, 0)] == [(s, min(s + 4, 50)) for s in range(0, 50, 4)]
+
+
 def test_logged_batches_are_not_recomputed(setup, monkeypatch, tmp_path):
     model, tok, shared, questions = setup
     prompts = [make_pipeline("base", shared).prompt(q, []) for q in questions[:3]]
@@ -73,14 +107,7 @@ def test_a_prompt_asked_again_in_a_run_keeps_its_answer_and_only_new_ones_are_ba
     # An earlier run (another batch composition) left two of these answers in the shared cache.
     generate(model, tok, prompts[:2], MAX_NEW, batch_size=4, log=AnswerLog(cache=tmp_path / "c"), model_tag="base")
 
-    rows: list[int] = []
-    forward = model.forward
-
-    def counted(*args, **kwargs):
-        rows.append(kwargs["input_ids"].shape[0])
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(model, "forward", counted)
+    rows = rows_per_forward(model, monkeypatch)
     log = AnswerLog(cache=tmp_path / "c")
     first = generate(model, tok, prompts[:4], MAX_NEW, batch_size=4, log=log, model_tag="base")
     # The cache held half the batch, so the whole batch ran: what a cache holds never changes a batch.
