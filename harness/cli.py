@@ -106,6 +106,7 @@ def _run_point(args, task, config, names, shared_models, source, device, results
                     namespace=namespace)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
                     embedder_id=args.embedder, engine=engine, train_model=train_model)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
     results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds)
     info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
@@ -124,7 +125,7 @@ def _run_point(args, task, config, names, shared_models, source, device, results
                        (args.gpu_hour_usd if device.startswith("cuda") else args.cpu_hour_usd),
                        "per_million_tokens_usd": args.usd_per_million_tokens},
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "started": started}
     return finish_run(work, results, info)
 
 

@@ -103,6 +103,7 @@ def test_run_json_records_what_reproduces_the_run(tiny_run):
     # --dtype auto on a CPU: answers in float32; training in the precision it says it took, and why (precision.py).
     assert info["dtype"] == "torch.float32"
     assert info["dtype_choice"].split(":")[0] == info["training_dtype"].removeprefix("torch.")
+    assert info["started"] < info["finished"]  # stamped before training and answering, not with the report
 
 
 def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
