@@ -116,7 +116,8 @@ def main() -> None:
         busy.kill()
     if not args.naive:
         n = sum(g.new_tokens for g in answers["harness"])
-        print(f"arm {args.arm}, {len(prompts)} questions, batches of {[len(b) for b in batches]}, torch threads {torch.get_num_threads()}"
+        print(f"arm {args.arm}, {len(prompts)} questions, batches of {[len(b) for b in batches]}, "
+              f"torch threads {torch.get_num_threads()}"
               + (", one competing busy process" if args.busy else ", quiet") +
               f": harness path {seconds['harness']:.1f} s ({n / seconds['harness']:.1f} generated tokens/s)")
         return
