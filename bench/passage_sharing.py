@@ -28,13 +28,6 @@ from harness.registry import find_task, tasks_dir
 MIN_SHARED = 16
 
 
-def lcp(a: list[int], b: list[int]) -> int:
-    k = 0
-    while k < min(len(a), len(b)) - 1 and a[k] == b[k]:
-        k += 1
-    return k
-
-
 def padded(widths: list[int], batch: int) -> int:
     widths = sorted(widths)
     return sum(len(widths[s:s + batch]) * max(widths[s:s + batch]) for s in range(0, len(widths), batch))
@@ -63,13 +56,13 @@ def main() -> None:
     now = padded([len(s) for s in suffixes], batch)
     groups = [[suffixes[0]]]
     for s in suffixes[1:]:
-        if lcp(groups[-1][-1], s) >= MIN_SHARED:
+        if _common_prefix([groups[-1][-1], s]) >= MIN_SHARED:
             groups[-1].append(s)
         else:
             groups.append([s])
     group_lens, rests = [], []
     for g in groups:
-        n = min(lcp(g[0], s) for s in g[1:]) if len(g) > 1 else 0
+        n = _common_prefix(g) if len(g) > 1 else 0
         group_lens += [n] if n else []
         rests += [len(s) - n for s in g]
     grouped = padded(group_lens, batch) + padded(rests, batch)

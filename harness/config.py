@@ -86,12 +86,15 @@ class ArmConfig(_Strict):
     format: Literal["chat", "plain"] = "chat"
 
 
+MAX_BATCH_GROWTH = 8  # a batch of short prompts grows to at most this many times generation.batch_size
+
+
 class GenerationConfig(_Strict):
     max_new_tokens: int = Field(32, ge=1, le=4096)
     batch_size: int = Field(16, ge=1, le=1024)
     # A decode step reads every weight however few rows it runs, so short prompts answer faster in bigger
-    # batches: a batch grows past batch_size (up to 8x) while rows x (prompt tokens each row computes +
-    # max_new_tokens) stays within this. 0: always batch_size rows.
+    # batches: a batch grows past batch_size (to MAX_BATCH_GROWTH times it at most) while rows x (prompt tokens
+    # each row computes + max_new_tokens) stays within this. 0: always batch_size rows.
     batch_tokens: int = Field(5120, ge=0, le=10**7)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from .config import MAX_BATCH_GROWTH
 from .cpu_share import free_cores
 from .models import stop_token_ids
 
@@ -154,7 +155,8 @@ def _compact_at(rows: int) -> int:
 
 def _batches(widths: list[int], batch_size: int, max_new_tokens: int, batch_tokens: int) -> list[range]:
     """Cut prompts sorted by ascending `widths` (tokens each row computes) into batches of at least
-    `batch_size`, growing a batch up to 8x while its rows x (widest row + max_new_tokens) fit `batch_tokens`.
+    `batch_size`, growing a batch to at most MAX_BATCH_GROWTH times that while its rows x (widest row +
+    max_new_tokens) fit `batch_tokens`.
 
     Measured on a 2-core CPU: a decode step of 16 short rows costs nearly what one of 64 does (every weight is read
     either way), so bare questions answer 1.5x faster 64 at a time; rows of ~300 prompt tokens are bound by their
@@ -163,7 +165,7 @@ def _batches(widths: list[int], batch_size: int, max_new_tokens: int, batch_toke
     out, start, n = [], 0, len(widths)
     while start < n:
         end = min(start + batch_size, n)
-        while (end < n and end - start < 8 * batch_size
+        while (end < n and end - start < MAX_BATCH_GROWTH * batch_size
                and (end + 1 - start) * (widths[end] + max_new_tokens) <= batch_tokens):
             end += 1
         out.append(range(start, end))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import MAX_BATCH_GROWTH
 from .errors import HarnessError
 from .opinion import opinion_table
 from .plots import draw_all
@@ -203,7 +204,8 @@ def _batch_words(gen: dict) -> str:
     # Runs from before batch_tokens existed batched exactly batch_size questions.
     if not gen.get("batch_tokens"):
         return f"batch size {gen['batch_size']}"
-    return (f"batches of {gen['batch_size']} questions, more for short prompts: up to {8 * gen['batch_size']} "
+    most = MAX_BATCH_GROWTH * gen['batch_size']
+    return (f"batches of {gen['batch_size']} questions, more for short prompts: up to {most} "
             f"while rows x (prompt + answer tokens) stay within {gen['batch_tokens']:,}")
 
 
