@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import importlib.util
 import json
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,19 +198,32 @@ def _gguf_parsed_once():
         gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map
 
 
+def conversion_folder(source: ModelSource) -> Path:
+    """Where `source`'s conversion lives: keyed by the GGUF file's content and the converting library versions.
+    Not by its path or mtime: every fresh install puts the same file at a new path with a new mtime, and keying on
+    those converted it again per virtual environment (7 s, and ~520 MB more in the cache each time). Hashing the
+    file takes about 0.05 s for SmolLM2's 98 MB."""
+    import hashlib
+
+    import transformers
+
+    content = hashlib.sha256()
+    with open(Path(source.location) / source.gguf_file, "rb") as f:
+        while chunk := f.read(1 << 22):  # hashlib.file_digest is 3.11+
+            content.update(chunk)
+    key = hashlib.sha256(f"{content.hexdigest()}|{transformers.__version__}|{torch.__version__}".encode())
+    return converted_cache() / f"{Path(source.gguf_file).stem}-{key.hexdigest()[:16]}"
+
+
 def _converted_gguf(source: ModelSource) -> Path:
     """The GGUF model and tokenizer as a plain float32 safetensors folder, converted once.
 
     transformers rebuilds the tokenizer from the GGUF vocabulary and dequantizes every tensor on each load:
     about 20 s for SmolLM2-135M on 2 cores, against 0.3 s for the saved folder, with identical weights and
-    token ids. The key is the file's identity and the converting library versions."""
-    import hashlib
-
-    import transformers
+    token ids. Two virtual environments with the same file and library versions share one conversion."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    key = hashlib.sha256(f"{source.fingerprint()}|{transformers.__version__}|{torch.__version__}".encode())
-    folder = converted_cache() / f"{Path(source.gguf_file).stem}-{key.hexdigest()[:16]}"
+    folder = conversion_folder(source)
     if (folder / "config.json").is_file():
         return folder
     with _gguf_parsed_once():
@@ -230,9 +246,19 @@ def _converted_gguf(source: ModelSource) -> Path:
             raise
     finally:
         if tmp.exists():
-            import shutil
             shutil.rmtree(tmp, ignore_errors=True)
+    prune_conversions(folder)
     return folder
+
+
+def prune_conversions(keep: Path) -> None:
+    """One conversion per model file: the others were made by older library versions or an older file (or, before
+    the key was the content, by each virtual environment in turn), ~520 MB each, and nothing else removes them.
+    Only `<stem>-<16 hex>` folders of the same file name go: not another model whose name starts alike."""
+    stem = keep.name[:-17]
+    for old in keep.parent.glob(f"{glob.escape(stem)}-*"):
+        if old != keep and re.fullmatch(f"{re.escape(stem)}-[0-9a-f]{{16}}", old.name) and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: bool = False,

@@ -5,8 +5,8 @@ from jinja2 import Template
 
 from harness.errors import HarnessError
 from harness.memory import estimate, model_shape, training_row_tokens
-from harness.models import (GEMMA_MODEL, PLAIN_TEMPLATE, ModelSource, pick_dtype, quantization_config,
-                            resolve_model)
+from harness.models import (GEMMA_MODEL, PLAIN_TEMPLATE, ModelSource, conversion_folder, pick_dtype,
+                            prune_conversions, quantization_config, resolve_model)
 from harness.vllm_engine import check_available
 
 
@@ -26,6 +26,37 @@ def test_both_embedded_models_resolve_and_their_shapes_read_from_the_gguf_header
     s, g = model_shape(small), model_shape(gemma)
     assert round(s.params / 1e6) == 135 and s.layers == 30 and s.vocab == 49152
     assert round(g.params / 1e6) == 268 and g.vocab == 262144
+
+
+def test_one_gguf_file_converts_once_wherever_it_is_installed(tmp_path):
+    """A fresh virtual environment holds the same file at a new path with a new mtime: it must find the conversion
+    made from another one, and a file with other content must not."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    small = resolve_model("smollm2-135m")
+    copy = tmp_path / "venv2" / small.gguf_file
+    copy.parent.mkdir()
+    shutil.copyfile(Path(small.location) / small.gguf_file, copy)
+    os.utime(copy, (1, 1))
+    moved = ModelSource(small.label, str(copy.parent), small.gguf_file)
+    assert conversion_folder(moved) == conversion_folder(small)
+    with open(copy, "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 1]))
+    assert conversion_folder(moved) != conversion_folder(small)
+
+
+def test_a_new_conversion_removes_the_stale_ones_of_that_file_only(tmp_path):
+    names = ["m.Q4-0123456789abcdef", "m.Q4-fedcba9876543210", "m.Q4-finetuned-0123456789abcdef",
+             "other-0123456789abcdef", ".m.Q4-fedcba9876543210.77.partial"]
+    for n in names:
+        (tmp_path / n).mkdir()
+    prune_conversions(tmp_path / "m.Q4-0123456789abcdef")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n in names if n != "m.Q4-fedcba9876543210")
 
 
 def test_memory_estimate_counts_weights_copy_and_training():
