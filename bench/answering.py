@@ -4,6 +4,12 @@ Same model, same prompts, greedy; checks the outputs are identical and prints th
     .venv/bin/python bench/answering.py --task coffee --questions 48
     .venv/bin/python bench/answering.py --task coffee --questions 48 --arm rag   # passages in every prompt
 
+`--phases` times a retrieving arm over a whole run's three phases instead (runner.py: every test question; the
+fresh ones after the update's documents arrive; every question after the rebuild), the harness through the
+pipeline's own `answer` (a prompt the run already asked keeps its first answer) and the naive loop on every
+prompt of every phase:
+    .venv/bin/python bench/answering.py --task coffee --arm rag --phases
+
 The questions are cut into the batches `generate` forms (sorted by prompt length, `--batch-size` each, or more
 for short prompts up to `--batch-tokens`) and every batch is timed on both sides back to back, alternating which
 side goes first, so that load from other jobs on a shared machine falls on both sides alike. Each batch is one
@@ -52,6 +58,41 @@ def plain_batched(model, tokenizer, prompts, max_new_tokens: int, batch_size: in
         hgen._own_loop_ok = own
 
 
+def phases(pipe, task, model, tok, max_new_tokens: int) -> None:
+    """The run's three phases for one retrieving arm, each timed on both sides (alternating which goes first)."""
+    everything = task.knowledge + task.update
+    steps = [("main", task.test, None),
+             ("no rebuild", task.fresh, lambda: pipe.add_documents(task.update.docs)),
+             ("rebuilt", task.test,
+              lambda: pipe.rebuild(everything, demo_pool(everything.pairs, task.test), task.update))]
+    total = {"naive": 0.0, "harness": 0.0}
+    same = count = computed = 0
+    for k, (name, qs, before) in enumerate(steps):
+        if before:
+            before()
+        questions = [q.question for q in qs]
+        found = pipe.index.search(questions, task.config.retrieval.top_k)
+        prompts = [pipe.prompt(q, p) for q, p in zip(questions, found)]
+        sides = {"naive": lambda: naive(model, tok, prompts, max_new_tokens),
+                 "harness": lambda: [a.text for a in pipe.answer(questions)]}
+        known = len(pipe.shared.log.answered)
+        seconds, answers = {}, {}
+        for side in (list(sides) if k % 2 == 0 else list(sides)[::-1]):
+            t = time.perf_counter()
+            answers[side] = sides[side]()
+            seconds[side] = time.perf_counter() - t
+            total[side] += seconds[side]
+        new = len(pipe.shared.log.answered) - known
+        equal = sum(a == b for a, b in zip(answers["naive"], answers["harness"]))
+        same, count, computed = same + equal, count + len(prompts), computed + new
+        print(f"{name:10s} {len(prompts):4d} prompts, {new:4d} computed by the harness: "
+              f"naive {seconds['naive']:6.1f} s, harness {seconds['harness']:6.1f} s ({seconds['naive'] / seconds['harness']:.2f}x); identical "
+              f"{equal}/{len(prompts)}", flush=True)
+    print(f"whole run  {count:4d} prompts, {computed:4d} computed by the harness: naive {total['naive']:6.1f} s, "
+          f"harness {total['harness']:6.1f} s, speed-up {total['naive'] / total['harness']:.2f}x; identical "
+          f"answers {same}/{count}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="coffee")
@@ -68,6 +109,8 @@ def main() -> None:
                     help="also time the previous harness path (model.generate on left-padded batches)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                     help="weights' precision, the same on both sides (default float32)")
+    ap.add_argument("--phases", action="store_true",
+                    help="a retrieving arm over a run's three phases, every test question (--questions ignored)")
     ap.add_argument("--busy", action="store_true", help="run beside one competing busy process (a shared machine)")
     ap.add_argument("--naive", action=argparse.BooleanOptionalAction, default=True,
                     help="also time the naive loop (--no-naive: the harness path alone, e.g. quiet vs --busy)")
@@ -83,10 +126,13 @@ def main() -> None:
     if pipe.retrieves:
         pipe.demo_format = tuple(int(x) for x in args.demo_format.split("x"))  # skip the choice (minutes)
     pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
+    gen = task.config.generation
+    if args.phases:
+        naive(model, tok, [pipe.prompt("warm-up?", [])], 2)  # first-call costs belong to neither side
+        return phases(pipe, task, model, tok, gen.max_new_tokens)
     questions = [q.question for q in task.test][: args.questions]
     found = pipe.index.search(questions, task.config.retrieval.top_k) if pipe.retrieves else [[]] * len(questions)
     prompts = [pipe.prompt(q, p) for q, p in zip(questions, found)]
-    gen = task.config.generation
     bs = args.batch_size or gen.batch_size
     bt = gen.batch_tokens if args.batch_tokens is None else args.batch_tokens
 
