@@ -3,8 +3,8 @@
 The default LoRA recipe (rank 16, every projection, sparse dropout, logits only at labelled positions) trains
 on random token rows of the given lengths, batch 8, half of each batch right-padded by an eighth, as a padded
 batch is. Both implementations run in one process on one model and alternate step by step, so load from other
-jobs falls on both alike; the first step of each is untimed. precision.py's bf16 training copy switches to
-eager attention on what this printed.
+jobs falls on both alike; the first step of each is untimed. Eager won here in bf16, yet the harness keeps SDPA:
+in a whole Trainer-driven RAFT training the gain did not show (bench/README.md).
 
     .venv/bin/python bench/attention.py --lengths 32,256,340 --dtype bfloat16
     .venv/bin/python bench/attention.py --lengths 256 --dtype float32

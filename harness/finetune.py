@@ -99,9 +99,6 @@ def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfi
         fields["flatten"] = flatten
     if sparse_dropout:  # another random stream: not the adapter torch's dropout would have trained
         fields["dropout"] = "sparse"
-    attention = getattr(base.config, "_attn_implementation", None)
-    if attention not in (None, "sdpa"):  # other rounding (precision.py trains bf16 with eager attention)
-        fields["attention"] = attention
     blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

@@ -78,26 +78,13 @@ def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, f
     batch = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE)(rows)
     exact = _answer_loss(model, batch)
     low = copy.deepcopy(model).to(torch.bfloat16)
-    attention = _eager_attention(low)
     drift = abs(_answer_loss(low, batch) - exact) / exact
     speed = f"bf16 products run {fast / slow:.1f}x float32's on this CPU"
     if drift > tolerance:
         return None, Precision(torch.float32, f"float32: {speed}, but the model's loss on {len(rows)} training "
                                f"pairs moves {drift:.2%} in bf16 (tolerance {tolerance:.0%})")
     return low, Precision(torch.bfloat16, f"bfloat16: {speed}, and the model's loss on {len(rows)} training "
-                          f"pairs is within {drift:.2%} of float32's (tolerance {tolerance:.0%}); {attention}")
-
-
-def _eager_attention(model) -> str:
-    """A bf16 LoRA step on a CPU ran 1.14-1.16x faster with transformers' eager attention than with torch's SDPA,
-    whose CPU flash-attention backward is slow in bf16: 4.14 → 3.58 s at 8 × 340 tokens, 3.18 → 2.80 at 256,
-    0.46 → 0.40 at 32 (`bench/attention.py`). In float32 eager was slower (6.55 → 7.62 s at 256), so only the
-    bf16 training copy switches."""
-    try:
-        model.set_attn_implementation("eager")
-    except (AttributeError, ValueError, NotImplementedError):  # a model without an eager path keeps its own
-        return f"{model.config._attn_implementation} attention"
-    return "eager attention"
+                          f"pairs is within {drift:.2%} of float32's (tolerance {tolerance:.0%})")
 
 
 def training_copy_for_task(model, tokenizer, pairs, instruction: str | None) -> tuple[object | None, Precision]:
