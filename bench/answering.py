@@ -86,8 +86,8 @@ def phases(pipe, task, model, tok, max_new_tokens: int) -> None:
         equal = sum(a == b for a, b in zip(answers["naive"], answers["harness"]))
         same, count, computed = same + equal, count + len(prompts), computed + new
         print(f"{name:10s} {len(prompts):4d} prompts, {new:4d} computed by the harness: "
-              f"naive {seconds['naive']:6.1f} s, harness {seconds['harness']:6.1f} s ({seconds['naive'] / seconds['harness']:.2f}x); identical "
-              f"{equal}/{len(prompts)}", flush=True)
+              f"naive {seconds['naive']:6.1f} s, harness {seconds['harness']:6.1f} s "
+              f"({seconds['naive'] / seconds['harness']:.2f}x); identical {equal}/{len(prompts)}", flush=True)
     print(f"whole run  {count:4d} prompts, {computed:4d} computed by the harness: naive {total['naive']:6.1f} s, "
           f"harness {total['harness']:6.1f} s, speed-up {total['naive'] / total['harness']:.2f}x; identical "
           f"answers {same}/{count}")

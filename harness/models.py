@@ -255,7 +255,7 @@ def prune_conversions(keep: Path) -> None:
     """One conversion per model file: the others were made by older library versions or an older file (or, before
     the key was the content, by each virtual environment in turn), ~520 MB each, and nothing else removes them.
     Only `<stem>-<16 hex>` folders of the same file name go: not another model whose name starts alike."""
-    stem = keep.name[:-17]
+    stem = keep.name.rpartition("-")[0]  # conversion_folder names it <stem>-<16 hex>
     for old in keep.parent.glob(f"{glob.escape(stem)}-*"):
         if old != keep and re.fullmatch(f"{re.escape(stem)}-[0-9a-f]{{16}}", old.name) and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)

@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .config import TaskConfig
+from .config import MAX_BATCH_GROWTH, TaskConfig
 from .errors import HarnessError
 from .registry import task_path
 from .task import EXAMPLE_FIELD, EXAMPLE_MARK
@@ -76,7 +76,7 @@ arms: {{}}
 generation:                     # same for every arm: greedy decoding
   max_new_tokens: {max_new_tokens}
   batch_size: {gen_batch_size}
-  batch_tokens: {gen_batch_tokens}           # short prompts answer in bigger batches, up to 8x batch_size
+  batch_tokens: {gen_batch_tokens}           # short prompts answer in bigger batches, up to {max_growth}x batch_size
 """
 
 def _row(**fields) -> str:
@@ -115,7 +115,8 @@ def new_task(name: str, root: Path) -> Path:
     text = TEMPLATE.format(name=json.dumps(name), metric=d.metric, seed=d.seed, **d.prompt.model_dump(),
                            **d.retrieval.model_dump(), **d.finetune.model_dump(exclude={"batch_size"}),
                            batch_size=d.finetune.batch_size, max_new_tokens=d.generation.max_new_tokens,
-                           gen_batch_size=d.generation.batch_size, gen_batch_tokens=d.generation.batch_tokens, oracle_probability=d.raft.oracle_probability,
+                           gen_batch_size=d.generation.batch_size, gen_batch_tokens=d.generation.batch_tokens,
+                           max_growth=MAX_BATCH_GROWTH, oracle_probability=d.raft.oracle_probability,
                            max_examples=d.raft.max_examples, raft_epochs=d.raft.epochs,
                            raft_learning_rate=d.raft.learning_rate, block_tokens=d.cpt.block_tokens,
                            cpt_epochs=d.cpt.epochs, cpt_learning_rate=d.cpt.learning_rate,
