@@ -48,24 +48,47 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
     print(f"\nreport: {run_dir / 'report.md'}")
 
 
-def _estimate_memory(source, task, config, names: list[str], device: str, dtype, args) -> None:
+def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, args) -> None:
     from .arms import arms
-    from .memory import estimate, model_shape, training_row_tokens
+    from .batches import micro_batch_rows
+    from .memory import estimate, training_row_tokens
 
-    shape = model_shape(source, args.trust_remote_code)
     if shape is None:
         print("memory estimate: unavailable for this model (its shape could not be read before loading)")
         return
-    longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split()) for p in task.knowledge.pairs + task.update.pairs), default=0)
+    longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split())
+                   for p in task.knowledge.pairs + task.update.pairs), default=0)
     weights = {arms(config)[n].weights for n in names} - {"base"}
-    est = estimate(shape, dtype, device, config.finetune.lora_rank, len(config.finetune.target_modules),
-                   config.finetune.batch_size, training_row_tokens(config, longest, weights), bool(weights),
+    row = training_row_tokens(config, longest, weights)
+    ft = config.finetune
+    est = estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules),
+                   micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens), row, bool(weights),
                    args.quantize, bf16_training_copy=_may_train_in_bf16(args, device))
     print(est.line(), flush=True)
     if not est.fits:
         print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "
-              "killed. Smaller --model, a smaller finetune.batch_size, or --quantize (CUDA) would help.",
+              "killed. Smaller --model, a smaller finetune.micro_batch_tokens, or --quantize (CUDA) would help.",
               file=sys.stderr, flush=True)
+
+
+def _forecast_time(shape, task, config, names: list[str], device: str, args) -> None:
+    """One line before loading: the arms' training and answering tokens and the minutes they should take on this
+    CPU, from its own measured matrix-product speed (forecast.py)."""
+    if shape is None or device != "cpu":
+        return
+    import torch
+
+    from .arms import arms
+    from .forecast import forecast, forecast_line
+    from .machine import cpu_info
+    from .precision import MIN_SPEEDUP, matmul_speeds
+
+    speeds = matmul_speeds()
+    bf16 = _may_train_in_bf16(args, device) and speeds[0] >= MIN_SPEEDUP * speeds[1]
+    body = shape.params - shape.vocab * shape.hidden
+    arms_ahead = forecast(task, config, arms(config), names, shape.params, max(body, shape.params // 2), speeds,
+                          bf16, freshness=not args.no_freshness)
+    print(forecast_line(arms_ahead, cpu_info(torch.get_num_threads())["kind"]), flush=True)
 
 
 def _may_train_in_bf16(args, device: str) -> bool:
@@ -86,47 +109,62 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
     return (model if copy is None else copy), precision
 
 
-def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
-               engine=None, precision=None) -> tuple[Path, list[str]]:
-    from .answerlog import AnswerLog
-    from .arms import arms, describe
-    from .pipelines import Shared
-    from .report import finish_run, start_run
-    from .runner import run_task
-    from transformers import set_seed
+def _run_info(args, task, config, names: list[str], source, device: str, model, train_model, precision) -> dict:
+    """run.json's fields known before any arm runs: enough to reproduce the run and to read its speeds."""
+    import torch
 
-    model, tokenizer, embedder, train_model = shared_models
-    set_seed(config.seed)
-    task_hash = task.fingerprint()
-    resume_key = json.dumps([task_hash, source.fingerprint(), args.embedder, names, config.model_dump(),
-                             not args.no_freshness, args.seeds], sort_keys=True)
-    work = start_run(results_dir, task.name, resume_key, args.resume, must_resume=not args.sweep)
-    namespace = _answer_namespace(source, model)
-    log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args.cache_dir, namespace),
-                    namespace=namespace)
-    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
-                    embedder_id=args.embedder, engine=engine, train_model=train_model)
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds)
-    info = {"task": task.name, "task_fingerprint": task_hash, "task_dir": str(task.root),
+    from .arms import arms, describe
+    from .machine import cpu_info
+
+    return {"task": task.name, "task_fingerprint": task.fingerprint(), "task_dir": str(task.root),
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
             "embedder": args.embedder, "seed": config.seed, "device": device,
+            "cpu": cpu_info(torch.get_num_threads()),
             "dtype": str(next(model.parameters()).dtype),
             "training_dtype": str(next(train_model.parameters()).dtype),
             "dtype_choice": precision.why if precision else f"--dtype {args.dtype}",
             "quantize_bits": args.quantize, "engine": args.engine,
-            "torch_threads": __import__("torch").get_num_threads(), "pipelines": names,
+            "torch_threads": torch.get_num_threads(), "pipelines": names,
             "arms": {n: describe(arms(config)[n], config) for n in names},
             "updates_per_year": args.updates_per_year, "seeds": args.seeds,
             "freshness": not args.no_freshness, "config": config.model_dump(), "sizes": task.sizes,
-            "answers_reused": log.reused, "answers_logged": len(log.done),
             "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
             "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
                        (args.gpu_hour_usd if device.startswith("cuda") else args.cpu_hour_usd),
                        "per_million_tokens_usd": args.usd_per_million_tokens},
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
-            "started": started}
-    return finish_run(work, results, info)
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
+               engine=None, precision=None) -> tuple[Path, list[str]]:
+    from .answerlog import AnswerLog
+    from .pipelines import Shared
+    from .report import finish_run, start_run, write_partial
+    from .runner import run_task
+    from transformers import set_seed
+
+    model, tokenizer, embedder, train_model = shared_models
+    set_seed(config.seed)
+    resume_key = json.dumps([task.fingerprint(), source.fingerprint(), args.embedder, names, config.model_dump(),
+                             not args.no_freshness, args.seeds], sort_keys=True)
+    work = start_run(results_dir, task.name, resume_key, args.resume, must_resume=not args.sweep)
+    print(f"run folder: {work} (a partial report.md and report.html appear there after each arm; the folder "
+          f"becomes {work.with_name(work.name[1:-len('.partial')])} when every arm is done)", flush=True)
+    namespace = _answer_namespace(source, model)
+    log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args.cache_dir, namespace),
+                    namespace=namespace)
+    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
+                    embedder_id=args.embedder, engine=engine, train_model=train_model)
+    info = _run_info(args, task, config, names, source, device, model, train_model, precision)
+
+    def partial(done: list) -> None:
+        if len(done) < len(names):
+            write_partial(work, done, info, names)
+            print(f"partial report ({len(done)} of {len(names)} arms): {work / 'report.md'}", flush=True)
+
+    results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds, on_arm=partial)
+    return finish_run(work, results, {**info, "answers_reused": log.reused, "answers_logged": len(log.done)})
 
 
 def _answer_namespace(source, model) -> str:
@@ -188,7 +226,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.engine == "vllm":
         from .vllm_engine import check_available
         check_available(device)
-    _estimate_memory(source, task, config, names, device, dtype, args)
+    from .memory import model_shape
+    shape = model_shape(source, args.trust_remote_code)
+    _estimate_memory(shape, task, config, names, device, dtype, args)
+    _forecast_time(shape, task, config, names, device, args)
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
     train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
     embedder = load_embedder(args.embedder, device)

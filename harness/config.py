@@ -34,6 +34,9 @@ class FinetuneConfig(_Strict):
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)  # best held-out loss on coffee (bench/README.md)
     epochs: int = Field(8, ge=1, le=200)
     batch_size: int = Field(8, ge=1, le=1024)
+    # A step's rows are computed in micro-batches of at most this many tokens (rows x longest row) and their
+    # gradients summed: the same batch and loss, a fraction of the activation memory (harness/batches.py). 0: never.
+    micro_batch_tokens: int = Field(512, ge=0, le=10**7)
     weight_decay: float = Field(0.0, ge=0.0)
     eval_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     early_stopping_patience: int = Field(2, ge=1)

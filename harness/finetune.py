@@ -17,7 +17,7 @@ import transformers
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
-from .batches import CheapestBatches, flattening_is_exact
+from .batches import CheapestBatches, flattening_is_exact, micro_batch_rows
 from .config import FinetuneConfig
 from .cpu_share import training_callback
 from .dropout import use_sparse_dropout
@@ -41,6 +41,7 @@ class TrainedAdapter:
     start_from: str | None = None  # the adapter (cache key) this one continued, if it did not start fresh
     batches: dict | None = None  # how many training and eval batches were flattened or padded (batches.py)
     dropout: str = "torch"  # how LoRA dropout masks were drawn: torch | sparse (dropout.py)
+    micro_batch: int | None = None  # rows computed at once within a step (gradients accumulated); None: older
 
 
 def labelled_loss(model, input_ids, attention_mask, labels,
@@ -70,6 +71,12 @@ def batch_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, object]:
 
 class LabelledOnlyTrainer(Trainer):
     """The Trainer, with logits computed only where labels are (see `labelled_loss`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # `compute_loss` divides by the labelled count of the whole accumulated step itself; telling the Trainer
+        # so makes it count that step's labels and not divide again by the micro-batch count.
+        self.model_accepts_loss_kwargs = True
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         total, count, out = batch_loss(model, inputs)
@@ -145,6 +152,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
                            f"choose a multiple of {world}")
     set_seed(seed)
     split = eval_split(examples, cfg, seed)
+    rows = cfg.batch_size // world
+    micro = micro_batch_rows([len(e["input_ids"]) for e in examples], rows, cfg.micro_batch_tokens)
     train_tok = copy.deepcopy(tokenizer)
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
     # An interrupted training of the same key left its epoch checkpoints here: continue from the last
@@ -157,7 +166,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     args = TrainingArguments(
         output_dir=str(work / "checkpoints"), seed=seed, data_seed=seed,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
-        per_device_train_batch_size=cfg.batch_size // world, per_device_eval_batch_size=cfg.batch_size // world,
+        per_device_train_batch_size=micro, gradient_accumulation_steps=rows // micro,
+        per_device_eval_batch_size=rows,
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
         prediction_loss_only=True, logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
@@ -186,8 +196,9 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
             data_collator=(batches := CheapestBatches(train_tok, base, flatten)),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
                        *([training_callback()] if base.device.type == "cpu" else [])])
-        print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, {len(split['test'])} held out for eval "
-              f"loss, up to {cfg.epochs} epochs", flush=True)
+        print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, "
+              f"{len(split['test'])} held out for eval loss, up to {cfg.epochs} epochs"
+              + (f", batches of {rows} computed {micro} rows at a time" if micro < rows else ""), flush=True)
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start
@@ -204,7 +215,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
                 "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
                 "processes": world, "kind": kind, "log_history": state.log_history, "batches": batches.counts,
                 "start_from": start_from.path.name if start_from else None,
-                "dropout": "sparse" if sparse_dropout else "torch"}
+                "dropout": "sparse" if sparse_dropout else "torch", "micro_batch": micro}
         (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
         shutil.rmtree(work / "checkpoints", ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)

@@ -245,6 +245,16 @@ def _coverage_sentence(info: dict, preds: pd.DataFrame) -> list[str]:
             "documents-only."]
 
 
+def _partial_banner(info: dict) -> list[str]:
+    part = info.get("partial")
+    if not part:
+        return []
+    done, pending = part["done"], part["pending"]
+    return [f"> **Partial report: {len(done)} of {len(done) + len(pending)} arms; {', '.join(pending)} still to "
+            "come.** Every table below covers the finished arms only; this page is rewritten as each arm "
+            "finishes, and the run folder loses its leading dot and `.partial` when all are done.", ""]
+
+
 def render(run_dir: Path) -> list[str]:
     """(Re)writes the CSV tables, figures, report.md and report.html from the run's saved files.
 
@@ -273,9 +283,12 @@ def render(run_dir: Path) -> list[str]:
                 "retrieval_hit_rate"]
     even = {b: break_even(cost, "finetune", b, updates) for b in ("rag", "raft") if b in order}
     md = [f"# {info['task']}: fine-tuning vs RAG vs prompting, measured", "",
+          *_partial_banner(info),
           f"Model `{info['model']}` · embedder `{info['embedder']}` · seed {info['seed']} · "
           f"{n_stable} stable + {n_fresh} fresh held-out questions · primary metric **{metric}** "
-          f"({METRIC_NOTES[metric]}) · run {info['started']} · commit `{info.get('git_commit') or 'n/a'}`", "",
+          f"({METRIC_NOTES[metric]}) · run {info['started']} · commit `{info.get('git_commit') or 'n/a'}`"
+          + (f" · {info['device']}: {info['cpu']['kind']}, {info['cpu']['threads']} torch threads"
+             if isinstance(info.get("cpu"), dict) and info["cpu"].get("kind") else ""), "",
           "## Verdict", "", *[f"- {s}" for s in said], "",
           *(["### How far to trust these numbers", "", *[f"- {s}" for s in trust], ""] if trust else []),
           *_opinion_section(acc, sig, cost, fresh, metric),
@@ -363,16 +376,30 @@ def start_run(results_dir: Path, task_name: str, resume_key: str, resume: bool, 
     return tmp
 
 
-def finish_run(tmp: Path, results: list, info: dict) -> tuple[Path, list[str]]:
-    """Writes the run's files into its hidden folder, then renames it into place: only complete runs show."""
+def _write_files(tmp: Path, results: list, info: dict) -> list[str]:
     with open(tmp / "predictions.jsonl", "w") as f:
         for r in results:
             for p in r.predictions:
                 f.write(json.dumps(p, ensure_ascii=False) + "\n")
     (tmp / "costs.json").write_text(json.dumps({"costs": {r.name: r.cost for r in results},
                                                 "timings": {r.name: r.timings for r in results}}, indent=1))
-    (tmp / "run.json").write_text(json.dumps({**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
-    said = render(tmp)
+    (tmp / "run.json").write_text(json.dumps(info, indent=1))
+    return render(tmp)
+
+
+def write_partial(tmp: Path, results: list, info: dict, planned: list[str]) -> None:
+    """The report of the arms done so far, in the run's hidden folder, marked partial: readable minutes into a
+    run (and after a kill, where `--resume` goes on from the same folder)."""
+    done = [r.name for r in results]
+    order = [n for n in planned if n in done]
+    _write_files(tmp, sorted(results, key=lambda r: order.index(r.name)),
+                 {**info, "pipelines": order, "partial": {"done": order,
+                                                          "pending": [n for n in planned if n not in done]}})
+
+
+def finish_run(tmp: Path, results: list, info: dict) -> tuple[Path, list[str]]:
+    """Writes the run's files into its hidden folder, then renames it into place: only complete runs show."""
+    said = _write_files(tmp, results, {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     for scratch in ("answers.log.jsonl", "resume_key"):
         (tmp / scratch).unlink(missing_ok=True)
     final = tmp.with_name(tmp.name[1:-len(".partial")])

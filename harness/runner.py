@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,17 +90,20 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = Tru
     return res
 
 
-def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool = True,
-             seeds: int = 1) -> list[PipelineResult]:
-    """Each arm in turn. With `seeds` > 1, arms with trained weights are trained once per seed (seed, seed+1, ...)
-    and every answer carries its training seed, so the report can show training's own randomness."""
+def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool = True, seeds: int = 1,
+             on_arm: Callable[[list[PipelineResult]], None] | None = None) -> list[PipelineResult]:
+    """Each arm in turn, those that train nothing first, so a partial report (`on_arm`, called with the results so
+    far after each arm) shows them within minutes. With `seeds` > 1, arms with trained weights are trained once
+    per seed (seed, seed+1, ...) and every answer carries its training seed, so the report can show training's
+    own randomness. Results come back in the order of `pipelines`."""
+    trained = {n: make_pipeline(n, shared).arm.weights != "base" for n in pipelines}
     results = []
-    for name in pipelines:
-        trained = make_pipeline(name, shared).arm.weights != "base"
+    for name in sorted(pipelines, key=trained.get):
         runs = []
-        for i in range(seeds if trained else 1):
+        for i in range(seeds if trained[name] else 1):
             cfg = shared.config.model_copy(update={"seed": shared.config.seed + i})
-            print(f"\n== {name}" + (f" (training seed {cfg.seed})" if trained and seeds > 1 else ""), flush=True)
+            print(f"\n== {name}" + (f" (training seed {cfg.seed})" if trained[name] and seeds > 1 else ""),
+                  flush=True)
             run = run_pipeline(make_pipeline(name, dataclasses.replace(shared, config=cfg)), task, shared.embedder,
                                freshness)
             for row in run.predictions:
@@ -111,4 +115,6 @@ def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool =
         if len(runs) > 1:
             first.cost["train_seconds_per_seed"] = [r.cost.get("train_seconds") for r in runs]
         results.append(first)
-    return results
+        if on_arm is not None:
+            on_arm(results)
+    return sorted(results, key=lambda r: pipelines.index(r.name))

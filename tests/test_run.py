@@ -134,6 +134,11 @@ def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
     assert partial.name.startswith(".") and partial.name.endswith(".partial")  # nothing looks complete
     logged = len((partial / "answers.log.jsonl").read_text().splitlines())
     assert logged >= 4  # prompt had answered before the kill
+    # ...and its partial report is there to read: the finished arm's table, the missing one named.
+    report = (partial / "report.md").read_text()
+    assert "Partial report: 1 of 2 arms; finetune still to come" in report and "| prompt |" in report
+    assert "finetune" not in (partial / "accuracy.csv").read_text()
+    assert "Partial report" in (partial / "report.html").read_text()
 
     # The resume runs in this process: a fresh interpreter would cost seconds and prove nothing more.
     assert main(args[3:] + ["--resume"]) == 0

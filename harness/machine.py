@@ -1,0 +1,42 @@
+"""Which CPU a run ran on, in the words a speed figure needs beside it.
+
+The same demo took 16 minutes on one 2-core EPYC and an hour on another: what decides is whether the CPU has
+AVX-512, bf16 dot products (AVX512-BF16, AMX) or only AVX2. Every run.json and report names it, so a time is
+never read without the machine that made it."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+# cpuinfo flag -> the name people use; in the order a reader compares machines by.
+FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX"}
+
+
+def _cpuinfo(path: Path) -> tuple[str, set[str]]:
+    model, flags = "", set()
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine(), flags
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+    return model or platform.processor() or platform.machine(), flags
+
+
+def cpu_info(threads: int | None = None, cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """Model name, core count, torch's threads and the vector features that decide training and answering
+    speed, plus `kind`, the one phrase reports print."""
+    model, flags = _cpuinfo(cpuinfo)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    has = {name: flag in flags for flag, name in FEATURES.items()}
+    present = [name for name, yes in has.items() if yes]
+    kind = f"{model}, {cores} cores, " + (" + ".join(present) if present else "no AVX2")
+    if not has["AVX512-BF16"] and not has["AMX"]:
+        kind += " (no bf16 dot products)"
+    return {"model": model, "cores": cores, "threads": threads, "features": has, "kind": kind}

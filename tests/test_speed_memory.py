@@ -1,0 +1,102 @@
+"""Memory and time said before and kept during a run: micro-batches that change nothing but memory, the CPU named,
+the time forecast, and the partial report. Trains the tiny task's LoRA for real on the embedded model."""
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.arms import arms
+from harness.batches import micro_batch_rows
+from harness.config import FinetuneConfig
+from harness.forecast import TOKENS_PER_WORD, forecast
+from harness.machine import cpu_info
+from harness.task import load_task
+
+TINY = Path(__file__).parent / "fixtures" / "tiny"
+
+
+def test_micro_batches_are_the_largest_divisor_that_fits_the_token_budget():
+    assert micro_batch_rows([600, 300], 8, 512) == 1  # one 600-token row is over budget: never below 1 row
+    assert micro_batch_rows([250], 8, 512) == 2
+    assert micro_batch_rows([100], 8, 512) == 4  # 5 rows would fit, but 5 does not divide 8
+    assert micro_batch_rows([30], 8, 512) == 8  # short Q&A rows: no split
+    assert micro_batch_rows([600], 8, 0) == 8  # 0 turns splitting off
+    assert micro_batch_rows([100], 6, 512) == 3
+
+
+def test_micro_batched_training_is_the_same_mathematics(tmp_path):
+    """Gradient accumulation over micro-batches trains the same adapter as whole batches: in float32 with no
+    dropout, the eval loss after every epoch and the LoRA weights agree to rounding."""
+    import torch
+    from safetensors.torch import load_file
+
+    from harness.finetune import train_adapter
+    from harness.models import DEFAULT_MODEL, load_generator, resolve_model
+    from harness.training_data import qa_examples
+
+    model, tok = load_generator(resolve_model(DEFAULT_MODEL))
+    task = load_task(TINY)
+    examples = qa_examples(tok, task.knowledge.pairs, "Answer briefly.")
+    longest = max(len(e["input_ids"]) for e in examples)
+    runs = []
+    for budget in (0, longest):  # whole batches of 4 rows, then one row at a time
+        cfg = FinetuneConfig(lora_rank=4, lora_alpha=8, lora_dropout=0.0, epochs=2, batch_size=4,
+                             eval_fraction=0.25, micro_batch_tokens=budget)
+        runs.append(train_adapter(model, tok, examples, cfg, 0, tmp_path / str(budget), "m", sparse_dropout=False))
+    whole, micro = runs
+    assert (whole.micro_batch, micro.micro_batch) == (4, 1)
+    evals = [[h["eval_loss"] for h in r.log_history if "eval_loss" in h] for r in runs]
+    assert len(evals[0]) == 2 and evals[0] == pytest.approx(evals[1], rel=1e-4)
+    a, b = (load_file(str(r.path / "adapter_model.safetensors")) for r in runs)
+    assert a.keys() == b.keys()
+    # Adam divides by the gradient's running size, so an element with a near-zero gradient can round either way;
+    # the adapter as a whole must agree. The LoRA B matrices start at zero: all they hold is what training taught.
+    learnt = [k for k in a if "lora_B" in k]
+    moved = sum(a[k].pow(2).sum() for k in learnt).sqrt()
+    apart = sum((a[k] - b[k]).pow(2).sum() for k in learnt).sqrt()
+    print(f"moved {moved:.4g}, apart {apart:.4g}")
+    assert moved > 1e-2 and apart / moved < 1e-3
+    assert torch.get_default_dtype() == torch.float32
+
+
+def test_cpu_info_names_the_vector_features(tmp_path):
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse avx avx2 fma\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse avx avx2 fma\n")
+    info = cpu_info(2, fake)
+    assert info["model"] == "AMD EPYC 7B13" and info["threads"] == 2
+    assert info["features"] == {"AVX2": True, "AVX-512": False, "AVX512-BF16": False, "AMX": False}
+    assert info["kind"].startswith("AMD EPYC 7B13, ") and info["kind"].endswith("AVX2 (no bf16 dot products)")
+    fake.write_text("model name\t: Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert cpu_info(4, fake)["kind"].endswith("AVX2 + AVX-512 + AVX512-BF16 + AMX")
+
+
+def test_forecast_counts_tokens_by_hand_and_scales_with_this_cpus_speed():
+    task = load_task(TINY)
+    cfg = task.config
+    table = arms(cfg)
+    params, body = 1_000_000, 500_000
+    slow = {f.name: f for f in forecast(task, cfg, table, list(table), params, body, (10.0, 20.0), False)}
+    fast = {f.name: f for f in forecast(task, cfg, table, list(table), params, body, (10.0, 40.0), False)}
+    # Arms that train nothing have no training tokens; the others do, RAFT's rows carrying passages.
+    assert slow["base"].train_tokens == slow["prompt"].train_tokens == slow["rag"].train_tokens == 0
+    assert slow["raft"].train_tokens > 0 and slow["finetune"].train_tokens > 0 and slow["cpt"].train_tokens > 0
+    # cpt by hand: every document word once per epoch, the update's words (1 + replay) times more.
+    words = sum(len(d.text.split()) for d in task.knowledge.docs)
+    new = sum(len(d.text.split()) for d in task.update.docs)
+    expect = int((words + new * (1 + cfg.update.replay)) * TOKENS_PER_WORD * cfg.cpt.epochs)
+    assert slow["cpt"].train_tokens == expect
+    # float32 twice as fast: every arm (all float32 here) takes half the time.
+    for name in table:
+        assert fast[name].seconds == pytest.approx(slow[name].seconds / 2)
+    # bf16 training only moves the trained arms.
+    bf = {f.name: f for f in forecast(task, cfg, table, list(table), params, body, (1000.0, 20.0), True)}
+    assert bf["base"].seconds == pytest.approx(slow["base"].seconds) and bf["cpt"].seconds < slow["cpt"].seconds
+
+
+def test_run_json_and_report_name_the_cpu(tiny_run):
+    info = json.loads((tiny_run / "run.json").read_text())
+    assert info["cpu"]["model"] and info["cpu"]["cores"] >= 1 and info["cpu"]["threads"] >= 1
+    assert set(info["cpu"]["features"]) == {"AVX2", "AVX-512", "AVX512-BF16", "AMX"}
+    assert info["cpu"]["kind"] in (tiny_run / "report.md").read_text()
+    assert "Partial report" not in (tiny_run / "report.md").read_text() and "partial" not in info
