@@ -63,7 +63,7 @@ def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, 
     ft = config.finetune
     est = estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules),
                    micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens), row, bool(weights),
-                   args.quantize, bf16_training_copy=_may_train_in_bf16(args, device))
+                   args.quantize, bf16_training_copy=_may_train_in_bf16(args, device), lora_layers=ft.lora_layers)
     print(est.line(), flush=True)
     if not est.fits:
         print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -87,6 +88,14 @@ class LabelledOnlyTrainer(Trainer):
         else:
             loss = total / count.clamp(min=1)
         return (loss, out) if return_outputs else loss
+
+
+def top_layers(base, cfg: FinetuneConfig) -> list[int] | None:
+    """The layer indices that carry LoRA (`finetune.lora_layers`, a share counted from the top); None: all."""
+    if cfg.lora_layers >= 1.0:
+        return None
+    n = base.config.get_text_config(decoder=True).num_hidden_layers
+    return list(range(n - max(1, math.ceil(cfg.lora_layers * n)), n))
 
 
 def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base,
@@ -183,7 +192,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     else:
         model = peft.get_peft_model(base, peft.LoraConfig(
             r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+            target_modules=cfg.target_modules, task_type="CAUSAL_LM", layers_to_transform=top_layers(base, cfg)))
     if sparse_dropout:
         use_sparse_dropout(model)
     try:

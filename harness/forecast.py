@@ -3,7 +3,8 @@
 The same demo takes 16 minutes on one 2-core CPU and an hour on another, so a fixed figure in the README helps
 nobody. The forecast counts the tokens each arm will train on and answer (from the task's files and config;
 words x TOKENS_PER_WORD, since the tokenizer is not loaded yet), turns them into FLOPs (answering 2 x params a
-token, LoRA training 4 x params: forward plus the backward pass to the activations), and divides by this CPU's
+token, LoRA training 4 x params: forward plus the backward pass to the activations, less where
+the lower layers carry no LoRA), and divides by this CPU's
 own matrix-product speed (precision.py's probe, 0.1 s) times an efficiency measured on whole runs.
 
 The efficiencies (achieved FLOP/s over the probe's) come from the coffee demo on two CPU kinds (bench/README.md):
@@ -105,7 +106,8 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
                      * (_prompt_tokens(arm, cfg, chunk, q_words, a_words, *f) * body_params + new_tokens * params) * 2
                      for f in formats) if want == "auto" else 0
         train = _train_tokens(arm, cfg, task, chunk, pair_words)
-        seconds = (answer + choice) / answer_speed + 4 * params * train / train_speed
+        # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further.
+        seconds = (answer + choice) / answer_speed + (2 + 2 * cfg.finetune.lora_layers) * params * train / train_speed
         out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), seconds))
     return out
 

@@ -142,11 +142,12 @@ def available_gb(device: str) -> float:
 
 def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_targets: int, batch: int,
              seq_len: int, finetunes: bool, quant_bits: int | None = None,
-             bf16_training_copy: bool = False) -> Estimate:
+             bf16_training_copy: bool = False, lora_layers: float = 1.0) -> Estimate:
     """Rough on purpose (within about 2x): weights at their dtype, a second merged copy for the fine-tuned
     pipelines, LoRA weights with grads and two Adam moments in float32, and the training activations
     that dominate small models: ~34 floats per token per layer per hidden unit plus the logits, kept
-    three times over (logits, softmax, grad). `bf16_training_copy`: `--dtype auto` on a CPU may train on one.
+    three times over (logits, softmax, grad); `batch` is the rows computed at once (a micro-batch, batches.py).
+    `bf16_training_copy`: `--dtype auto` on a CPU may train on one.
     Measured on coffee (2026-11-27): 16.7 GB estimated for RAFT rows of 8 x 652 tokens; the run peaked at 12.8 GB."""
     bytes_per = quant_bits / 8 if quant_bits else torch.finfo(dtype).bits / 8
     weights = shape.params * bytes_per / 1e9
@@ -155,6 +156,7 @@ def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_ta
         merged = shape.params * torch.finfo(dtype).bits / 8 / 1e9
         lora = shape.layers * n_targets * lora_rank * 2 * shape.hidden * 16 / 1e9
         tokens = batch * seq_len
-        activ = (tokens * shape.layers * shape.hidden * 34 + tokens * shape.vocab * 3) * 4 / 1e9
+        # Only the layers that carry LoRA keep activations for the backward pass (finetune.lora_layers).
+        activ = (tokens * shape.layers * lora_layers * shape.hidden * 34 + tokens * shape.vocab * 3) * 4 / 1e9
     copy = shape.params * 2 / 1e9 if finetunes and bf16_training_copy else 0.0
     return Estimate(weights, merged, lora, activ, available_gb(device), device, copy)

@@ -40,13 +40,13 @@ def test_micro_batched_training_is_the_same_mathematics(tmp_path):
     longest = max(len(e["input_ids"]) for e in examples)
     runs = []
     for budget in (0, longest):  # whole batches of 4 rows, then one row at a time
-        cfg = FinetuneConfig(lora_rank=4, lora_alpha=8, lora_dropout=0.0, epochs=2, batch_size=4,
-                             eval_fraction=0.25, micro_batch_tokens=budget)
+        cfg = FinetuneConfig(lora_rank=4, lora_alpha=8, lora_dropout=0.0, epochs=1, batch_size=4,
+                             eval_fraction=0.25, micro_batch_tokens=budget)  # 2 steps of 4 rows
         runs.append(train_adapter(model, tok, examples, cfg, 0, tmp_path / str(budget), "m", sparse_dropout=False))
     whole, micro = runs
     assert (whole.micro_batch, micro.micro_batch) == (4, 1)
     evals = [[h["eval_loss"] for h in r.log_history if "eval_loss" in h] for r in runs]
-    assert len(evals[0]) == 2 and evals[0] == pytest.approx(evals[1], rel=1e-4)
+    assert len(evals[0]) == 1 and evals[0] == pytest.approx(evals[1], rel=1e-4)
     a, b = (load_file(str(r.path / "adapter_model.safetensors")) for r in runs)
     assert a.keys() == b.keys()
     # Adam divides by the gradient's running size, so an element with a near-zero gradient can round either way;
