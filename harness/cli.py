@@ -87,7 +87,7 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
 
 
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
-               engine=None, precision=None) -> tuple[Path, list[str]]:
+               engine=None, precision=None, deployment=None) -> tuple[Path, list[str]]:
     from .answerlog import AnswerLog
     from .arms import arms, describe
     from .pipelines import Shared
@@ -124,6 +124,8 @@ def _run_point(args, task, config, names, shared_models, source, device, results
             "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
                        (args.gpu_hour_usd if device.startswith("cuda") else args.cpu_hour_usd),
                        "per_million_tokens_usd": args.usd_per_million_tokens},
+            # The checked profile itself, so `harness report` projects again without the file.
+            "deployment": deployment.record() if deployment is not None else None,
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
             "started": started}
     return finish_run(work, results, info)
@@ -169,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         seed=args.seed, freshness=not args.no_freshness, trains=_trained,
                         results_dir=Path(args.results_dir), cache_dir=Path(args.cache_dir),
                         resume=args.resume and not args.sweep, embedder=args.embedder, model=args.model,
-                        trust_remote_code=args.trust_remote_code)
+                        trust_remote_code=args.trust_remote_code, deployment=args.deployment)
     print_warnings(checked)
     task, config, names, source = checked.task, checked.config, checked.names, checked.source
     # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
@@ -205,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"\n=== sweep point {i + 1}/{len(points)}: "
                   + ", ".join(f"{k}={v}" for k, v in overrides.items()), flush=True)
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
-                                   device, results_dir, engine, precision)
+                                   device, results_dir, engine, precision, checked.deployment)
         done.append((overrides, run_dir))
     if not args.sweep:
         _summary(said, run_dir)
@@ -292,7 +294,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .registry import tasks_dir
 
     # The checks `run` makes before loading a model, minus the model's own; missing pairs only warn here.
-    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False)
+    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False,
+                        deployment=args.deployment)
     print_warnings(checked)
     t = checked.task
     from .demos import demo_pool
@@ -303,6 +306,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())}; stable questions: "
           f"{labels.count('taught')} taught by train.jsonl, {labels.count('documents-only')} documents-only; "
           f"{len(pool.pairs)} training pairs free of test answers for demonstrations)")
+    profile = checked.deployment
+    if profile is not None:
+        print(f"deployment profile {profile.name}: ok ({profile.spec.description or 'no description'})")
     return 0
 
 
@@ -318,10 +324,12 @@ def cmd_new_task(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .deployment import from_option
     from .report import render
 
+    profile = from_option(args.deployment) if args.deployment else None
     run_dir = Path(args.run_dir)  # render reads it through harness.runfiles: damaged files are one-line errors
-    _summary(render(run_dir), run_dir)
+    _summary(render(run_dir, profile), run_dir)
     return 0
 
 
@@ -333,6 +341,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from .html_report import write_compare_html
         print(f"\ncompare page: {write_compare_html(Path(args.run_a), Path(args.run_b), Path(args.html))}")
     return 0
+
+
+DEPLOYMENT_HELP = ("project each arm's measured tokens onto a deployment: a profile YAML file, or a built-in "
+                   "(h100-8b, h100x8-70b, api-8b); writes cost_projection.csv and 'Cost at your scale' (default: "
+                   "task.yaml's `deployment:`, else none)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hour-usd", type=float, default=None, help="override: price of an hour of whatever ran")
     run.add_argument("--usd-per-million-tokens", type=float, default=DEFAULT_PRICES["per_million_tokens_usd"],
                      help="per-token price on top of machine time, e.g. a hosted API's (default 0)")
+    run.add_argument("--deployment", default=None, metavar="PROFILE", help=DEPLOYMENT_HELP)
     run.add_argument("--reanswer", action="store_true",
                      help="generate every answer again instead of reusing the answer cache (--cache-dir/answers/), "
                           "so latencies are timed anew; answers are the same either way (greedy decoding)")
@@ -424,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Load and check a task folder: config keys and types, JSONL lines, "
                                      "documents, and train/test leakage.")
     val.add_argument("--task", required=True, help="task folder name under the tasks dir")
+    val.add_argument("--deployment", default=None, metavar="PROFILE", help="check this deployment profile too")
     val.set_defaults(func=cmd_validate)
 
     new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder with a commented task.yaml",
@@ -436,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Rewrite the CSV tables and report.md of RUN_DIR from its predictions.jsonl, "
                                      "costs.json and run.json, without running any model.")
     rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
+    rep.add_argument("--deployment", default=None, metavar="PROFILE",
+                     help=DEPLOYMENT_HELP + "; here it replaces the run's own profile for this rendering")
     rep.set_defaults(func=cmd_report)
 
     cmp = sub.add_parser("compare", help="show what changed between two runs",
