@@ -344,8 +344,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 DEPLOYMENT_HELP = ("project each arm's measured tokens onto a deployment: a profile YAML file, or a built-in "
-                   "(h100-8b, h100x8-70b, api-8b); writes cost_projection.csv and 'Cost at your scale' (default: "
-                   "task.yaml's `deployment:`, else none)")
+                   "(h100-8b, h100x8-70b, api-8b); writes cost_projection.csv and 'Cost at your scale'")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hour-usd", type=float, default=None, help="override: price of an hour of whatever ran")
     run.add_argument("--usd-per-million-tokens", type=float, default=DEFAULT_PRICES["per_million_tokens_usd"],
                      help="per-token price on top of machine time, e.g. a hosted API's (default 0)")
-    run.add_argument("--deployment", default=None, metavar="PROFILE", help=DEPLOYMENT_HELP)
+    run.add_argument("--deployment", default=None, metavar="PROFILE",
+                     help=DEPLOYMENT_HELP + " (default: task.yaml's `deployment:`, else none)")
     run.add_argument("--reanswer", action="store_true",
                      help="generate every answer again instead of reusing the answer cache (--cache-dir/answers/), "
                           "so latencies are timed anew; answers are the same either way (greedy decoding)")
@@ -452,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "costs.json and run.json, without running any model.")
     rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
     rep.add_argument("--deployment", default=None, metavar="PROFILE",
-                     help=DEPLOYMENT_HELP + "; here it replaces the run's own profile for this rendering")
+                     help=DEPLOYMENT_HELP + " (default: the profile the run recorded, else none; run.json is "
+                          "left as it is)")
     rep.set_defaults(func=cmd_report)
 
     cmp = sub.add_parser("compare", help="show what changed between two runs",
