@@ -14,7 +14,6 @@ from harness.projection import measured, project, projection_table
 from test_task_errors import append
 from test_untrusted import no_model, refused  # noqa: F401  (no_model is a fixture)
 
-FIXTURES = Path(__file__).parent / "fixtures"
 BUILTINS = Path(__file__).parents[1] / "harness" / "deployments"
 
 PLAN = {"params": 1e9, "training": {"usd_per_gpu_hour": 3.6, "peak_flops": 1e12, "mfu": 0.5},
