@@ -109,7 +109,8 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
     return (model if copy is None else copy), precision
 
 
-def _run_info(args, task, config, names: list[str], source, device: str, model, train_model, precision) -> dict:
+def _run_info(args, task, config, names: list[str], source, device: str, model, train_model, precision,
+              deployment=None) -> dict:
     """run.json's fields known before any arm runs: enough to reproduce the run and to read its speeds."""
     import torch
 
@@ -132,12 +133,14 @@ def _run_info(args, task, config, names: list[str], source, device: str, model, 
             "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
                        (args.gpu_hour_usd if device.startswith("cuda") else args.cpu_hour_usd),
                        "per_million_tokens_usd": args.usd_per_million_tokens},
+            # The checked profile itself, so `harness report` projects again without the file.
+            "deployment": deployment.record() if deployment is not None else None,
             "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
-               engine=None, precision=None) -> tuple[Path, list[str]]:
+               engine=None, precision=None, deployment=None) -> tuple[Path, list[str]]:
     from .answerlog import AnswerLog
     from .pipelines import Shared
     from .report import finish_run, start_run, write_partial
@@ -156,7 +159,7 @@ def _run_point(args, task, config, names, shared_models, source, device, results
                     namespace=namespace)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
                     embedder_id=args.embedder, engine=engine, train_model=train_model)
-    info = _run_info(args, task, config, names, source, device, model, train_model, precision)
+    info = _run_info(args, task, config, names, source, device, model, train_model, precision, deployment)
 
     def partial(done: list) -> None:
         if len(done) < len(names):
@@ -207,7 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         seed=args.seed, freshness=not args.no_freshness, trains=_trained,
                         results_dir=Path(args.results_dir), cache_dir=Path(args.cache_dir),
                         resume=args.resume and not args.sweep, embedder=args.embedder, model=args.model,
-                        trust_remote_code=args.trust_remote_code)
+                        trust_remote_code=args.trust_remote_code, deployment=args.deployment)
     print_warnings(checked)
     task, config, names, source = checked.task, checked.config, checked.names, checked.source
     # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
@@ -246,7 +249,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"\n=== sweep point {i + 1}/{len(points)}: "
                   + ", ".join(f"{k}={v}" for k, v in overrides.items()), flush=True)
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
-                                   device, results_dir, engine, precision)
+                                   device, results_dir, engine, precision, checked.deployment)
         done.append((overrides, run_dir))
     if not args.sweep:
         _summary(said, run_dir)
@@ -333,7 +336,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .registry import tasks_dir
 
     # The checks `run` makes before loading a model, minus the model's own; missing pairs only warn here.
-    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False)
+    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False,
+                        deployment=args.deployment)
     print_warnings(checked)
     t = checked.task
     from .demos import demo_pool
@@ -344,6 +348,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())}; stable questions: "
           f"{labels.count('taught')} taught by train.jsonl, {labels.count('documents-only')} documents-only; "
           f"{len(pool.pairs)} training pairs free of test answers for demonstrations)")
+    profile = checked.deployment
+    if profile is not None:
+        print(f"deployment profile {profile.name}: ok ({profile.spec.description or 'no description'})")
     return 0
 
 
@@ -359,10 +366,12 @@ def cmd_new_task(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .deployment import from_option
     from .report import render
 
+    profile = from_option(args.deployment) if args.deployment else None
     run_dir = Path(args.run_dir)  # render reads it through harness.runfiles: damaged files are one-line errors
-    _summary(render(run_dir), run_dir)
+    _summary(render(run_dir, profile), run_dir)
     return 0
 
 
@@ -374,6 +383,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from .html_report import write_compare_html
         print(f"\ncompare page: {write_compare_html(Path(args.run_a), Path(args.run_b), Path(args.html))}")
     return 0
+
+
+DEPLOYMENT_HELP = ("project each arm's measured tokens onto a deployment: a profile YAML file, or a built-in "
+                   "(h100-8b, h100x8-70b, api-8b); writes cost_projection.csv and 'Cost at your scale'")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -440,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hour-usd", type=float, default=None, help="override: price of an hour of whatever ran")
     run.add_argument("--usd-per-million-tokens", type=float, default=DEFAULT_PRICES["per_million_tokens_usd"],
                      help="per-token price on top of machine time, e.g. a hosted API's (default 0)")
+    run.add_argument("--deployment", default=None, metavar="PROFILE",
+                     help=DEPLOYMENT_HELP + " (default: task.yaml's `deployment:`, else none)")
     run.add_argument("--reanswer", action="store_true",
                      help="generate every answer again instead of reusing the answer cache (--cache-dir/answers/), "
                           "so latencies are timed anew; answers are the same either way (greedy decoding)")
@@ -465,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Load and check a task folder: config keys and types, JSONL lines, "
                                      "documents, and train/test leakage.")
     val.add_argument("--task", required=True, help="task folder name under the tasks dir")
+    val.add_argument("--deployment", default=None, metavar="PROFILE", help="check this deployment profile too")
     val.set_defaults(func=cmd_validate)
 
     new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder with a commented task.yaml",
@@ -477,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Rewrite the CSV tables and report.md of RUN_DIR from its predictions.jsonl, "
                                      "costs.json and run.json, without running any model.")
     rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
+    rep.add_argument("--deployment", default=None, metavar="PROFILE",
+                     help=DEPLOYMENT_HELP + " (default: the profile the run recorded, else none; run.json is "
+                          "left as it is)")
     rep.set_defaults(func=cmd_report)
 
     cmp = sub.add_parser("compare", help="show what changed between two runs",

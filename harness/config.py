@@ -119,3 +119,6 @@ class TaskConfig(_Strict):
     demonstrations: DemoConfig = DemoConfig()
     arms: dict[str, ArmConfig] = {}  # extra arms on top of the defaults (harness/arms.py), or overrides
     generation: GenerationConfig = GenerationConfig()
+    # "Cost at your scale": a built-in deployment profile's name or a YAML file inside the task folder
+    # (harness/deployment.py); `--deployment` overrides it.
+    deployment: str | None = Field(None, min_length=1, max_length=200)

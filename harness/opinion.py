@@ -7,6 +7,7 @@ import pandas as pd
 
 from .config import CptConfig, FinetuneConfig, RaftConfig, RetrievalConfig
 from .names import CONTINUED, NOT_RETRAINED, RETRAINED
+from .scale_section import opinion_cell, usd
 from .tables import ALL, DOCS_ONLY, TAUGHT
 
 CONTROL = "base"  # the untouched model is a control, not a contender
@@ -38,9 +39,25 @@ def _best(values: dict[str, float], sig: pd.DataFrame, group: str) -> tuple[str,
     return best, ties
 
 
-def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fresh: pd.DataFrame, metric: str
-                  ) -> tuple[pd.DataFrame, str] | None:
-    """The table and a recommendation that cites its figures; None without two contenders."""
+def _cost_row(c: pd.DataFrame, names: list[str], scale: tuple[str, pd.DataFrame] | None
+              ) -> tuple[dict, object, str | None]:
+    """Projected cost a year on the deployment profile when one is given and every contender has a projection;
+    else the cost measured on this machine for the build and 1,000 questions. Last: the profile used, if one."""
+    if scale is not None:
+        profile, proj = scale[0], scale[1].set_index("pipeline")
+        if proj.loc[names, "projected_usd_per_year"].notna().all():
+            return ({n: float(proj.loc[n, "projected_usd_per_year"]) for n in names},
+                    lambda n, v: opinion_cell(proj.loc[n], profile), profile)
+    return ({n: float(c.loc[n, "build_usd"] + c.loc[n, "usd_per_1k_questions"]) for n in names},
+            lambda n, v: f"${v:.4f} for build + 1,000 questions (build ${c.loc[n, 'build_usd']:.4f}, "
+                         f"{c.loc[n, 'latency_mean_s']:.3f} s/question incl. retrieval)", None)
+
+
+def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fresh: pd.DataFrame, metric: str,
+                  scale: tuple[str, pd.DataFrame] | None = None) -> tuple[pd.DataFrame, str, str | None] | None:
+    """The table, a recommendation that cites its figures, and the deployment profile its cost row was projected
+    on (None: measured on this machine); None without two contenders. `scale`: a profile's name and its
+    cost_projection table, which the cost row uses when every contender has a projection."""
     names = [n for n in acc.pipeline.unique() if n != CONTROL]
     if len(names) < 2:
         return None
@@ -59,9 +76,8 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
         rows[label] = ({n: float(a.loc[n, metric]) for n in names},
                        lambda n, v, a=a: f"{metric} {v:.3f} [{a.loc[n, f'{metric}_ci95_low']:.2f}, "
                                          f"{a.loc[n, f'{metric}_ci95_high']:.2f}] (n={int(a.loc[n, 'questions'])})")
-    rows["cost"] = ({n: float(c.loc[n, "build_usd"] + c.loc[n, "usd_per_1k_questions"]) for n in names},
-                    lambda n, v: f"${v:.4f} for build + 1,000 questions (build ${c.loc[n, 'build_usd']:.4f}, "
-                                 f"{c.loc[n, 'latency_mean_s']:.3f} s/question incl. retrieval)")
+    cost_values, cost_words, projected_on = _cost_row(c, names, scale)
+    rows["cost"] = (cost_values, cost_words)
     rows["complexity"] = ({n: len(knobs(c.loc[n, "weights"], c.loc[n, "context"])) if "weights" in c else 0
                            for n in names},
                           lambda n, v: f"{v} settings to tune, "
@@ -86,10 +102,12 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
         values, describe = rows[row]
         levels = _level(values)  # as in the article: high cost means expensive, high accuracy means good
         table.append({"": row, **{n: f"{levels[n]}: {describe(n, values[n])}" for n in names}})
-    return pd.DataFrame(table), recommendation(rows, sig, names, present, metric)
+    return pd.DataFrame(table), recommendation(rows, sig, names, present, metric, projected_on), projected_on
 
 
-def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: list[str], metric: str) -> str:
+def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: list[str], metric: str,
+                   profile: str | None = None) -> str:
+    """`profile`: the deployment profile the cost row was projected on, if it was."""
     parts = []
     for group in present:
         label = "accuracy" if group == ALL else f"accuracy ({group})"
@@ -110,5 +128,7 @@ def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: lis
             parts.append(f"for documents that arrive after the build, **{nb}** takes them in with no rebuild "
                          f"({flex[nb]:.3f} on fresh questions)")
     cheapest = min(names, key=lambda n: rows["cost"][0][n])
-    parts.append(f"{cheapest} is cheapest for build + 1,000 questions (${rows['cost'][0][cheapest]:.4f})")
+    low = rows["cost"][0][cheapest]
+    parts.append(f"{cheapest} has the lowest projected cost a year on {profile} ({usd(low)})" if profile else
+                 f"{cheapest} is cheapest for build + 1,000 questions (${low:.4f})")
     return "Recommendation: " + "; ".join(parts) + "."

@@ -5,8 +5,9 @@ Checked here: the task folder (schema and data, see harness/task.py), the `--pip
 (empty, duplicate or unknown names), that the selected arms have what they need (training pairs), the
 seed's range, that the results and cache folders are writable, `--resume` candidates, that the embedder
 and model exist and look valid (a hub id is only tried when the hub answers; when it does not,
-HF_HUB_OFFLINE is set so the libraries do not retry for a minute), and `finetune.target_modules`
-against the model's module names (read from the GGUF header or config.json, never from the weights).
+HF_HUB_OFFLINE is set so the libraries do not retry for a minute), `finetune.target_modules`
+against the model's module names (read from the GGUF header or config.json, never from the weights), and
+the deployment profile "Cost at your scale" projects onto (--deployment, or task.yaml's `deployment:`).
 
 Nothing here imports torch unless a model is named (`model=`), which only `run` and `train` do.
 """
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from .config import TaskConfig
+from .deployment import Profile, resolve
 from .errors import HarnessError
 from .names import DEFAULT_EMBEDDER, looks_like_hub_id
 from .registry import find_task
@@ -48,6 +50,7 @@ class Checked:
     names: list[str]
     source: ModelSource | None = None
     warnings: tuple[str, ...] = ()
+    deployment: Profile | None = None  # the profile "Cost at your scale" projects onto, if any
 
 
 # ---------------------------------------------------------------- arms
@@ -276,13 +279,14 @@ def preflight(task_name: str, tasks_root: Path, valid_names: Names, needs_pairs:
               results_dir: Path | None = None, cache_dir: Path | None = None, resume: bool = False,
               resume_key: Callable[[Task, TaskConfig, list[str], ModelSource], str] | None = None,
               embedder: str | None = None, model: str | None = None, trust_remote_code: bool = False,
-              strict: bool = True) -> Checked:
+              strict: bool = True, deployment: str | None = None) -> Checked:
     """Run every check that needs no model weights; raise HarnessError (one line) at the first problem.
 
     `valid_names` / `default`: the arm names (or a function of the task's config giving them);
     `needs_pairs` / `trains`: which of the selected names train on pairs / train at all (a set, or a
     function (config, names) -> set). `strict` False (validate) turns an arm's missing pairs into a
-    warning. Folders, resume and models are only checked when given."""
+    warning. Folders, resume and models are only checked when given; the deployment profile (`deployment`,
+    i.e. --deployment, else task.yaml's `deployment:`) whenever there is one."""
     task = find_task(task_name, tasks_root)
     config = task.config
     check_seed(config.seed, "seed:")
@@ -291,6 +295,7 @@ def preflight(task_name: str, tasks_root: Path, valid_names: Names, needs_pairs:
         config = config.model_copy(update={"seed": seed})
     valid = valid_names(config) if callable(valid_names) else valid_names
     names = select_arms(pipelines, valid, default(config) if callable(default) else default)
+    profile = resolve(deployment, task.root, config.deployment)
     pairing = needs_pairs(config, names) if callable(needs_pairs) else set(needs_pairs)
     warnings = list(task.warnings) + _needs(task, names, pairing, freshness, strict)
     warnings += check_demonstrations(task, config, names, strict)
@@ -310,7 +315,7 @@ def preflight(task_name: str, tasks_root: Path, valid_names: Names, needs_pairs:
     if resume and results_dir is not None:
         check_resume(results_dir, task.name,
                      resume_key(task, config, names, source) if resume_key and source else None)
-    return Checked(task, config, names, source, tuple(warnings))
+    return Checked(task, config, names, source, tuple(warnings), profile)
 
 
 def check_demonstrations(task: Task, config: TaskConfig, names: list[str], strict: bool = True) -> list[str]:

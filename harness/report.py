@@ -9,11 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from .config import MAX_BATCH_GROWTH
+from .deployment import Profile, from_record
 from .errors import HarnessError
 from .opinion import opinion_table
 from .plots import draw_all
+from .projection import projection_table
 from .runfiles import load_run
 from .names import DEFAULT_PRICES, NOT_RETRAINED, NOTHING_TO_REBUILD, PHASE_MAIN, PHASE_REBUILT, REINDEXED
+from .scale_section import assumptions, break_even_text, display
 from .stats import paired_p
 from .tables import (DOCS_ONLY, TAUGHT, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
                      significance_table, slice_table)
@@ -186,18 +189,47 @@ def _loss_histories(saved: dict) -> dict[str, list[dict]]:
     return out
 
 
-def _opinion_section(acc, sig, cost, fresh, metric: str) -> list[str]:
-    made = opinion_table(acc, sig, cost, fresh, metric)
+def _opinion_section(acc, sig, cost, fresh, metric: str, scale: tuple[str, pd.DataFrame] | None) -> list[str]:
+    made = opinion_table(acc, sig, cost, fresh, metric, scale)
     if made is None:
         return []
-    table, rec = made
+    table, rec, projected_on = made
+    cost_words = (f"cost (projected a year on deployment profile {projected_on}: build, serving, rebuilds; see Cost "
+                  "at your scale)" if projected_on else "cost (build from nothing, including training, + 1,000 "
+                  "questions)")
     return ["## The opinion table, measured", "",
             "The rows of the usual blog comparison, each cell filled from this run: accuracy (headline metric, 95% "
             "interval) on facts the fine-tune was taught and on facts only the documents hold, flexibility (new "
-            "facts answered with no rebuild), cost (build from nothing, including training, + 1,000 questions), "
+            f"facts answered with no rebuild), {cost_words}, "
             "complexity (settings to tune, artifacts), freshness (new facts after a rebuild, and its cost). "
             "high/medium/low rank the arms against each other.", "",
             markdown_table(table), "", rec, ""]
+
+
+def _scale_section(proj: pd.DataFrame | None, profile: Profile | None) -> list[str]:
+    """Cost at your scale: the projection beside the measured cost, when the run has a deployment profile."""
+    if proj is None or profile is None:
+        return []
+    lines = ["## Cost at your scale (projection)", "", assumptions(profile), "",
+             markdown_table(display(proj)), "", break_even_text(proj)]
+    if proj.projected_usd_per_year.isna().any():
+        lines += ["", "–: this run folder records no training tokens for that arm (written before they were "
+                      "recorded); re-run the task to project its training."]
+    return lines + [""]
+
+
+def _projection(run_dir: Path, info: dict, saved: dict, cost: pd.DataFrame,
+                deployment: Profile | None) -> tuple[Profile | None, pd.DataFrame | None]:
+    """The profile (`--deployment`, else the one run.json recorded) and cost_projection.csv, written here; a
+    run with none loses a stale projection rather than keep one report.md no longer shows."""
+    profile = deployment or (from_record(info["deployment"], run_dir / "run.json") if info.get("deployment")
+                             else None)
+    if profile is None:
+        (run_dir / "cost_projection.csv").unlink(missing_ok=True)
+        return None, None
+    proj = projection_table(saved, info["pipelines"], profile, cost)
+    proj.to_csv(run_dir / "cost_projection.csv", index=False)
+    return profile, proj
 
 
 def _batch_words(gen: dict) -> str:
@@ -255,8 +287,9 @@ def _partial_banner(info: dict) -> list[str]:
             "finishes, and the run folder loses its leading dot and `.partial` when all are done.", ""]
 
 
-def render(run_dir: Path) -> list[str]:
-    """(Re)writes the CSV tables, figures, report.md and report.html from the run's saved files.
+def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
+    """(Re)writes the CSV tables, figures, report.md and report.html from the run's saved files; with
+    `deployment` (else the profile run.json recorded), cost_projection.csv and Cost at your scale too.
 
     Returns the verdict sentences, for the one-screen summary."""
     info, saved, preds = load_run(run_dir)  # each file checked: a damaged run is one clear error
@@ -273,6 +306,8 @@ def render(run_dir: Path) -> list[str]:
     for name, df in (("accuracy", acc), ("significance", sig), ("slices", slices), ("retrieval", retrieval),
                      ("cost", cost), ("freshness", fresh)):
         df.to_csv(run_dir / f"{name}.csv", index=False)
+    profile, proj = _projection(run_dir, info, saved, cost, deployment)
+    scale = (profile.name, proj) if profile is not None and proj is not None else None
     said = verdict(acc, sig, fresh, cost, metric, preds) + _coverage_sentence(info, preds)
     trust = _trust_notes(info, preds, metric)
     figures = draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(saved))
@@ -291,7 +326,7 @@ def render(run_dir: Path) -> list[str]:
              if isinstance(info.get("cpu"), dict) and info["cpu"].get("kind") else ""), "",
           "## Verdict", "", *[f"- {s}" for s in said], "",
           *(["### How far to trust these numbers", "", *[f"- {s}" for s in trust], ""] if trust else []),
-          *_opinion_section(acc, sig, cost, fresh, metric),
+          *_opinion_section(acc, sig, cost, fresh, metric, scale),
           "## Accuracy (stable questions, before the update)", "",
           "`taught`: a reference answer is among the training answers, or a training question is a near-paraphrase "
           "(content-word Jaccard ≥ 0.6); `documents-only`: only the documents hold the fact. The label is in "
@@ -326,6 +361,7 @@ def render(run_dir: Path) -> list[str]:
                                            "finetune is never dearer." if n == 0 else
                                            f"finetune is cheaper above **{n:,.0f} questions a year**."))
             for b, n in even.items()], "",
+          *_scale_section(proj, profile),
           f"## Freshness ({metric})", ""]
     if n_fresh and not info.get("freshness", True):
         md += [markdown_table(fresh), "", "The update experiment was skipped in this run (`--no-freshness`): "

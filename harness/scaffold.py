@@ -77,6 +77,11 @@ generation:                     # same for every arm: greedy decoding
   max_new_tokens: {max_new_tokens}
   batch_size: {gen_batch_size}
   batch_tokens: {gen_batch_tokens}           # short prompts answer in bigger batches, up to {max_growth}x batch_size
+
+# "Cost at your scale" in the report: each arm's measured tokens projected onto a deployment. A built-in profile
+# (h100-8b, h100x8-70b, api-8b) or a YAML file inside this folder written like them (harness/deployments/);
+# `harness run --deployment` overrides it.
+# deployment: h100-8b
 """
 
 def _row(**fields) -> str:

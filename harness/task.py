@@ -30,18 +30,20 @@ import json
 import math
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .config import TaskConfig
 from .errors import HarnessError
 from .names import TASK_NAME_RULE, is_task_name
 from .text import best_matches, normalize, word_set
 
+Schema = TypeVar("Schema", bound=BaseModel)
 DOC_SUFFIXES = (".md", ".txt")
 MB = 2**20
 MAX_DOC_BYTES = 20 * MB
@@ -171,7 +173,7 @@ def _read_bytes(path: Path, limit: int) -> bytes:
         return f.read(limit + 1)
 
 
-def _read_text(path: Path, limit: int = MAX_DOC_BYTES) -> str:
+def read_text(path: Path, limit: int = MAX_DOC_BYTES) -> str:
     raw = _read_bytes(path, limit)
     if b"\x00" in raw:
         raise HarnessError("looks like a binary file (contains NUL bytes); only UTF-8 text is allowed here", path)
@@ -218,16 +220,17 @@ def _check_yaml_shape(text: str, path: Path) -> None:
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
-            raise HarnessError("YAML aliases (*name) are not allowed in task.yaml: write the value out", path, line)
+            raise HarnessError("YAML aliases (*name) are not allowed in task.yaml or a deployment profile: write "
+                               "the value out", path, line)
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise HarnessError(f"nested deeper than {MAX_DEPTH} levels; a task config needs 3", path, line)
+                raise HarnessError(f"nested deeper than {MAX_DEPTH} levels; a config needs 3", path, line)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
 
 
-def _parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
+def parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         # Safe loading builds plain data only: a `!!python/object` tag is an error, never an object.
         _check_yaml_shape(text, path)
@@ -244,7 +247,7 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
                            mark.line + 1 if mark else None) from None
 
 
-def _yaml_line(node: yaml.Node, path: tuple[Any, ...]) -> int | None:
+def yaml_line(node: yaml.Node, path: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at `path` (or of its nearest existing parent)."""
     line = node.start_mark.line + 1
     for key in path:
@@ -262,34 +265,59 @@ def _yaml_line(node: yaml.Node, path: tuple[Any, ...]) -> int | None:
     return line
 
 
+def _schema_error(e: ValidationError, data: Any, root: yaml.Node | None, path: Path,
+                  hints: dict[str, Callable[[str], str]]) -> HarnessError:
+    """The first schema error as one line at its YAML line; `hints` rewrite pydantic's message by error type.
+
+    A tagged union (`kind: gpu`) puts its tag in the error's location though no key has that name: such
+    steps are dropped, so the key and the line are the ones the user wrote."""
+    # A misspelt key also shows up as the real key missing: name the misspelling, the cause.
+    err = next((x for x in e.errors() if x["type"] == "extra_forbidden"), e.errors()[0])
+    loc, node = [], data
+    for i, step in enumerate(err["loc"]):
+        if isinstance(node, dict) and step not in node and i < len(err["loc"]) - 1:
+            continue
+        loc.append(step)
+        if isinstance(node, dict):
+            node = node.get(step)
+        else:
+            node = node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    msg = hints.get(err["type"], lambda m: m)(err["msg"])
+    return HarnessError(f"{key}: {msg}", path, yaml_line(root, tuple(loc)) if root is not None else None)
+
+
+def load_yaml_as(path: Path, limit: int, schema: type[Schema], keys: str,
+                 hints: dict[str, Callable[[str], str]]) -> tuple[Schema, yaml.Node]:
+    """A YAML mapping checked against a pydantic schema, and its node tree (for the lines of later checks);
+    `keys` names a few for the error when it is no mapping; `hints` rewrite pydantic's messages by error type."""
+    data, root = parse_yaml(read_text(path, limit), path)
+    if not isinstance(data, dict) or root is None:
+        raise HarnessError(f"must be a mapping of keys ({keys}, ...)", path, 1)
+    try:
+        return schema.model_validate(data), root
+    except ValidationError as e:
+        raise _schema_error(e, data, root, path, hints) from None
+
+
 def load_config(path: Path) -> TaskConfig:
     if not path.is_file() or path.is_symlink():
         raise HarnessError("missing task.yaml: every task folder needs one (run `harness new-task NAME` "
                            "for a commented template)", path)
-    data, root = _parse_yaml(_read_text(path, MAX_YAML_BYTES), path)
-    if not isinstance(data, dict):
-        raise HarnessError("must be a mapping of keys (name:, description:, ...)", path, 1)
-    try:
-        config = TaskConfig.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `harness new-task` writes a template with every key)"
-        elif err["type"] == "string_type":
-            msg += ' (put the value in quotes, e.g. name: "2024")'
-        raise HarnessError(f"{key}: {msg}", path, _yaml_line(root, tuple(err["loc"]))) from None
+    config, root = load_yaml_as(path, MAX_YAML_BYTES, TaskConfig, "name:, description:", {
+        "extra_forbidden": lambda m: "unknown key (check the spelling; `harness new-task` writes a template "
+                                     "with every key)",
+        "string_type": lambda m: m + ' (put the value in quotes, e.g. name: "2024")'})
     if not is_task_name(config.name):
         raise HarnessError(f"name: {config.name!r} is not a plain task name ({TASK_NAME_RULE}); "
-                           "the run folder is named after the task folder", path, _yaml_line(root, ("name",)))
+                           "the run folder is named after the task folder", path, yaml_line(root, ("name",)))
     return config
 
 
 def config_line(path: Path, loc: tuple[Any, ...]) -> int | None:
     """The line of a key in a task.yaml that has already loaded (for checks made after loading)."""
     try:
-        return _yaml_line(_parse_yaml(_read_text(path, MAX_YAML_BYTES), path)[1], loc)
+        return yaml_line(parse_yaml(read_text(path, MAX_YAML_BYTES), path)[1], loc)
     except (HarnessError, AttributeError):
         return None
 
@@ -308,7 +336,7 @@ def load_documents(folder: Path, task_root: Path) -> tuple[Document, ...]:
             continue
         if p.suffix.lower() not in DOC_SUFFIXES:
             raise HarnessError(f"unsupported document type {p.suffix!r}; use {' or '.join(DOC_SUFFIXES)} files", p)
-        text = _read_text(p, MAX_DOC_BYTES)
+        text = read_text(p, MAX_DOC_BYTES)
         if not text.strip():
             raise HarnessError("document is empty; add text or delete the file", p)
         docs.append(Document(str(p.relative_to(task_root)), text))
@@ -320,7 +348,7 @@ def load_documents(folder: Path, task_root: Path) -> tuple[Document, ...]:
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
     # "\n" only: str.splitlines would also break at U+2028, U+2029 and U+0085, which JSON strings may hold.
-    for n, line in enumerate(_read_text(path, MAX_JSONL_BYTES).split("\n"), start=1):
+    for n, line in enumerate(read_text(path, MAX_JSONL_BYTES).split("\n"), start=1):
         if not line.strip():
             continue
         if len(line) > MAX_LINE_BYTES // 4 and len(line.encode()) > MAX_LINE_BYTES:
