@@ -97,7 +97,10 @@ def _terms(sentence: str) -> list[str]:
 
 def spans(sentence: str, rule: str) -> list[str]:
     """The candidate answers of one sentence under `rule`, in order of appearance, each once."""
-    found = _numbers(sentence) + _names(sentence) + (_terms(sentence) if rule == "numbers-names-terms" else [])
+    numbers = _numbers(sentence)
+    # A unit's capital ("C" of "93 °C") is not a name.
+    names = [n for n in _names(sentence) if len(n) > 1 and not any(n in x for x in numbers)]
+    found = numbers + names + (_terms(sentence) if rule == "numbers-names-terms" else [])
     found = [f for f in found if f and len(f.split()) <= MAX_ANSWER_WORDS and f in sentence]
     return sorted(dict.fromkeys(found), key=sentence.find)
 
