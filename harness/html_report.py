@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from .config import METRICS
+from .pairs_report import read_pairs
 
 # A continuous headline metric (f1, rouge_l, semantic) counts as right from this score; 0/1 metrics are unaffected.
 RIGHT_FROM = 0.5
@@ -188,6 +189,7 @@ def report_context(run_dir: Path) -> dict:
         "phase_labels": PHASES, "topics": sorted({r.topic for r in every if r.topic}),
         "knowledge": sorted({r.knowledge for r in every if r.knowledge}),
         "demonstrations": demonstrations(costs, arms), "report_md": report_md,
+        "generated_pairs": read_pairs(run_dir),
         # Without report.md the CSV tables stand in for it; figures it does not show are added either way.
         "tables": [] if report_md is not None else _csv_tables(run_dir),
         "figures": [(p.stem.replace("_", " "), _data_uri(p)) for p in sorted(run_dir.glob("*.png"))

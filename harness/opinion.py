@@ -8,7 +8,7 @@ import pandas as pd
 from .config import CptConfig, FinetuneConfig, RaftConfig, RetrievalConfig
 from .names import CONTINUED, NOT_RETRAINED, RETRAINED
 from .scale_section import opinion_cell, usd
-from .tables import ALL, DOCS_ONLY, TAUGHT
+from .tables import ALL, DOCS_ONLY, KNOWLEDGE_GROUPS, TAUGHT, TAUGHT_GENERATED
 
 CONTROL = "base"  # the untouched model is a control, not a contender
 
@@ -64,7 +64,7 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
     c = cost.set_index("pipeline")
     f = fresh.set_index("pipeline") if len(fresh) else None
     has_fresh = f is not None and f.fresh_questions.max() > 0 and f.fresh_after_rebuild.notna().all()
-    present = [g for g in (TAUGHT, DOCS_ONLY) if (acc.knowledge == g).any()] or [ALL]
+    present = [g for g in KNOWLEDGE_GROUPS if (acc.knowledge == g).any()] or [ALL]
 
     def artifacts_mb(n: str) -> float:
         return sum(float(c.loc[n, k]) for k in ("adapter_mb", "index_mb") if k in c and pd.notna(c.loc[n, k]))
@@ -113,8 +113,8 @@ def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: lis
         label = "accuracy" if group == ALL else f"accuracy ({group})"
         values = rows[label][0]
         best, ties = _best(values, sig, group)
-        what = {TAUGHT: "facts the training pairs teach", DOCS_ONLY: "facts only the documents hold",
-                ALL: "these questions"}[group]
+        what = {TAUGHT: "facts the training pairs teach", TAUGHT_GENERATED: "facts only generated pairs cover",
+                DOCS_ONLY: "facts only the documents hold", ALL: "these questions"}[group]
         if values[best] == 0:
             parts.append(f"for {what}, no arm (every one scores 0)")
             continue

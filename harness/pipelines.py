@@ -83,6 +83,7 @@ class Pipeline:
         self.raft_oracle_share: float | None = None
         self.rebuild_note = ""
         self.trains_on_build = arm.weights != "base"  # False after a rebuild that kept the old adapter
+        self.trained_pairs: dict[str, int] = {}  # pairs the adapter learnt from, by origin (written, generated)
         self._pool = DemoPool((), 0)
         self._continued = (0, 0)  # (new, replayed) examples of the last continued training
 
@@ -146,6 +147,8 @@ class Pipeline:
         material plus `update.replay` old examples per new one instead."""
         s, cfg = self.shared, self.cfg
         tok = s.tokenizer
+        if self.arm.weights in arms_mod.TRAINS_ON_PAIRS:
+            self.trained_pairs = origin_counts(knowledge.pairs)
         if self.arm.weights == "qa-lora":
             kind, recipe = "qa", cfg.finetune
             make = lambda k: arm_qa_examples(self.arm, cfg, tok, k.pairs)  # noqa: E731
@@ -295,6 +298,8 @@ class Pipeline:
                         "epochs_run": a.epochs_run, "adapter_cached": a.cached, "best_eval_loss": a.best_eval_loss,
                         "adapter": a.path.name, "log_history": a.log_history,
                         "raft_oracle_share": self.raft_oracle_share})
+            if self.trained_pairs:
+                out["training_pairs"] = dict(self.trained_pairs)
         # A rebuild costs the training it depends on, even when this run found the adapter in the cache
         # (another arm, or an earlier run, paid for it: a real rebuild would pay again).
         out["build_total_s"] = sum(v for v in (self.timing.get("index_s"), self.timing.get("demonstrations_s"),
@@ -309,6 +314,14 @@ def arm_qa_examples(arm: ArmConfig, config: TaskConfig, tokenizer, pairs) -> lis
     `harness train` calls this too, so the adapters it trains are the ones `harness run` looks for."""
     instruction = config.prompt.system if arm.instruction else None
     return qa_examples(tokenizer, pairs, instruction, chat_template(tokenizer, arm.format))
+
+
+def origin_counts(pairs) -> dict[str, int]:
+    """How many pairs were written by hand and how many generated from the documents."""
+    out: dict[str, int] = {}
+    for p in pairs:
+        out[p.origin] = out.get(p.origin, 0) + 1
+    return out
 
 
 def make_pipeline(name: str, shared: Shared) -> Pipeline:

@@ -31,6 +31,7 @@ from .errors import HarnessError
 from .names import DEFAULT_EMBEDDER, looks_like_hub_id
 from .registry import find_task
 from .task import Task, config_line
+from .trainpairs import generates
 
 if TYPE_CHECKING:
     from .models import ModelSource
@@ -74,10 +75,17 @@ def select_arms(spec: str | None, valid_names: list[str], default: list[str] | N
     return names
 
 
-def _needs(task: Task, names: list[str], needs_pairs: set[str], freshness: bool, strict: bool) -> list[str]:
-    """Arms that train on pairs need MIN_PAIRS of them; an error for a run, a warning for validate."""
+def _needs(task: Task, config: TaskConfig, names: list[str], needs_pairs: set[str], freshness: bool,
+           strict: bool) -> list[str]:
+    """Arms that train on pairs need MIN_PAIRS of them; an error for a run, a warning for validate. Pairs
+    generated from the documents are counted only once written (`check_generated`); here they need documents."""
     warnings = []
     pairing = [n for n in names if n in needs_pairs]
+    if generates(task, config):
+        if pairing and not task.knowledge.docs:
+            raise HarnessError(f"{', '.join(pairing)} would train on pairs generated from docs/, and docs/ holds "
+                               "no documents", task.root / "docs")
+        return warnings
     if pairing and len(task.knowledge.pairs) < MIN_PAIRS:
         msg = (f"{', '.join(pairing)} train(s) on question/answer pairs and need at least {MIN_PAIRS}; "
                f"train.jsonl has {len(task.knowledge.pairs)}. Add pairs, or pick other arms with --pipelines")
@@ -297,8 +305,9 @@ def preflight(task_name: str, tasks_root: Path, valid_names: Names, needs_pairs:
     names = select_arms(pipelines, valid, default(config) if callable(default) else default)
     profile = resolve(deployment, task.root, config.deployment)
     pairing = needs_pairs(config, names) if callable(needs_pairs) else set(needs_pairs)
-    warnings = list(task.warnings) + _needs(task, names, pairing, freshness, strict)
-    warnings += check_demonstrations(task, config, names, strict)
+    warnings = list(task.warnings) + _needs(task, config, names, pairing, freshness, strict)
+    if not generates(task, config):  # generated pairs join the pool once written: checked then
+        warnings += check_demonstrations(task, config, names, strict)
     if results_dir is not None:
         check_output(results_dir, task.name)
     if cache_dir is not None:
@@ -333,6 +342,16 @@ def check_demonstrations(task: Task, config: TaskConfig, names: list[str], stric
             raise
         return [str(e)]
     return []
+
+
+def check_generated(task: Task, config: TaskConfig, names: list[str], pairing: set[str]) -> None:
+    """After generation, the checks preflight left for then: enough pairs to train on, and demonstrations."""
+    if pairing & set(names) and len(task.knowledge.pairs) < MIN_PAIRS:
+        raise HarnessError(f"{', '.join(sorted(pairing & set(names)))} train(s) on question/answer pairs and need at "
+                           f"least {MIN_PAIRS}; generation from docs/ kept {len(task.knowledge.pairs)} "
+                           "(pairs.generated.jsonl's filters). Add documents or a train.jsonl, or pick other arms "
+                           "with --pipelines", task.root / "docs")
+    check_demonstrations(task, config, names)
 
 
 def print_warnings(checked: Checked) -> None:

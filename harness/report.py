@@ -12,13 +12,14 @@ from .config import MAX_BATCH_GROWTH
 from .deployment import Profile, from_record
 from .errors import HarnessError
 from .opinion import opinion_table
+from .pairs_report import pairs_used, read_pairs, section as pairs_section, trust_note as pairs_trust_note
 from .plots import draw_all
 from .projection import projection_table
 from .runfiles import load_run
 from .names import DEFAULT_PRICES, NOT_RETRAINED, NOTHING_TO_REBUILD, PHASE_MAIN, PHASE_REBUILT, REINDEXED
 from .scale_section import assumptions, break_even_text, display
 from .stats import paired_p
-from .tables import (DOCS_ONLY, TAUGHT, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
+from .tables import (DOCS_ONLY, TAUGHT, TAUGHT_GENERATED, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
                      significance_table, slice_table)
 
 METRIC_NOTES = {
@@ -114,6 +115,7 @@ def _trust_notes(info: dict, preds: pd.DataFrame, metric: str) -> list[str]:
         out.append("Answers were computed in bfloat16: a greedy answer can then depend on which questions shared "
                    "its batch (38 of 48 coffee RAG answers matched one-at-a-time answering, against 48 of 48 in "
                    "float32).")
+    out += pairs_trust_note(info.get("pair_generation"))
     seeds = info.get("seeds") or 1
     if seeds == 1 and any(k in set(preds.pipeline) for k in ("finetune", "raft", "cpt")):
         out.append("Trained arms were trained once (1 seed): their intervals cover question sampling, not "
@@ -157,7 +159,8 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, cost: pd.
     for g in groups:
         out += _ranking(acc, sig, g, metric)
     if DOCS_ONLY not in groups:
-        out.append("This task has no documents-only questions (every stable answer is taught by a training pair), "
+        out.append("This task has no documents-only questions (every stable answer is taught by a training pair, "
+                   "hand-written or generated), "
                    "so it cannot speak to knowledge the fine-tune was not given.")
     out += _published_direction(acc, cost, metric)
     if len(fresh) and fresh.fresh_questions.sum() > 0:
@@ -248,7 +251,7 @@ def _arms_section(info: dict, saved: dict) -> list[str]:
         rows.append({"arm": name, "made of": c.get("arm", ""), "demonstrations shown": c.get("demonstrations_shown"),
                      "demonstration pool": c.get("demo_pool"), "pairs excluded (carry a test answer)":
                      c.get("demo_pool_excluded"), "training examples": c.get("train_examples"),
-                     "trained on": c.get("train_kind")})
+                     "trained on": c.get("train_kind"), "training pairs": pairs_used(c) or None})
         sel = c.get("demo_selection") or []
         if sel:
             notes += [f"**{name}**: demonstration format chosen on {sel[0].get('eval_questions', '–')} held-out training "
@@ -268,13 +271,21 @@ def _coverage_sentence(info: dict, preds: pd.DataFrame) -> list[str]:
     if "knowledge" not in main:
         return []
     taught = int((main.knowledge == TAUGHT).sum())
-    pairs = (info.get("sizes") or {}).get("train")
-    if not pairs:
-        return []
-    per = f", {pairs / taught:.1f} pairs per taught fact" if taught else ""
-    return [f"The fine-tuning arms need hand-written training pairs: this task has {pairs}{per}; "
-            f"{taught} of {len(main)} stable test questions are taught by them, {len(main) - taught} are "
-            "documents-only."]
+    covered = int((main.knowledge == TAUGHT_GENERATED).sum())
+    sizes = info.get("sizes") or {}
+    pairs, generated = sizes.get("train"), sizes.get("generated")
+    source = (info.get("pair_generation") or {}).get("training_pairs", "written")
+    out = []
+    if pairs and source != "generated":
+        per = f", {pairs / taught:.1f} pairs per taught fact" if taught else ""
+        out.append(f"The fine-tuning arms used hand-written training pairs: this task has {pairs}{per}; {taught} of "
+                   f"{len(main)} stable test questions are taught by them.")
+    if generated is not None:
+        out.append(f"{generated} training pairs were generated from the documents; they cover {covered} of "
+                   f"{len(main)} stable test questions that no hand-written pair teaches (`{TAUGHT_GENERATED}`).")
+    if out:
+        out.append(f"{int((main.knowledge == DOCS_ONLY).sum())} stable test questions are documents-only.")
+    return out
 
 
 def _partial_banner(info: dict) -> list[str]:
@@ -328,8 +339,9 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
           *(["### How far to trust these numbers", "", *[f"- {s}" for s in trust], ""] if trust else []),
           *_opinion_section(acc, sig, cost, fresh, metric, scale),
           "## Accuracy (stable questions, before the update)", "",
-          "`taught`: a reference answer is among the training answers, or a training question is a near-paraphrase "
-          "(content-word Jaccard ≥ 0.6); `documents-only`: only the documents hold the fact. The label is in "
+          "`taught`: a reference answer is among the hand-written training answers, or a training question is a "
+          "near-paraphrase (content-word Jaccard ≥ 0.6); `taught (generated)`: the same, by a pair generated from "
+          "the documents only; `documents-only`: only the documents hold the fact. The label is in "
           "predictions.jsonl (`knowledge`).", "",
           markdown_table(acc[[c for c in acc_cols if c in acc]]), "",
           "Metrics: " + "; ".join(f"**{k}**: {v}" for k, v in METRIC_NOTES.items()) + ". "
@@ -347,6 +359,7 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
              "and when it did not (a low first number means the reader failed, a low hit rate that the "
              "retriever did).", ""] if len(retrieval) else []),
           *_arms_section(info, saved),
+          *pairs_section(info.get("pair_generation"), read_pairs(run_dir), info["seed"], markdown_table),
           "## Cost", "", markdown_table(cost), "",
           "`build_total_s`: building from nothing: index, demonstration choice and the training the arm depends "
           "on, as measured when its adapter was trained (also when this run found it in the cache); `build_s`: "

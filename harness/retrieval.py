@@ -15,7 +15,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -25,30 +24,12 @@ from tqdm.auto import tqdm
 
 from . import ann
 from .errors import HarnessError
+from .chunking import Passage, chunk_document
 from .task import Document
 
 FORMAT_VERSION = 1
 EMBED_BATCH = 512  # chunks per encode call: bounds memory on huge corpora, moves the bar, keeps length-sorting useful
 _FROM_ANN = object()  # approx_above not given: read ann.APPROX_ABOVE when the index is made, so it can be patched
-
-
-@dataclass(frozen=True)
-class Passage:
-    doc: str
-    text: str
-    score: float = 0.0
-
-
-def chunk_document(doc: Document, words: int, overlap: int) -> list[Passage]:
-    """Overlapping word windows. Long documents become many chunks; nothing is truncated."""
-    tokens = doc.text.split()
-    step = max(1, words - min(overlap, words - 1))
-    chunks = []
-    for start in range(0, len(tokens), step):
-        chunks.append(Passage(doc.path, " ".join(tokens[start:start + words])))
-        if start + words >= len(tokens):
-            break
-    return chunks
 
 
 def _batches(items: Iterable[Passage], size: int) -> Iterator[list[Passage]]:

@@ -23,6 +23,15 @@ description: What this task's questions are about.
 metric: {metric}
 seed: {seed}
 
+# Where finetune and raft get question/answer pairs: written (train.jsonl) | generated (written by the
+# generator model from docs/, filtered; see pairs.generated.jsonl in the run folder) | both.
+# Left out: written when train.jsonl has pairs, else generated.
+# training_pairs: written
+pair_generation:
+  candidates: {pg_candidates}         # numbers-names | numbers-names-terms: which spans of a chunk become answers
+  per_chunk: {pg_per_chunk}                    # candidate answers per document chunk
+  demonstrations: {pg_demonstrations}               # solved examples shown to the question writer
+
 prompt:
   system: {system}          # arms without passages (prompt, finetune, cpt)
   few_shot: {few_shot}                   # demonstrations for prompt and cpt: training pairs free of test answers
@@ -127,7 +136,9 @@ def new_task(name: str, root: Path) -> Path:
                            cpt_epochs=d.cpt.epochs, cpt_learning_rate=d.cpt.learning_rate,
                            update_strategy=d.update.strategy, update_replay=d.update.replay,
                            candidates=json.dumps(d.demonstrations.candidates),
-                           eval_questions=d.demonstrations.eval_questions)
+                           eval_questions=d.demonstrations.eval_questions,
+                           pg_candidates=d.pair_generation.candidates, pg_per_chunk=d.pair_generation.per_chunk,
+                           pg_demonstrations=d.pair_generation.demonstrations)
     tmp = path.with_name(f".{name}.partial")
     try:
         for rel, content in {"task.yaml": text, **EXAMPLES}.items():

@@ -1,7 +1,8 @@
 """The accuracy, cost and freshness tables, computed from saved predictions and costs alone.
 
 Stable questions are reported in groups: all of them, then `taught` (the fine-tune saw the fact in its
-training pairs) and `documents-only` (only the documents hold it), see harness/taught.py."""
+hand-written training pairs), `taught (generated)` (only a pair generated from the documents covers it) and
+`documents-only` (only the documents hold it), see harness/taught.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,10 @@ import pandas as pd
 from .config import METRICS
 from .names import NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 from .stats import bootstrap_ci, bootstrap_ci_seeds, holm, paired_p
+from .taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED
 
-ALL, TAUGHT, DOCS_ONLY = "all stable", "taught", "documents-only"
+ALL = "all stable"
+KNOWLEDGE_GROUPS = (TAUGHT, TAUGHT_GENERATED, DOCS_ONLY)
 
 
 def _mean_or_none(series: pd.Series) -> float | None:
@@ -48,11 +51,11 @@ def stable_main(preds: pd.DataFrame) -> pd.DataFrame:
 
 
 def groups(preds: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(name, main-phase stable rows) for all stable questions, then taught and documents-only when labelled."""
+    """(name, main-phase stable rows) for all stable questions, then each knowledge group present."""
     stable = stable_main(preds)
     out = [(ALL, stable)]
     if "knowledge" in stable:
-        out += [(g, stable[stable.knowledge == g]) for g in (TAUGHT, DOCS_ONLY) if (stable.knowledge == g).any()]
+        out += [(g, stable[stable.knowledge == g]) for g in KNOWLEDGE_GROUPS if (stable.knowledge == g).any()]
     return out
 
 

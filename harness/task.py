@@ -71,6 +71,7 @@ class QAPair:
     question: str
     answer: str
     doc: str | None = None
+    origin: str = "written"  # "written" by hand (train.jsonl) or "generated" from the documents (pairgen.py)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ A stable question is **taught** when
   * one of its reference answers, normalised, equals a training answer, or
   * a training question is a near-paraphrase of it: the sets of content words (normalised, stop words
     dropped) overlap with Jaccard similarity >= PARAPHRASE_JACCARD;
-otherwise it is **documents-only**: a fact the fine-tune can only guess while a retriever can find it.
+When the training pairs were generated from the documents (harness/pairgen.py), a question covered only by
+a generated pair is **taught (generated)**: the report keeps it apart from facts a person wrote a pair for.
+Otherwise it is **documents-only**: a fact the fine-tune can only guess while a retriever can find it.
 Fresh questions (answered by documents that arrive later) are labelled **fresh**.
 
 The label is computed from the task files, for the report; no pipeline ever sees it.
@@ -16,7 +18,8 @@ from collections.abc import Sequence
 from .task import QAPair, TestQuestion
 from .text import normalize
 
-TAUGHT, DOCS_ONLY, FRESH = "taught", "documents-only", "fresh"
+TAUGHT, TAUGHT_GENERATED, DOCS_ONLY, FRESH = "taught", "taught (generated)", "documents-only", "fresh"
+GENERATED = "generated"  # QAPair.origin of a pair written from the documents
 PARAPHRASE_JACCARD = 0.6
 
 STOP_WORDS = frozenset(
@@ -33,17 +36,28 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def label(q: TestQuestion, answers: set[str], questions: Sequence[frozenset[str]]) -> str:
-    if q.fresh:
-        return FRESH
-    if any(normalize(r) in answers for r in q.answers):
-        return TAUGHT
-    words = content_words(q.question)
-    return TAUGHT if any(jaccard(words, t) >= PARAPHRASE_JACCARD for t in questions) else DOCS_ONLY
+class Coverage:
+    """The facts a set of pairs teaches: their normalised answers and their questions' content words."""
+
+    def __init__(self, pairs: Sequence[QAPair]):
+        self.answers = {normalize(p.answer) for p in pairs}
+        self.questions = [content_words(p.question) for p in pairs]
+
+    def covers(self, q: TestQuestion) -> bool:
+        if any(normalize(r) in self.answers for r in q.answers):
+            return True
+        words = content_words(q.question)
+        return any(jaccard(words, t) >= PARAPHRASE_JACCARD for t in self.questions)
 
 
 def knowledge_labels(test: Sequence[TestQuestion], pairs: Sequence[QAPair]) -> dict[str, str]:
-    """Question id -> taught | documents-only | fresh, against the original training pairs."""
-    answers = {normalize(p.answer) for p in pairs}
-    questions = [content_words(p.question) for p in pairs]
-    return {q.id: label(q, answers, questions) for q in test}
+    """Question id -> taught | taught (generated) | documents-only | fresh, against the original training
+    pairs; a hand-written pair's cover wins over a generated one's."""
+    written = Coverage([p for p in pairs if p.origin != GENERATED])
+    generated = Coverage([p for p in pairs if p.origin == GENERATED])
+
+    def label(q: TestQuestion) -> str:
+        if q.fresh:
+            return FRESH
+        return TAUGHT if written.covers(q) else TAUGHT_GENERATED if generated.covers(q) else DOCS_ONLY
+    return {q.id: label(q) for q in test}

@@ -1,0 +1,171 @@
+"""Training pairs written from the documents: candidates, each filter, the embedded generator, its cache, labels."""
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from harness.candidates import Candidate, candidates, spans
+from harness.chunking import Passage
+from harness.config import TaskConfig
+from harness.pairfilters import (Written, answer_hidden, apply_filters, not_test, round_trip, unique, verbatim,
+                                 well_formed)
+from harness.pairgen import GENERIC_DEMOS, QuestionWriter, demos_for
+from harness.registry import find_task
+from harness.task import Knowledge, QAPair
+from harness.task import TestQuestion as Question
+from harness.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED, knowledge_labels
+from harness.trainpairs import make_pairs, pair_source, with_pairs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CHUNK = "# Velmora The capital of the island of Velmora is Quillport. Quillport was founded in 1642 by salt traders."
+SENTENCE = "Quillport was founded in 1642 by salt traders."
+
+
+def written(question: str, answer: str = "1642", chunk: str = CHUNK, sentence: str = SENTENCE) -> Written:
+    return Written(Candidate("docs/capital.md", chunk, sentence, answer), question)
+
+
+def test_candidates_are_numbers_and_names_that_do_not_open_the_sentence():
+    assert spans("Quillport was founded in 1642 by salt traders.", "numbers-names") == ["1642"]
+    assert spans("The moka pot, designed by Alfonso Bialetti in 1933, brews at 93 °C.", "numbers-names") == \
+        ["Alfonso Bialetti", "1933", "93 °C"]
+    assert "blue heron" in spans("The national animal of Velmora is the blue heron.", "numbers-names-terms")
+    assert "blue heron" not in spans("The national animal of Velmora is the blue heron.", "numbers-names")
+    task = find_task("tiny", FIXTURES.resolve())
+    found, counts = candidates(task.knowledge.docs, 40, 10, "numbers-names", 4)
+    assert counts["chunks"] == 3 and len(found) == counts["spans_found"] > 0
+    assert all(c.answer in c.sentence and c.sentence in c.chunk for c in found)
+    assert not any(c.sentence.startswith("#") for c in found)  # headings state a topic, not a fact
+
+
+def test_each_filter_drops_what_it_should():
+    ok = written("In what year was Quillport founded?")
+    assert verbatim([ok, written("When?", answer="1643")]) == [ok]
+    assert well_formed([ok, written("In what year was Quillport founded"),  # no question mark
+                        written("Founded when?"),  # too short
+                        written("What is the ratio of 1:2 in a ratio of 1:2 in a ratio?"),  # loops
+                        written("Who discovered penicillin?")], demo_questions=["Who discovered penicillin?"]) == [ok]
+    assert answer_hidden([ok, written("Was Quillport founded in 1642?")]) == [ok]
+    assert unique([ok, written("In what year was Quillport founded ?")]) == [ok]
+    test = [Question("t1", "In which year was Quillport founded?", ("1642",))]
+    assert not_test([ok, written("In which year was Quillport founded?"), written("Which year was Quillport founded "
+                                                                                  "in?")], test) == [ok]
+    other = Passage("docs/food.md", "The traditional dish of Velmora is barley stew.")
+    home = Passage("docs/capital.md", CHUNK)
+    assert round_trip([ok], lambda qs, k: [[home] for _ in qs], 1) == [ok]
+    assert round_trip([ok], lambda qs, k: [[other] for _ in qs], 1) == []
+
+
+def test_filters_are_counted_in_order():
+    items = [written("In what year was Quillport founded?"), written("Was Quillport founded in 1642?"),
+             written("In what year was Quillport founded?")]
+    home = Passage("docs/capital.md", CHUNK)
+    kept, left = apply_filters(items, [], lambda qs, k: [[home] for _ in qs], 1)
+    assert len(kept) == 1
+    assert left == {"written": 3, "verbatim": 3, "well_formed": 3, "answer_hidden": 2, "unique": 1, "not_test": 1,
+                    "round_trip": 1}
+
+
+def test_knowledge_labels_keep_generated_cover_apart():
+    test = [Question("w", "What is the capital?", ("Quillport",)),
+            Question("g", "What is served with barley stew?", ("smoked eel",)),
+            Question("d", "Where do herons nest?", ("Ashen River",)),
+            Question("f", "Who is mayor?", ("Mara Tessin",), fresh=True)]
+    pairs = [QAPair("Which city is the capital?", "Quillport"),
+             QAPair("What comes with the stew?", "smoked eel", "docs/food.md", "generated"),
+             QAPair("Name the capital.", "Quillport", "docs/capital.md", "generated")]
+    assert knowledge_labels(test, pairs) == {"w": TAUGHT, "g": TAUGHT_GENERATED, "d": DOCS_ONLY, "f": "fresh"}
+
+
+def test_training_pairs_default_follows_train_jsonl():
+    task = find_task("tiny", FIXTURES.resolve())
+    assert pair_source(task) == "written"
+    bare = dataclasses.replace(task, knowledge=Knowledge(task.knowledge.docs))
+    assert pair_source(bare) == "generated"
+    assert pair_source(task, task.config.model_copy(update={"training_pairs": "both"})) == "both"
+    assert TaskConfig(name="x").training_pairs is None
+
+
+def test_demonstrations_come_from_the_task_when_it_has_enough():
+    task = find_task("tiny", FIXTURES.resolve())
+    demos, where = demos_for(task.knowledge.pairs, task.knowledge.docs, 2, 0)
+    assert where == "task" and all(d.answer in d.sentence for d in demos)
+    demos, where = demos_for([], task.knowledge.docs, 4, 0)
+    assert where == "generic" and [d.question for d in demos] == [q for _, _, q in GENERIC_DEMOS]
+
+
+@pytest.fixture(scope="module")
+def smollm():
+    from harness.models import load_generator, resolve_model
+
+    source = resolve_model("smollm2-135m")
+    model, tok = load_generator(source)
+    return source, model, tok
+
+
+def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(smollm, tmp_path):
+    from harness.hybrid import build_retriever
+    from harness.models import load_embedder
+
+    source, model, tok = smollm
+    task = find_task("tiny", FIXTURES.resolve())
+    task = dataclasses.replace(task, knowledge=Knowledge(task.knowledge.docs), update=Knowledge(task.update.docs))
+    embedder = load_embedder("all-minilm-l6-v2")
+    r = task.config.retrieval
+
+    def retriever(docs):
+        return build_retriever(r.method, embedder, "all-minilm-l6-v2", docs, r.chunk_words, r.chunk_overlap, tmp_path)
+
+    first = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
+    gen = make_pairs(task, task.config, first, "smollm2-135m", retriever)
+    assert first.calls == 2 and not any(p.cached for p in gen.parts)  # the original documents and the update's
+    kept = gen.pairs("original")
+    assert len(kept) >= 1 and all(p.origin == "generated" for p in kept)
+    assert len(list((tmp_path / "pairs").glob("*.json"))) == 2
+    # Never a test question: no kept question is a near-duplicate of one (the task loader's rule).
+    from harness.task import NEAR_DUPLICATE
+    from harness.text import token_set_similarity
+    assert all(token_set_similarity(p.question, q.question) < NEAR_DUPLICATE for p in kept for q in task.test)
+
+    second = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
+    again = make_pairs(task, task.config, second, "smollm2-135m", retriever)
+    assert second.calls == 0 and all(p.cached for p in again.parts)
+    assert again.pairs("original") == kept and again.pairs("update") == gen.pairs("update")
+
+    trained = with_pairs(task, task.config, gen)
+    assert trained.knowledge.pairs == kept and trained.update.pairs == gen.pairs("update")
+    assert trained.sizes["generated"] == len(kept)
+
+
+def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tasks_dir, tmp_path, capsys):
+    """Documents and test questions only: pairs are generated (for the update's documents too), every arm runs,
+    and the run says which pairs each trained arm learnt from."""
+    import json
+
+    import pandas as pd
+
+    from harness.arms import DEFAULT_ARMS
+    from harness.cli import main
+
+    (tasks_dir / "tiny" / "train.jsonl").unlink()
+    (tasks_dir / "tiny" / "updates" / "train.jsonl").unlink()
+    assert main(["validate", "--task", "tiny", "--tasks-dir", str(tasks_dir)]) == 0
+    said = capsys.readouterr().out
+    assert "training pairs: generated" in said and "candidate answers from 3 chunks of docs/" in said
+    assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--results-dir", str(tmp_path / "r"),
+                 "--cache-dir", str(tmp_path / "c")]) == 0
+    (run,) = (tmp_path / "r" / "tiny").iterdir()
+    acc = pd.read_csv(run / "accuracy.csv")
+    assert list(acc[acc.knowledge == "all stable"].pipeline) == list(DEFAULT_ARMS)
+    pairs = [json.loads(line) for line in (run / "pairs.generated.jsonl").read_text().splitlines()]
+    assert pairs and {"question", "answer", "doc", "chunk", "covers_test"} <= set(pairs[0])
+    costs = json.loads((run / "costs.json").read_text())
+    for arm in ("finetune", "raft"):
+        assert costs["costs"][arm]["training_pairs"] == {"generated": sum(p["part"] == "original" for p in pairs)}
+        if any(p["part"] == "update" for p in pairs):  # the update's documents brought generated pairs
+            assert costs["timings"][arm]["rebuild_note"] != "not retrained: no new training pairs"
+    info = json.loads((run / "run.json").read_text())["pair_generation"]
+    assert info["training_pairs"] == "generated" and info["demonstrations_from"] == "generic"
+    report = (run / "report.md").read_text()
+    assert "## Training pairs written from the documents" in report and "135M-parameter generator" in report
+    assert "generated-pairs" in (run / "report.html").read_text()
