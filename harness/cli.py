@@ -79,16 +79,21 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args) -> 
     import torch
 
     from .arms import arms
-    from .forecast import forecast, forecast_line
+    from .forecast import forecast, forecast_line, pair_writing
     from .machine import cpu_info
     from .precision import MIN_SPEEDUP, matmul_speeds
+    from .trainpairs import generates
 
     speeds = matmul_speeds()
     bf16 = _may_train_in_bf16(args, device) and speeds[0] >= MIN_SPEEDUP * speeds[1]
-    body = shape.params - shape.vocab * shape.hidden
-    arms_ahead = forecast(task, config, arms(config), names, shape.params, max(body, shape.params // 2), speeds,
-                          bf16, freshness=not args.no_freshness)
-    print(forecast_line(arms_ahead, cpu_info(torch.get_num_threads())["kind"]), flush=True)
+    body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
+    writing = []
+    if generates(task, config):
+        ahead, task = pair_writing(task, config, shape.params, body, speeds[1])
+        writing = [ahead]
+    arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, bf16,
+                          freshness=not args.no_freshness)
+    print(forecast_line(writing + arms_ahead, cpu_info(torch.get_num_threads())["kind"]), flush=True)
 
 
 def _may_train_in_bf16(args, device: str) -> bool:

@@ -13,10 +13,12 @@ EPYC at 0.31-0.40 of its float32 probe; float32 answering at 0.9-1.2 (AVX512-BF1
 probe. One constant each, between the kinds, keeps the forecast within about 1.4x on both."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .arms import demonstrations
 from .config import ArmConfig, TaskConfig
+from .task import Knowledge, QAPair, Task
 
 TOKENS_PER_WORD = 1.4  # SmolLM2's tokenizer on coffee's English text
 CHAT_OVERHEAD = 20  # tokens of chat-template preamble and role markers around a prompt
@@ -24,6 +26,10 @@ TRAIN_EFFICIENCY = {"bf16": 0.25, "float32": 0.35}
 ANSWER_EFFICIENCY = 0.75
 NEW_TOKEN_SHARE = 0.75  # answers stop at a line break or end of turn: coffee's used 15-95% of max_new_tokens
 LOAD_SECONDS = 20.0  # model and embedder load, the precision check, writing the report
+# Pairs written from the documents: the share of candidate answers the filters keep (about 0.4 on coffee,
+# bench/README.md), and each question writer's prompt: its demonstrations' sentences, answers and questions.
+KEPT_SHARE = 0.4
+WRITER_PROMPT_WORDS = 200
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,26 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
         n, epochs = min(n, cfg.raft.max_examples), cfg.raft.epochs
     new = len(u.pairs) * (1 + cfg.update.replay)  # a continuation on the update's pairs plus replay
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
+
+
+def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: float) -> tuple[ArmForecast, Task]:
+    """The question writer's share of a run whose training pairs are generated, and the task with as many
+    placeholder pairs as the filters should keep, so the trained arms' tokens are counted too."""
+    from .candidates import candidates
+
+    r, g = cfg.retrieval, cfg.pair_generation
+    made = {}
+    for part, docs in (("knowledge", task.knowledge.docs), ("update", task.update.docs)):
+        found = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)[0] if docs else []
+        pairs = tuple(QAPair(f"What is {c.sentence.split()[0]} {c.answer}?", c.answer, c.doc, "generated")
+                      for c in found[:round(len(found) * KEPT_SHARE)])
+        made[part] = (len(found), Knowledge(getattr(task, part).docs, getattr(task, part).pairs + pairs))
+    asked = made["knowledge"][0] + made["update"][0]
+    prompt = WRITER_PROMPT_WORDS * TOKENS_PER_WORD
+    new = cfg.generation.max_new_tokens * NEW_TOKEN_SHARE
+    seconds = asked * (prompt * body_params + new * params) * 2 / (fp32 * ANSWER_EFFICIENCY * 1e9)
+    planned = dataclasses.replace(task, knowledge=made["knowledge"][1], update=made["update"][1])
+    return ArmForecast("pair writing", 0, int(asked * (prompt + new)), seconds), planned
 
 
 def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str], params: int, body_params: int,

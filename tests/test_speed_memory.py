@@ -100,3 +100,25 @@ def test_run_json_and_report_name_the_cpu(tiny_run):
     assert set(info["cpu"]["features"]) == {"AVX2", "AVX-512", "AVX512-BF16", "AMX"}
     assert info["cpu"]["kind"] in (tiny_run / "report.md").read_text()
     assert "Partial report" not in (tiny_run / "report.md").read_text() and "partial" not in info
+
+
+def test_forecast_of_a_task_without_pairs_counts_the_pairs_it_will_write(tmp_path):
+    import shutil
+
+    from harness.candidates import candidates
+    from harness.forecast import KEPT_SHARE, pair_writing
+
+    shutil.copytree(TINY, tmp_path / "tiny")
+    (tmp_path / "tiny" / "train.jsonl").unlink()
+    (tmp_path / "tiny" / "updates" / "train.jsonl").unlink(missing_ok=True)
+    task = load_task(tmp_path / "tiny")
+    cfg, table = task.config, arms(task.config)
+    before = {f.name: f for f in forecast(task, cfg, table, list(table), 10**6, 5 * 10**5, (10.0, 20.0), False)}
+    assert before["finetune"].train_tokens == 0  # no pairs: nothing to count without the writer's
+    writing, planned = pair_writing(task, cfg, 10**6, 5 * 10**5, 20.0)
+    found = candidates(task.knowledge.docs, cfg.retrieval.chunk_words, cfg.retrieval.chunk_overlap,
+                       cfg.pair_generation.candidates, cfg.pair_generation.per_chunk)[0]
+    assert len(planned.knowledge.pairs) == round(len(found) * KEPT_SHARE) > 0
+    assert writing.seconds > 0 and writing.answer_tokens > 0
+    after = {f.name: f for f in forecast(planned, cfg, table, list(table), 10**6, 5 * 10**5, (10.0, 20.0), False)}
+    assert after["finetune"].train_tokens > 0 and after["raft"].train_tokens > 0
