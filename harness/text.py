@@ -35,9 +35,19 @@ def normalize_words(text: str) -> str:
     return normalize(_IN_WORD_APOSTROPHE.sub("", text))
 
 
+def _singular(word: str) -> str:
+    # "goats" and "goat", "dishes" and "dish" ask for the same fact; "process", "genus" and "basis" are not plurals.
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    return word[:-3] + "y" if word.endswith("ies") else word[:-1]
+
+
 def word_set(text: str) -> frozenset[str]:
-    """The distinct words of `text` after `normalize_words` (case, accents, punctuation, articles ignored)."""
-    return frozenset(normalize_words(text).split())
+    """The distinct words of `text` after `normalize_words` (case, accents, punctuation, articles ignored), plurals
+    folded to the singular, so a question copied with one word made plural still counts as the same."""
+    return frozenset(_singular(w) for w in normalize_words(text).split())
 
 
 def token_set_similarity(a: str | frozenset[str], b: str | frozenset[str]) -> float:

@@ -107,6 +107,20 @@ def test_leaked_test_question_is_refused_by_line(tasks_dir, capsys):
     assert code == 2 and "test.jsonl:3" in err and "train.jsonl:9" in err and "appear in training data" in err
 
 
+def test_a_question_made_plural_is_still_a_leak(tasks_dir, capsys):
+    # One word made plural: Jaccard 4/6 on raw word sets, under the 0.9 bar, unless plurals fold.
+    append(tasks_dir / "tiny" / "test.jsonl", '{"id": "g", "question": "Who first noticed coffee goats?", "answer": "x"}')
+    append(tasks_dir / "tiny" / "train.jsonl", '{"question": "Who first noticed coffee goat?", "answer": "Kaldi"}')
+    code, err = run_cli(capsys, tasks_dir)
+    assert code == 2 and "test.jsonl:6" in err and "train.jsonl:9" in err and "appear in training data" in err
+
+
+def test_a_question_one_word_apart_is_not_a_leak(tasks_dir, capsys):
+    # Another fact about the same place is a fair training pair: the check must not refuse it.
+    append(tasks_dir / "tiny" / "train.jsonl", '{"question": "What drink is traditional in Velmora?", "answer": "x"}')
+    assert main(["validate", "--task", "tiny", "--tasks-dir", str(tasks_dir)]) == 0
+
+
 def test_empty_document(tasks_dir, capsys):
     (tasks_dir / "tiny" / "docs" / "empty.md").write_text("  \n")
     code, err = run_cli(capsys, tasks_dir)
