@@ -79,11 +79,12 @@ def _numbers(sentence: str) -> list[str]:
 
 def _parts(words: list[str]) -> list[list[str]]:
     """A run of capitalised words cut where it joins two names: at every "and" ("Typica and Bourbon"), and at
-    "of" unless the word before it heads one name ("Angelo Moriondo of Turin" is two; "Specialty Coffee
-    Association of America" is one)."""
+    "of" unless the word before it heads one name, or an "of" already stayed inside it ("Angelo Moriondo of
+    Turin" is two; "Specialty Coffee Association of America" and "Federation of Coffee Growers of Colombia" are
+    one)."""
     parts: list[list[str]] = [[]]
     for i, w in enumerate(words):
-        if w == "and" or (w == "of" and (i == 0 or words[i - 1] not in _OF_HEADS)):
+        if w == "and" or (w == "of" and (i == 0 or words[i - 1] not in _OF_HEADS) and "of" not in parts[-1]):
             parts.append([])
         else:
             parts[-1].append(w)

@@ -45,6 +45,8 @@ def test_names_joined_by_and_or_of_are_cut_apart_unless_of_is_inside_one_name():
         ["Typica", "Bourbon", "Big Island of Hawaii"]
     assert spans("It was founded by the Specialty Coffee Association of America in 1982.", "numbers-names") == \
         ["Specialty Coffee Association of America", "1982"]
+    assert spans("Today the Federation of Coffee Growers of Colombia markets it.", "numbers-names") == \
+        ["Federation of Coffee Growers of Colombia"]
 
 
 def test_answer_type_drops_a_question_that_asks_for_another_kind_of_thing():
