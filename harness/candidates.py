@@ -8,7 +8,9 @@ filters):
 
     numbers-names        numbers with their unit, percent sign or scale word ("93 °C", "12%", "1.5 million",
                          "1642", "1:2"), and capitalised names of one or more words that do not open the
-                         sentence ("Alan Adler", "Yirgacheffe", "Specialty Coffee Association")
+                         sentence ("Alan Adler", "Yirgacheffe", "Specialty Coffee Association"); a run of
+                         them joined by "and", or by "of" after a word that does not head a name, is two
+                         names ("Angelo Moriondo of Turin" -> "Angelo Moriondo", "Turin")
     numbers-names-terms  the same, plus the short phrase a sentence defines: what follows "is a/an/the",
                          "called", "named" or "known as", up to the next punctuation or clause word
                          ("is the blue heron" -> "blue heron"; "is called crema" -> "crema")
@@ -40,6 +42,13 @@ _CLAUSE = frozenset("that which who whose when where while because and or but wi
 _NOT_NAMES = frozenset("The A An This That These Those It Its In On At By For From With Of And Or But As "
                        "Most Many Some Each Every When Where While After Before During Since Today".split())
 
+# Words after which "of" stays inside one name ("University of California", "Big Island of Hawaii").
+_OF_HEADS = frozenset("Association Federation Institute Institution University College School Society Academy "
+                      "Council Ministry Department Bank Museum Church Order Organization Organisation Union League "
+                      "Republic Kingdom State States Island Isle Isles Gulf Bay Cape Port Lake Mount Sea Strait "
+                      "King Queen Prince Princess Duke Emperor Sultan Bishop Pope Saint Cup Board Office Chamber "
+                      "Centre Center Foundation Company Bureau Commission Committee Agency Court Library".split())
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -68,6 +77,20 @@ def _numbers(sentence: str) -> list[str]:
     return [m.group(0).strip(" ,.") for m in _NUMBER.finditer(sentence)]
 
 
+def _parts(words: list[str]) -> list[list[str]]:
+    """A run of capitalised words cut where it joins two names: at every "and" ("Typica and Bourbon"), and at
+    "of" unless the word before it heads one name, or an "of" already stayed inside it ("Angelo Moriondo of
+    Turin" is two; "Specialty Coffee Association of America" and "Federation of Coffee Growers of Colombia" are
+    one)."""
+    parts: list[list[str]] = [[]]
+    for i, w in enumerate(words):
+        if w == "and" or (w == "of" and (i == 0 or words[i - 1] not in _OF_HEADS) and "of" not in parts[-1]):
+            parts.append([])
+        else:
+            parts[-1].append(w)
+    return [p for p in parts if p]
+
+
 def _names(sentence: str) -> list[str]:
     out = []
     for m in _NAME.finditer(sentence):
@@ -77,7 +100,11 @@ def _names(sentence: str) -> list[str]:
         while words and words[0] in _NOT_NAMES:
             words = words[1:]
         if words and not (m.start() == 0 and len(words) == 1 and words[0] == m.group(0)):
-            out.append(re.sub(r"['’]s$", "", " ".join(words)))
+            for part in _parts(words):
+                while part and part[-1] in ("of", "de", "da", "del", "van", "von", "la", "le", "du"):
+                    part = part[:-1]
+                if part:
+                    out.append(re.sub(r"['’]s$", "", " ".join(part)))
     return out
 
 

@@ -4,6 +4,9 @@
     well_formed     one question: ends with "?", 4 to 30 words, no word sequence repeated (the 135M model loops:
                     "What is the ratio of 1:2 in a 1:2 ratio of..."), not a copy of a demonstration's question
     answer_hidden   the question does not contain its answer (normalised, as whole words)
+    answer_type     the question asks for the kind of thing its answer is: a number (a quantity, year, date,
+                    percentage: "how many", "what year", "when", "what temperature") or a name/term ("who",
+                    "which", "where", "what is the name"); a question whose ask is neither stays
     unique          no earlier kept question with the same words
     not_test        not a near-duplicate of any test question (fresh ones included): the rule the task loader
                     refuses hand-written pairs by (word-set Jaccard >= task.NEAR_DUPLICATE)
@@ -13,6 +16,8 @@ The round trip runs last: it is the only filter that searches an index.
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +25,7 @@ from .candidates import Candidate, chunk_of
 from .task import NEAR_DUPLICATE, TestQuestion
 from .text import best_matches, normalize, normalize_words, word_set
 
-FILTERS = ("verbatim", "well_formed", "answer_hidden", "unique", "not_test", "round_trip")
+FILTERS = ("verbatim", "well_formed", "answer_hidden", "answer_type", "unique", "not_test", "round_trip")
 MIN_WORDS, MAX_WORDS = 4, 30
 REPEAT_NGRAM = 3
 
@@ -60,6 +65,36 @@ def answer_hidden(items: Sequence[Written]) -> list[Written]:
     return [w for w in items if f" {normalize(w.candidate.answer)} " not in f" {normalize(w.question)} "]
 
 
+_NUMBER_NOUNS = ("years?|decades?|century|centuries|months?|dates?|days?|age|percentages?|percent|proportion|share|"
+                 "fraction|temperatures?|numbers?|amounts?|prices?|costs?|weight|ratio|altitude|elevation|height|"
+                 "length|size|pressure|time|speed|duration|quantity|volume|dose|yield|population")
+_NAME_NOUNS = ("capital|country|countries|city|cities|region|province|company|companies|species|variety|varieties|"
+               "person|man|woman|inventor|founder|brand|title|term|word|island|river|mountain")
+# The first ask in the question decides; at the same place the number asks are tried first ("which year").
+_ASK = re.compile(
+    r"\b(?:(?P<number>how\s+(?:many|much|long|old|far|high|tall|big|large|fast|hot|cold|often|heavy|warm)|when"
+    rf"|(?:what|which)(?:\s+(?:is|was|are|were))?(?:\s+(?:the|a|an))?(?:\s+[a-z]+)?\s+(?:{_NUMBER_NOUNS})\b)"
+    r"|(?P<name>who|whom|whose|where|which|what(?:\s+(?:is|was|are|were))?(?:\s+(?:the|a|an))?\s+names?|"
+    rf"what(?:\s+(?:is|was|are|were))?(?:\s+(?:the|a|an))?\s+(?:{_NAME_NOUNS})\b|"
+    r"name\s+the))\b")
+
+
+def answer_kind(answer: str) -> str:
+    """"number" for an answer that opens with a digit or a currency sign ("1958", "93 °C", "$4", "12 to 20
+    percent"), "name" for any other (a name or a term)."""
+    return "number" if re.match(r"\s*[$€£]?\s?\d", answer) else "name"
+
+
+def ask_kind(question: str) -> str | None:
+    """"number" or "name" by the question's first ask, None when it has neither ("What does X do?")."""
+    m = _ASK.search(question.lower())
+    return None if m is None else m.lastgroup
+
+
+def answer_type(items: Sequence[Written]) -> list[Written]:
+    return [w for w in items if ask_kind(w.question) in (None, answer_kind(w.candidate.answer))]
+
+
 def unique(items: Sequence[Written]) -> list[Written]:
     seen, keep = set(), []
     for w in items:
@@ -87,6 +122,7 @@ def apply_filters(items: Sequence[Written], test: Sequence[TestQuestion], search
         "verbatim": verbatim,
         "well_formed": lambda xs: well_formed(xs, demo_questions),
         "answer_hidden": answer_hidden,
+        "answer_type": answer_type,
         "unique": unique,
         "not_test": lambda xs: not_test(xs, test),
         "round_trip": lambda xs: round_trip(xs, search, k),

@@ -65,7 +65,8 @@ def section(generation: dict | None, pairs: list[dict], seed: int, table) -> lis
             f"{len(generation.get('demonstrations') or [])} demonstrations from {demos}. A question is kept only "
             "if every filter passes it, in this order: the answer is a verbatim span of its chunk (`verbatim`); "
             "one well-formed question, no loops, not a demonstration's (`well_formed`); the answer is not in the "
-            "question (`answer_hidden`); no duplicate (`unique`); not a near-duplicate of any test question "
+            "question (`answer_hidden`); it asks for the kind of thing its answer is, a number or a name "
+            "(`answer_type`); no duplicate (`unique`); not a near-duplicate of any test question "
             "(`not_test`); the question retrieves its own chunk in the top k (`round_trip`). `seconds`: writing "
             "the questions (as measured when first written, also when cached).", "",
             table(filter_table(generation)), "",

@@ -7,8 +7,8 @@ import pytest
 from harness.candidates import Candidate, candidates, spans
 from harness.chunking import Passage
 from harness.config import TaskConfig
-from harness.pairfilters import (Written, answer_hidden, apply_filters, not_test, round_trip, unique, verbatim,
-                                 well_formed)
+from harness.pairfilters import (Written, answer_hidden, answer_type, apply_filters, ask_kind, not_test, round_trip,
+                                 unique, verbatim, well_formed)
 from harness.pairgen import GENERIC_DEMOS, QuestionWriter, demos_for
 from harness.registry import find_task
 from harness.task import Knowledge, QAPair
@@ -38,6 +38,34 @@ def test_candidates_are_numbers_and_names_that_do_not_open_the_sentence():
     assert not any(c.sentence.startswith("#") for c in found)  # headings state a topic, not a fact
 
 
+def test_names_joined_by_and_or_of_are_cut_apart_unless_of_is_inside_one_name():
+    assert spans("The first machine was patented by Angelo Moriondo of Turin in 1884.", "numbers-names") == \
+        ["Angelo Moriondo", "Turin", "1884"]
+    assert spans("Growers such as Typica and Bourbon farms sell to the Big Island of Hawaii.", "numbers-names") == \
+        ["Typica", "Bourbon", "Big Island of Hawaii"]
+    assert spans("It was founded by the Specialty Coffee Association of America in 1982.", "numbers-names") == \
+        ["Specialty Coffee Association of America", "1982"]
+    assert spans("Today the Federation of Coffee Growers of Colombia markets it.", "numbers-names") == \
+        ["Federation of Coffee Growers of Colombia"]
+
+
+def test_answer_type_drops_a_question_that_asks_for_another_kind_of_thing():
+    year = written("In what year was Quillport founded?")
+    name = written("Who founded the city of Quillport?", answer="Salt Traders")
+    # A name asked, a number given, and the other way round.
+    named_number = written("What is the name of the town founded by salt traders?")
+    counted_name = written("How many traders founded Quillport?", answer="Salt Traders")
+    when_name = written("When was Quillport founded by the traders?", answer="Salt Traders")
+    which_number = written("Which species of salt trader founded Quillport?", answer="44 chromosomes")
+    open_ask = written("What did the salt traders do on the island?", answer="Quillport")
+    assert answer_type([year, name, named_number, counted_name, when_name, which_number, open_ask]) == \
+        [year, name, open_ask]
+    assert [ask_kind(q) for q in ("Which year was Quillport founded?", "What is the temperature of the first crack?",
+                                  "What percentage of coffee is arabica?", "Where is Yirgacheffe?",
+                                  "What does a roaster do?")] == ["number", "number", "number", "name", None]
+    assert answer_type([written("What is the price of a sack in Quillport?", answer="$4")]) != []
+
+
 def test_each_filter_drops_what_it_should():
     ok = written("In what year was Quillport founded?")
     assert verbatim([ok, written("When?", answer="1643")]) == [ok]
@@ -62,8 +90,8 @@ def test_filters_are_counted_in_order():
     home = Passage("docs/capital.md", CHUNK)
     kept, left = apply_filters(items, [], lambda qs, k: [[home] for _ in qs], 1)
     assert len(kept) == 1
-    assert left == {"written": 3, "verbatim": 3, "well_formed": 3, "answer_hidden": 2, "unique": 1, "not_test": 1,
-                    "round_trip": 1}
+    assert left == {"written": 3, "verbatim": 3, "well_formed": 3, "answer_hidden": 2, "answer_type": 2, "unique": 1,
+                    "not_test": 1, "round_trip": 1}
 
 
 def test_knowledge_labels_keep_generated_cover_apart():
