@@ -26,9 +26,9 @@ TRAIN_EFFICIENCY = {"bf16": 0.25, "float32": 0.35}
 ANSWER_EFFICIENCY = 0.75
 NEW_TOKEN_SHARE = 0.75  # answers stop at a line break or end of turn: coffee's used 15-95% of max_new_tokens
 LOAD_SECONDS = 20.0  # model and embedder load, the precision check, writing the report
-# Pairs written from the documents: the share of candidate answers the filters keep (about 0.4 on coffee,
+# Pairs written from the documents: the share of candidate answers the filters keep (about 0.31 on coffee,
 # bench/README.md), and each question writer's prompt: its demonstrations' sentences, answers and questions.
-KEPT_SHARE = 0.4
+KEPT_SHARE = 0.31
 WRITER_PROMPT_WORDS = 200
 
 
