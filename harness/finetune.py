@@ -23,6 +23,7 @@ from .config import FinetuneConfig
 from .cpu_share import training_callback
 from .dropout import use_sparse_dropout
 from .errors import HarnessError
+from .measure import release_freed_memory
 from .training_data import IGNORE
 
 
@@ -217,6 +218,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         model.unload()
         base.config.use_cache = use_cache
         base.eval()
+        release_freed_memory()
     state = trainer.state
     if trainer.is_world_process_zero():
         meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),

@@ -1,10 +1,26 @@
 """Wall time and peak resident memory around a block of work."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import threading
 import time
 
 import psutil
+
+
+def release_freed_memory() -> None:
+    """Hand memory that Python and torch have freed back to the operating system.
+
+    glibc keeps freed blocks for reuse, so a process's resident memory stays at its highest point: on coffee, a
+    run that had trained three adapters held 2.3-2.6 GB after each training where 1.1 GB was live (measured in
+    one process, three cpt trainings), and the demo's last arm peaked at 5.7 GB against 2.9 GB alone. Collecting
+    reference cycles (a Trainer holds its model and optimizer in some) and `malloc_trim` return it."""
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc only; elsewhere the allocator decides
+        ctypes.CDLL(libc).malloc_trim(0)
 
 
 class Measured:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .demos import demo_pool
-from .measure import Measured
+from .measure import Measured, release_freed_memory
 from .metrics import score, semantic_scores
 from .names import PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 from .pipelines import Answer, Pipeline, Shared, make_pipeline
@@ -115,6 +115,7 @@ def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool =
         if len(runs) > 1:
             first.cost["train_seconds_per_seed"] = [r.cost.get("train_seconds") for r in runs]
         results.append(first)
+        release_freed_memory()  # so the next arm's peak is its own, not every arm's before it
         if on_arm is not None:
             on_arm(results)
     return sorted(results, key=lambda r: pipelines.index(r.name))

@@ -122,3 +122,22 @@ def test_forecast_of_a_task_without_pairs_counts_the_pairs_it_will_write(tmp_pat
     assert writing.seconds > 0 and writing.answer_tokens > 0
     after = {f.name: f for f in forecast(planned, cfg, table, list(table), 10**6, 5 * 10**5, (10.0, 20.0), False)}
     assert after["finetune"].train_tokens > 0 and after["raft"].train_tokens > 0
+
+
+def test_freed_memory_goes_back_to_the_system():
+    """glibc keeps freed blocks below a live one; without handing them back, each arm's peak adds to the last."""
+    import psutil
+    import torch
+
+    from harness.measure import release_freed_memory
+
+    def rss() -> float:
+        return psutil.Process().memory_info().rss / 2**20
+
+    torch.ones(8 * 2**18).sum()  # one 8 MB block freed: glibc raises its mmap threshold, later blocks use the heap
+    blocks = [torch.ones(8 * 2**18) for _ in range(64)]  # 512 MB
+    keep = blocks[-1]  # a live block at the heap's top: glibc cannot trim below it by itself
+    del blocks
+    high = rss()
+    release_freed_memory()
+    assert high - rss() > 300 and keep.sum() > 0
