@@ -47,10 +47,15 @@ class Measured:
 
 def _written_pairs(cost: dict) -> int:
     """Hand-written pairs the arm consumed: its training examples when its weights learn from pairs, and the
-    demonstrations it shows plus the held-out pairs that chose their format."""
+    demonstrations it shows plus the held-out pairs that chose their format; none when the task's pairs were all
+    generated from the documents."""
     chosen = [r for r in cost.get("demo_selection") or [] if r.get("chosen")]
     shown = int(cost.get("demonstrations_shown") or 0) + (int(chosen[0].get("eval_questions") or 0) if chosen else 0)
     trained = int(cost.get("train_examples") or 0) if cost.get("weights") in TRAINS_ON_PAIRS else 0
+    if "training_pairs" in cost:  # pairs written from the documents cost no one's hours (older runs: all by hand)
+        by_kind = cost["training_pairs"]
+        trained = min(trained, int(by_kind.get("written", 0))) if trained else 0
+        shown = shown if by_kind.get("written") else 0
     return max(shown, trained)
 
 
@@ -66,13 +71,14 @@ def _rebuild(cost: dict, timing: dict, build: float | None) -> tuple[float | Non
     return (None if tokens is None else float(tokens)), note.split(":")[0]
 
 
-def measured(cost: dict, timing: dict) -> Measured:
-    """One arm's numbers from costs.json; runs from before training tokens were recorded give None."""
+def measured(cost: dict, timing: dict, by_hand: bool = True) -> Measured:
+    """One arm's numbers from costs.json; runs from before training tokens were recorded give None. `by_hand`
+    False: the task's pairs were all generated from the documents, so no arm consumed a hand-written one."""
     trained = cost.get("weights", "base") != "base"
     build = (None if cost.get("train_tokens") is None else float(cost["train_tokens"])) if trained else 0.0
     rebuild_tokens, rebuild = _rebuild(cost, timing, build)
     return Measured(float(cost["prompt_tokens_mean"]), float(cost["new_tokens_mean"]), build, rebuild_tokens,
-                    rebuild, _written_pairs(cost))
+                    rebuild, _written_pairs(cost) if by_hand else 0)
 
 
 def serving_usd(profile: Profile, prompt_tokens: float, new_tokens: float) -> float:
@@ -125,11 +131,13 @@ def break_evens(table: pd.DataFrame) -> list[tuple[str, str, float]]:
     return out
 
 
-def projection_table(saved: dict, order: list[str], profile: Profile, cost: pd.DataFrame) -> pd.DataFrame:
+def projection_table(saved: dict, order: list[str], profile: Profile, cost: pd.DataFrame,
+                     by_hand: bool = True) -> pd.DataFrame:
     """cost_projection.csv: one row per arm, projected on `profile`, beside the cost measured on this machine
-    (`cost`: the run's cost table), with each arm's break-even volumes against the others."""
+    (`cost`: the run's cost table), with each arm's break-even volumes against the others. `by_hand`: whether
+    the run's pairs were written by hand (or some of them: `training_pairs: both`)."""
     measured_here = cost.set_index("pipeline")
-    rows = [{"pipeline": n, **project(measured(saved["costs"][n], saved["timings"].get(n, {})), profile),
+    rows = [{"pipeline": n, **project(measured(saved["costs"][n], saved["timings"].get(n, {}), by_hand), profile),
              "measured_usd_build_plus_1k_questions": float(measured_here.loc[n, "build_usd"]
                                                            + measured_here.loc[n, "usd_per_1k_questions"]),
              "profile": profile.name} for n in order]

@@ -74,6 +74,16 @@ def test_an_arm_is_projected_from_what_it_is_never_from_its_name():
     assert table.iloc[0].equals(table.iloc[1])
 
 
+def test_pairs_written_from_the_documents_cost_no_writing_hours():
+    assert measured(FINETUNE, FINETUNE_TIMING).written_pairs == 40  # older runs: every pair by hand
+    generated = {**FINETUNE, "training_pairs": {"generated": 40}}
+    assert measured(generated, FINETUNE_TIMING).written_pairs == 0
+    both = {**FINETUNE, "training_pairs": {"written": 25, "generated": 15}}
+    assert measured(both, FINETUNE_TIMING).written_pairs == 25
+    # A run whose pairs were all generated: the demonstrations rag shows were generated too.
+    assert measured(RAG, RAG_TIMING).written_pairs == 10 and measured(RAG, RAG_TIMING, by_hand=False).written_pairs == 0
+
+
 def test_older_runs_without_training_tokens_project_what_they_can():
     old = {k: v for k, v in FINETUNE.items() if k != "train_tokens"}
     row = project(measured(old, {}), GPU)
