@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import threading
 import time
@@ -18,9 +19,16 @@ def release_freed_memory() -> None:
     one process, three cpt trainings), and the demo's last arm peaked at 5.7 GB against 2.9 GB alone. Collecting
     reference cycles (a Trainer holds its model and optimizer in some) and `malloc_trim` return it."""
     gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, looked up once; None elsewhere (musl, macOS), where the allocator decides."""
     libc = ctypes.util.find_library("c")
-    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc only; elsewhere the allocator decides
-        ctypes.CDLL(libc).malloc_trim(0)
+    return getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
 
 
 class Measured:
