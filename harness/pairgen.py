@@ -90,6 +90,18 @@ def prompt(demos: Sequence[Demo], candidate: Candidate) -> list[dict[str, str]]:
     return turns + [{"role": "user", "content": turn(candidate.sentence, candidate.answer)}]
 
 
+@dataclass(frozen=True)
+class Writing:
+    """The questions of one `QuestionWriter.write`, and what writing them took. Token counts are None for a
+    cache entry written before they were recorded."""
+
+    questions: list[str]
+    seconds: float
+    cached: bool
+    prompt_tokens: int | None
+    new_tokens: int | None
+
+
 @dataclass
 class QuestionWriter:
     """A loaded generator and the demonstrations it is shown. `calls` counts model calls (0 on a cache hit)."""
@@ -108,22 +120,25 @@ class QuestionWriter:
                            [(c.doc, c.sentence, c.answer) for c in cands]])
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
-    def write(self, cands: Sequence[Candidate]) -> tuple[list[str], float, bool]:
-        """One question per candidate, the seconds it took, and whether they came from the cache."""
+    def write(self, cands: Sequence[Candidate]) -> Writing:
+        """One question per candidate, with what writing them took (a cached result keeps the first run's)."""
         path = self.cache_dir / "pairs" / f"{self.key(cands)}.json" if self.cache_dir else None
         if path is not None and path.is_file():
             saved = json.loads(path.read_text())
-            return saved["questions"], saved["seconds"], True
+            return Writing(saved["questions"], saved["seconds"], True, saved.get("prompt_tokens"),
+                           saved.get("new_tokens"))
         from .generate import generate  # here: `harness validate` plans generation without importing torch
 
         t = time.perf_counter()
         outs = generate(self.model, self.tokenizer, [prompt(self.demos, c) for c in cands], MAX_NEW_TOKENS,
                         BATCH_SIZE, desc="writing questions", template=QUESTION_TEMPLATE) if cands else []
         self.calls += 1
-        questions, seconds = [o.text for o in outs], time.perf_counter() - t
+        done = Writing([o.text for o in outs], time.perf_counter() - t, False,
+                       sum(o.prompt_tokens for o in outs), sum(o.new_tokens for o in outs))
         if path is not None:
-            _write_atomic(path, {"seconds": seconds, "questions": questions})
-        return questions, seconds, False
+            _write_atomic(path, {"seconds": done.seconds, "questions": done.questions,
+                                 "prompt_tokens": done.prompt_tokens, "new_tokens": done.new_tokens})
+        return done
 
 
 def _write_atomic(path: Path, data: dict) -> None:

@@ -11,7 +11,10 @@ hand-written pairs an arm consumed. With N the profile's parameter count:
                         fine-tuning, 4 for LoRA (no weight gradients for the frozen base: 4/6 of the work)
     rebuilds $/year     updates_per_year × the training one rebuild did in this run (continued or retrained);
                         0 where it only re-indexed, since re-indexing and retrieval are not priced
-    a year              build + 12 × serving $/month + rebuilds $/year + written pairs × usd_per_written_pair
+    pairs $             written pairs × usd_per_written_pair + writing the generated pairs it used, priced as
+                        serving the generator's prompt and generated tokens (again at each update whose rebuild
+                        trained on the update's generated pairs, counted in rebuilds $/year)
+    a year              build + 12 × serving $/month + rebuilds $/year + pairs $
     break-even          (fixed_a − fixed_b) / (360 × (per question_b − per question_a)) questions a day, where
                         fixed = build + rebuilds + pairs and a has the dearer fixed and the cheaper questions
 
@@ -43,6 +46,10 @@ class Measured:
     rebuild_tokens: float | None  # of one rebuild after an update
     rebuild: str  # what that rebuild did in the run
     written_pairs: int
+    # The generator's (prompt, generated) tokens for the generated pairs the arm used, at build and at a rebuild:
+    # (0, 0) when it used none, None when the run did not record them.
+    generation_tokens: tuple[float, float] | None = (0.0, 0.0)
+    rebuild_generation_tokens: tuple[float, float] | None = (0.0, 0.0)
 
 
 def _written_pairs(cost: dict) -> int:
@@ -59,6 +66,26 @@ def _written_pairs(cost: dict) -> int:
     return max(shown, trained)
 
 
+def _tokens(part: dict | None) -> tuple[float, float] | None:
+    if not part:
+        return 0.0, 0.0
+    p, n = part.get("prompt_tokens"), part.get("new_tokens")
+    return None if p is None or n is None else (float(p), float(n))
+
+
+def _generation(cost: dict, pairs: dict | None, rebuild_trains: bool) -> tuple[tuple | None, tuple | None]:
+    """The generator's tokens an arm owes: writing the original documents' pairs if it trained on generated pairs
+    or showed demonstrations from a pool that held some, and the update's when its rebuild trained on them."""
+    if not pairs or pairs.get("training_pairs", "written") == "written":
+        return (0.0, 0.0), (0.0, 0.0)
+    trained = int((cost.get("training_pairs") or {}).get("generated", 0)) > 0
+    if not (trained or cost.get("demonstrations_shown")):
+        return (0.0, 0.0), (0.0, 0.0)
+    parts = pairs.get("parts") or {}
+    return _tokens(parts.get("original")), (_tokens(parts.get("update")) if trained and rebuild_trains
+                                            else (0.0, 0.0))
+
+
 def _rebuild(cost: dict, timing: dict, build: float | None) -> tuple[float | None, str]:
     note = timing.get("rebuild_note")
     if cost.get("weights", "base") == "base":
@@ -71,14 +98,16 @@ def _rebuild(cost: dict, timing: dict, build: float | None) -> tuple[float | Non
     return (None if tokens is None else float(tokens)), note.split(":")[0]
 
 
-def measured(cost: dict, timing: dict, by_hand: bool = True) -> Measured:
-    """One arm's numbers from costs.json; runs from before training tokens were recorded give None. `by_hand`
-    False: the task's pairs were all generated from the documents, so no arm consumed a hand-written one."""
+def measured(cost: dict, timing: dict, pairs: dict | None = None) -> Measured:
+    """One arm's numbers from costs.json; runs from before training tokens were recorded give None. `pairs`:
+    run.json's `pair_generation` (None: the run's pairs were all written by hand, as in older runs)."""
     trained = cost.get("weights", "base") != "base"
     build = (None if cost.get("train_tokens") is None else float(cost["train_tokens"])) if trained else 0.0
     rebuild_tokens, rebuild = _rebuild(cost, timing, build)
+    by_hand = (pairs or {}).get("training_pairs", "written") != "generated"
+    generation, rebuild_generation = _generation(cost, pairs, rebuild_tokens != 0.0)
     return Measured(float(cost["prompt_tokens_mean"]), float(cost["new_tokens_mean"]), build, rebuild_tokens,
-                    rebuild, _written_pairs(cost) if by_hand else 0)
+                    rebuild, _written_pairs(cost) if by_hand else 0, generation, rebuild_generation)
 
 
 def serving_usd(profile: Profile, prompt_tokens: float, new_tokens: float) -> float:
@@ -103,16 +132,22 @@ def project(m: Measured, profile: Profile) -> dict:
     per_question = serving_usd(profile, m.prompt_tokens, m.new_tokens)
     monthly = p.questions_per_day * DAYS_PER_MONTH * per_question
     build, rebuild = training_usd(profile, m.build_tokens), training_usd(profile, m.rebuild_tokens)
-    rebuilds = None if rebuild is None else p.updates_per_year * rebuild
-    pairs = m.written_pairs * p.usd_per_written_pair
-    fixed = None if build is None or rebuilds is None else build + rebuilds + pairs
+    writing = None if m.generation_tokens is None else serving_usd(profile, *m.generation_tokens)
+    rewriting = None if m.rebuild_generation_tokens is None else serving_usd(profile, *m.rebuild_generation_tokens)
+    rebuilds = None if rebuild is None or rewriting is None else p.updates_per_year * (rebuild + rewriting)
+    pairs = None if writing is None else m.written_pairs * p.usd_per_written_pair + writing
+    fixed = None if build is None or rebuilds is None or pairs is None else build + rebuilds + pairs
     return {"projected_usd_per_year": None if fixed is None else fixed + 12 * monthly,
             "projected_serving_usd_per_month": monthly, "projected_build_usd": build,
             "projected_rebuilds_usd_per_year": rebuilds, "projected_pairs_usd": pairs,
+            "projected_pair_generation_usd": writing,
             "projected_usd_per_1k_questions": per_question * 1000, "projected_fixed_usd_per_year": fixed,
             "rebuild": m.rebuild, "prompt_tokens_mean": m.prompt_tokens, "new_tokens_mean": m.new_tokens,
             "train_tokens_build": m.build_tokens, "train_tokens_rebuild": m.rebuild_tokens,
-            "written_pairs": m.written_pairs}
+            "written_pairs": m.written_pairs,
+            "generation_tokens_build": None if m.generation_tokens is None else sum(m.generation_tokens),
+            "generation_tokens_rebuild": (None if m.rebuild_generation_tokens is None
+                                          else sum(m.rebuild_generation_tokens))}
 
 
 def break_evens(table: pd.DataFrame) -> list[tuple[str, str, float]]:
@@ -132,12 +167,12 @@ def break_evens(table: pd.DataFrame) -> list[tuple[str, str, float]]:
 
 
 def projection_table(saved: dict, order: list[str], profile: Profile, cost: pd.DataFrame,
-                     by_hand: bool = True) -> pd.DataFrame:
+                     pairs: dict | None = None) -> pd.DataFrame:
     """cost_projection.csv: one row per arm, projected on `profile`, beside the cost measured on this machine
-    (`cost`: the run's cost table), with each arm's break-even volumes against the others. `by_hand`: whether
-    the run's pairs were written by hand (or some of them: `training_pairs: both`)."""
+    (`cost`: the run's cost table), with each arm's break-even volumes against the others. `pairs`: run.json's
+    `pair_generation` (None when every pair was written by hand)."""
     measured_here = cost.set_index("pipeline")
-    rows = [{"pipeline": n, **project(measured(saved["costs"][n], saved["timings"].get(n, {}), by_hand), profile),
+    rows = [{"pipeline": n, **project(measured(saved["costs"][n], saved["timings"].get(n, {}), pairs), profile),
              "measured_usd_build_plus_1k_questions": float(measured_here.loc[n, "build_usd"]
                                                            + measured_here.loc[n, "usd_per_1k_questions"]),
              "profile": profile.name} for n in order]

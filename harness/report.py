@@ -230,8 +230,7 @@ def _projection(run_dir: Path, info: dict, saved: dict, cost: pd.DataFrame,
     if profile is None:
         (run_dir / "cost_projection.csv").unlink(missing_ok=True)
         return None, None
-    by_hand = (info.get("pair_generation") or {}).get("training_pairs", "written") != "generated"
-    proj = projection_table(saved, info["pipelines"], profile, cost, by_hand)
+    proj = projection_table(saved, info["pipelines"], profile, cost, info.get("pair_generation"))
     proj.to_csv(run_dir / "cost_projection.csv", index=False)
     return profile, proj
 

@@ -39,7 +39,8 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
                                                  zip(table.prompt_tokens_mean, table.new_tokens_mean)],
         "training tokens (build / rebuild)": [f"{_count(b)} / {_count(r)}" for b, r in
                                               zip(table.train_tokens_build, table.train_tokens_rebuild)],
-        "pairs written": table.written_pairs,
+        "pairs: written / generating $": [f"{w} / {usd(g)}" for w, g in
+                                          zip(table.written_pairs, table.projected_pair_generation_usd)],
         "measured here: build + 1k questions": table.measured_usd_build_plus_1k_questions.map(usd),
     })
 
@@ -61,8 +62,10 @@ def assumptions(profile: Profile) -> str:
             f"Serving a question = {serving}; a month = {DAYS_PER_MONTH} days. Training = {k}·N·tokens "
             f"({t.method}) ÷ ({t.peak_flops:.3g} FLOP/s × MFU {t.mfu:g}) × ${t.usd_per_gpu_hour:g}/GPU-hour; "
             "rebuilds = updates a year × the training one rebuild did in this run (none where it only "
-            "re-indexed). A year = build + 12 × serving a month + rebuilds + pairs written × "
-            f"${p.usd_per_written_pair:g}. Token counts are this run's (its tokenizer, its model's answer lengths); "
+            "re-indexed). Pairs = pairs written × "
+            f"${p.usd_per_written_pair:g} + writing the generated pairs the arm used, priced as serving the "
+            "generator's prompt and generated tokens (again at each update whose rebuild trained on the update's "
+            "generated pairs). A year = build + 12 × serving a month + rebuilds + pairs. Token counts are this run's (its tokenizer, its model's answer lengths); "
             "re-indexing and retrieval are not priced. The last column is the cost measured on this machine "
             "(see Cost). Every figure: `cost_projection.csv`; formulas: `harness/projection.py`.")
 

@@ -48,6 +48,8 @@ class Part:
     counts: dict[str, int]  # chunks, sentences, candidate spans before the per-chunk cap
     seconds: float
     cached: bool
+    prompt_tokens: int | None = None  # the generator's tokens, which the cost projection prices as serving
+    new_tokens: int | None = None
 
 
 @dataclass
@@ -67,7 +69,9 @@ class Generated:
         return {"generator": self.generator, "candidates": self.rule, "demonstrations_from": self.demos_from,
                 "demonstrations": [vars(d) for d in self.demos],
                 "parts": {p.name: {"counts": p.counts, "left_after": p.left, "kept": len(p.kept),
-                                   "seconds": round(p.seconds, 2), "cached": p.cached} for p in self.parts}}
+                                   "seconds": round(p.seconds, 2), "cached": p.cached,
+                                   "prompt_tokens": p.prompt_tokens, "new_tokens": p.new_tokens}
+                          for p in self.parts}}
 
 
 def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskConfig, writer: QuestionWriter,
@@ -77,10 +81,10 @@ def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskC
     r, g = config.retrieval, config.pair_generation
     cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
     counts["candidates"] = len(cands)
-    questions, seconds, cached = writer.write(cands)
-    written = [Written(c, q) for c, q in zip(cands, questions)]
+    w = writer.write(cands)
+    written = [Written(c, q) for c, q in zip(cands, w.questions)]
     kept, left = apply_filters(written, task.test, search, r.top_k, [d.question for d in writer.demos])
-    return Part(name, kept, left, counts, seconds, cached)
+    return Part(name, kept, left, counts, w.seconds, w.cached, w.prompt_tokens, w.new_tokens)
 
 
 def make_pairs(task: Task, config: TaskConfig, writer: QuestionWriter, generator: str,

@@ -147,6 +147,10 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     first = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
     gen = make_pairs(task, task.config, first, "smollm2-135m", retriever)
     assert first.calls == 2 and not any(p.cached for p in gen.parts)  # the original documents and the update's
+    # The generator's tokens are counted (the cost projection prices them): every prompt holds a candidate's
+    # sentence, and every question is at least a few tokens.
+    part = gen.summary()["parts"]["original"]
+    assert part["prompt_tokens"] > 20 * part["counts"]["candidates"] and part["new_tokens"] >= 3 * part["counts"]["candidates"]
     kept = gen.pairs("original")
     assert len(kept) >= 1 and all(p.origin == "generated" for p in kept)
     assert len(list((tmp_path / "pairs").glob("*.json"))) == 2
@@ -158,6 +162,9 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     second = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
     again = make_pairs(task, task.config, second, "smollm2-135m", retriever)
     assert second.calls == 0 and all(p.cached for p in again.parts)
+    # A cached writing keeps the first one's counts and time: only `cached` differs.
+    assert ({k: {**v, "cached": None} for k, v in again.summary()["parts"].items()}
+            == {k: {**v, "cached": None} for k, v in gen.summary()["parts"].items()})
     assert again.pairs("original") == kept and again.pairs("update") == gen.pairs("update")
 
     trained = with_pairs(task, task.config, gen)

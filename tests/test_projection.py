@@ -81,7 +81,36 @@ def test_pairs_written_from_the_documents_cost_no_writing_hours():
     both = {**FINETUNE, "training_pairs": {"written": 25, "generated": 15}}
     assert measured(both, FINETUNE_TIMING).written_pairs == 25
     # A run whose pairs were all generated: the demonstrations rag shows were generated too.
-    assert measured(RAG, RAG_TIMING).written_pairs == 10 and measured(RAG, RAG_TIMING, by_hand=False).written_pairs == 0
+    assert measured(RAG, RAG_TIMING).written_pairs == 10
+    assert measured(RAG, RAG_TIMING, {"training_pairs": "generated"}).written_pairs == 0
+
+
+GENERATION = {"training_pairs": "generated", "parts": {"original": {"prompt_tokens": 150_000, "new_tokens": 10_000},
+                                                       "update": {"prompt_tokens": 15_000, "new_tokens": 1_000}}}
+
+
+def test_generated_pairs_cost_their_generation_tokens_by_hand():
+    tuned = {**FINETUNE, "training_pairs": {"generated": 40}}
+    row = project(measured(tuned, FINETUNE_TIMING, GENERATION), GPU)
+    # Writing the pairs from docs/ is serving the generator: (150,000 + 10,000) tokens / 1000 tokens/s = 160 s of a
+    # 2-GPU replica at $3.6/GPU-hour = 160 * 2 * 3.6 / 3600 = $0.32, paid once; no pair was written by hand.
+    assert row["projected_pair_generation_usd"] == pytest.approx(0.32)
+    assert row["projected_pairs_usd"] == pytest.approx(0.32)
+    # Each update: its pairs, (15,000 + 1,000) / 1000 = 16 s = $0.032, beside the continued training's $0.072;
+    # 12 updates a year = 12 * (0.072 + 0.032) = $1.248.
+    assert row["projected_rebuilds_usd_per_year"] == pytest.approx(1.248)
+    # A year: 0.72 build + 12 * 0.60 serving + 1.248 rebuilds + 0.32 pairs = $9.488.
+    assert row["projected_usd_per_year"] == pytest.approx(9.488)
+    # rag showed demonstrations drawn from generated pairs: it owes their writing, not the update's (it re-indexes).
+    rag = project(measured(RAG, RAG_TIMING, GENERATION), GPU)
+    assert rag["projected_pairs_usd"] == pytest.approx(0.32) and rag["projected_rebuilds_usd_per_year"] == 0
+    # An arm that used no pair owes nothing; hand-written runs owe no generation.
+    bare = {**RAG, "demonstrations_shown": 0, "demo_selection": []}
+    assert project(measured(bare, RAG_TIMING, GENERATION), GPU)["projected_pairs_usd"] == 0
+    assert project(measured(FINETUNE, FINETUNE_TIMING), GPU)["projected_pair_generation_usd"] == 0
+    # A run from before the generator's tokens were recorded: the pairs' cost, and so the year, is unknown.
+    old = {"training_pairs": "generated", "parts": {"original": {"seconds": 60.0}}}
+    assert project(measured(tuned, FINETUNE_TIMING, old), GPU)["projected_usd_per_year"] is None
 
 
 def test_older_runs_without_training_tokens_project_what_they_can():
