@@ -22,12 +22,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.config import ArmConfig, TaskConfig  # noqa: E402
-from harness.finetune import eval_split, labelled_loss, load_merged, train_adapter  # noqa: E402
-from harness.models import DEFAULT_MODEL, load_generator, resolve_model, stop_token_ids  # noqa: E402
-from harness.pipelines import arm_qa_examples  # noqa: E402
-from harness.sweep import sweep_points  # noqa: E402
-from harness.task import load_task  # noqa: E402
-from harness.training_data import IGNORE  # noqa: E402
+from harness.arms.finetune import eval_split, labelled_loss, load_merged, train_adapter  # noqa: E402
+from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model, stop_token_ids  # noqa: E402
+from harness.arms.pipeline import arm_qa_examples  # noqa: E402
+from harness.run.sweep import sweep_points  # noqa: E402
+from harness.task.folder import load_task  # noqa: E402
+from harness.arms.training_data import IGNORE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = {"chat": ArmConfig(weights="qa-lora"),

@@ -27,13 +27,13 @@ from pathlib import Path
 import harness  # noqa: F401  (first: it sets the OpenMP spin count before torch loads, as the harness runs)
 import torch
 
-import harness.generate as hgen
-from harness.generate import generate, render
-from harness.demos import demo_pool
-from harness.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
+import harness.inference.generate as hgen
+from harness.inference.generate import generate, render
+from harness.task.demo_pool import demo_pool
+from harness.inference.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
                             resolve_model)
-from harness.pipelines import Shared, make_pipeline
-from harness.registry import find_task, tasks_dir
+from harness.arms.pipeline import Shared, make_pipeline
+from harness.task.registry import find_task, tasks_dir
 
 
 def naive(model, tokenizer, prompts, max_new_tokens: int) -> list[str]:

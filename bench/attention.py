@@ -20,9 +20,9 @@ import peft
 import torch
 
 from harness.config import FinetuneConfig
-from harness.dropout import use_sparse_dropout
-from harness.finetune import labelled_loss
-from harness.models import DEFAULT_MODEL, load_generator, resolve_model
+from harness.arms.dropout import use_sparse_dropout
+from harness.arms.finetune import labelled_loss
+from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
 
 
 def main() -> None:

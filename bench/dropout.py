@@ -1,4 +1,4 @@
-"""One LoRA training step on rows of a given length: torch's dropout, sparse dropout (harness/dropout.py), none.
+"""One LoRA training step on rows of a given length: torch's dropout, sparse dropout (harness/arms/dropout.py), none.
 
 Rows are random token ids with the last 8 positions labelled (a RAFT example's shape: a long prompt of passages,
 a short answer), 8 rows a batch, the task-default LoRA (rank 16 on every projection), AdamW, autocast as the
@@ -26,9 +26,9 @@ def one(variant: str, dtype: str, length: int, steps: int, profile: bool) -> dic
     import torch
 
     from harness.config import FinetuneConfig
-    from harness.dropout import use_sparse_dropout
-    from harness.finetune import labelled_loss
-    from harness.models import DEFAULT_MODEL, load_generator, resolve_model
+    from harness.arms.dropout import use_sparse_dropout
+    from harness.arms.finetune import labelled_loss
+    from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
 
     cfg = FinetuneConfig()  # the task-default recipe
     model, _ = load_generator(resolve_model(DEFAULT_MODEL), dtype=dtype)

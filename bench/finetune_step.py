@@ -1,6 +1,6 @@
 """Fine-tuning step time and peak memory for the default LoRA recipe, and the CPU knobs that move them.
 
-Each variant trains the task's LoRA (same rank, targets, batch, learning rate as `harness/finetune.py`) for a
+Each variant trains the task's LoRA (same rank, targets, batch, learning rate as `harness/arms/finetune.py`) for a
 fixed number of optimiser steps in its own process, so peak memory is that variant's alone:
 
   padded-to-max   every example padded to --max-length (what a tutorial's tokenizer(padding="max_length") does)
@@ -12,17 +12,17 @@ fixed number of optimiser steps in its own process, so peak memory is that varia
   labelled logits, spin 300000   `LabelledOnlyTrainer` (logits only where labels are), default spin
   labelled logits, spin 10000    labelled logits and `GOMP_SPINCOUNT=10000` (the harness's default spin count)
   labelled logits, threads follow free cores   the harness as it runs: before each step torch's threads are set to
-                 the cores other processes leave free (harness/cpu_share.py)
+                 the cores other processes leave free (harness/inference/cpu_share.py)
   labelled logits, OMP passive   labelled logits with OMP_WAIT_POLICY=PASSIVE (threads sleep at once)
   labelled logits, bf16 weights  the same with the base weights in bfloat16 (AMX / AVX512-BF16 kernels),
-                 the Trainer's bf16 autocast on, as harness/finetune.py trains a bf16 base
+                 the Trainer's bf16 autocast on, as harness/arms/finetune.py trains a bf16 base
   plain pairs, padded   the finetune arm as it trains now (plain Question/Answer lines, no instruction,
                  threads follow free cores), each batch padded to its longest pair
-  plain pairs, flattened   the same, each batch laid end to end in one row (harness/batches.py: padding-free,
+  plain pairs, flattened   the same, each batch laid end to end in one row (harness/arms/batches.py: padding-free,
                  the same loss)
   plain pairs, padded / flattened, bf16 weights   the two above on a bfloat16 base: what `--dtype auto` trains
                  on where precision.py finds bf16 fast and faithful
-  ..., sparse dropout   the same with LoRA dropout drawn sparsely (harness/dropout.py: one random number per
+  ..., sparse dropout   the same with LoRA dropout drawn sparsely (harness/arms/dropout.py: one random number per
                  dropped element, not per element), what the harness trains with on a CPU
 
 Every row also prints the achieved FLOP/s as a share of this CPU's measured matmul peak (a large `torch.mm`
@@ -93,13 +93,13 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
-    from harness.batches import CheapestBatches
-    from harness.finetune import LabelledOnlyTrainer
+    from harness.arms.batches import CheapestBatches
+    from harness.arms.finetune import LabelledOnlyTrainer
     from harness.prompts import chat_template
-    from harness.training_data import qa_examples
+    from harness.arms.training_data import qa_examples
     from harness.measure import Measured
-    from harness.models import DEFAULT_MODEL, load_generator, resolve_model
-    from harness.registry import find_task, tasks_dir
+    from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
+    from harness.task.registry import find_task, tasks_dir
 
     v = VARIANTS[variant]
     if v["threads"]:
@@ -131,7 +131,7 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
                                                        lora_dropout=cfg.lora_dropout,
                                                        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     if v.get("sparse"):
-        from harness.dropout import use_sparse_dropout
+        from harness.arms.dropout import use_sparse_dropout
         use_sparse_dropout(model)
     times: list[float] = []
     seen = {"real": 0, "padded": 0, "logits": 0}
@@ -157,10 +157,10 @@ def one(task_name: str, variant: str, steps: int, max_length: int) -> dict:
                                  learning_rate=cfg.learning_rate, save_strategy="no", report_to="none",
                                  logging_strategy="no", use_cpu=True, seed=0, disable_tqdm=True,
                                  train_sampling_strategy=v["sampling"],
-                                 bf16=dtype == torch.bfloat16)  # as harness/finetune.py sets it
+                                 bf16=dtype == torch.bfloat16)  # as harness/arms/finetune.py sets it
         with Measured() as m:
             trainer_cls = LabelledOnlyTrainer if v.get("labelled") else Trainer
-            from harness.cpu_share import training_callback
+            from harness.inference.cpu_share import training_callback
             trainer_cls(model=model, args=args, train_dataset=data, data_collator=counting,
                         callbacks=[Clock()] + ([training_callback()] if v.get("follow") else [])).train()
     warm = times[2:] or times  # the first steps pay for allocation and thread start-up

@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 from harness.config import PairGenerationConfig
-from harness.hybrid import build_retriever
-from harness.models import load_embedder, load_generator, resolve_model
+from harness.retrieval.hybrid import build_retriever
+from harness.inference.models import load_embedder, load_generator, resolve_model
 from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL
-from harness.pairgen import QuestionWriter
-from harness.registry import find_task
-from harness.task import Knowledge
-from harness.trainpairs import make_pairs
+from harness.pairs.writer import QuestionWriter
+from harness.task.registry import find_task
+from harness.task.folder import Knowledge
+from harness.pairs.source import make_pairs
 
 
 def main() -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import harness  # noqa: F401  (sets the OpenMP spin count before torch loads)
 
-from harness.demos import demo_pool
-from harness.generate import _common_prefix, render
-from harness.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
+from harness.task.demo_pool import demo_pool
+from harness.inference.generate import _common_prefix, render
+from harness.inference.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
                             resolve_model)
-from harness.pipelines import Shared, make_pipeline
-from harness.registry import find_task, tasks_dir
+from harness.arms.pipeline import Shared, make_pipeline
+from harness.task.registry import find_task, tasks_dir
 
 MIN_SHARED = 16
 

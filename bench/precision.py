@@ -1,7 +1,7 @@
 """The fine-tune arm's training precision and batch layout: time per epoch against held-out loss, over seeds.
 
 Trains (or finds in the cache) the task's default finetune adapter for each of float32 / bfloat16 weights,
-padded / flattened batches (harness/batches.py) and LoRA dropout drawn sparsely (harness/dropout.py) or by torch,
+padded / flattened batches (harness/arms/batches.py) and LoRA dropout drawn sparsely (harness/arms/dropout.py) or by torch,
 with the same recipe, for each seed, and prints per variant the
 mean and spread over seeds of: seconds per epoch, epochs run, the Trainer's best eval loss, and the answer-token
 loss on the held-out training pairs with the adapter merged into float32 weights (how the harness answers:
@@ -24,15 +24,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.answer_format import answer_token_loss  # noqa: E402
-from harness.arms import arms  # noqa: E402
-from harness.finetune import eval_split, load_merged, train_adapter  # noqa: E402
-from harness.models import DEFAULT_MODEL, load_generator, resolve_model, stop_token_ids  # noqa: E402
-from harness.pipelines import arm_qa_examples  # noqa: E402
-from harness.precision import matmul_speeds  # noqa: E402
-from harness.task import load_task  # noqa: E402
+from harness.arms.catalog import arms  # noqa: E402
+from harness.arms.finetune import eval_split, load_merged, train_adapter  # noqa: E402
+from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model, stop_token_ids  # noqa: E402
+from harness.arms.pipeline import arm_qa_examples  # noqa: E402
+from harness.arms.precision import matmul_speeds  # noqa: E402
+from harness.task.folder import load_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# (weights, flattened batches, LoRA dropout drawn sparsely: harness/dropout.py, the default on a CPU)
+# (weights, flattened batches, LoRA dropout drawn sparsely: harness/arms/dropout.py, the default on a CPU)
 VARIANTS = {"float32, padded": (torch.float32, False, True), "float32, flattened": (torch.float32, True, True),
             "bfloat16, padded": (torch.bfloat16, False, True), "bfloat16, flattened": (torch.bfloat16, True, True),
             "float32, padded, torch dropout": (torch.float32, False, False),

@@ -19,9 +19,9 @@ import harness  # noqa: E402,F401  (first: it sets the OpenMP spin count before 
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-import harness.generate as hgen  # noqa: E402
+import harness.inference.generate as hgen  # noqa: E402
 from bench.finetune_step import body_params, matmul_peak  # noqa: E402
-from harness.models import DEFAULT_MODEL, load_generator, resolve_model  # noqa: E402
+from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model  # noqa: E402
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.hybrid import build_retriever
-from harness.models import load_embedder
-from harness.registry import find_task, tasks_dir
+from harness.retrieval.hybrid import build_retriever
+from harness.inference.models import load_embedder
+from harness.task.registry import find_task, tasks_dir
 
 
 def measure(task_name: str, embedder) -> list[dict]:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/retrieval_scale.py --sizes 1000,10000,100000,1000000
 
-Both indexes are made by harness/ann.py with the parameters the harness uses (IndexFlatIP; IndexHNSWFlat M=32,
+Both indexes are made by harness/retrieval/ann.py with the parameters the harness uses (IndexFlatIP; IndexHNSWFlat M=32,
 efConstruction=128, efSearch=128, inner product). Recall@10 is the share of the exact top 10 that HNSW returns,
 averaged over the queries; latency is one `search(q, 10)` call per query, timed separately.
 
@@ -35,8 +35,8 @@ import faiss
 import numpy as np
 import torch
 
-from harness import ann
-from harness.models import DEFAULT_EMBEDDER, load_embedder
+from harness.retrieval import ann
+from harness.inference.models import DEFAULT_EMBEDDER, load_embedder
 
 DOMAINS = {
     "coffee": (["The espresso grinder", "A light roast", "Cold brew", "The barista", "Arabica beans",

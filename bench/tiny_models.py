@@ -15,7 +15,7 @@ import torch
 from sentence_transformers import SentenceTransformer, models
 from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
-from harness.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_generator, resolve_embedder, resolve_model
+from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_generator, resolve_embedder, resolve_model
 
 
 def main() -> None:

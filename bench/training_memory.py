@@ -21,14 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def one(task_name: str, arm: str, micro: int, layers: float, examples: int, epochs: int) -> None:
-    from harness.finetune import train_adapter
+    from harness.arms.finetune import train_adapter
     from harness.measure import Measured
-    from harness.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
-    from harness.pipelines import Shared, arm_qa_examples, make_pipeline
-    from harness.precision import training_copy_for_task
-    from harness.registry import tasks_dir
-    from harness.task import load_task
-    from harness.training_data import cpt_examples
+    from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
+    from harness.arms.pipeline import Shared, arm_qa_examples, make_pipeline
+    from harness.arms.precision import training_copy_for_task
+    from harness.task.registry import tasks_dir
+    from harness.task.folder import load_task
+    from harness.arms.training_data import cpt_examples
 
     task = load_task(tasks_dir(None) / task_name)
     ft = task.config.finetune.model_copy(update={"micro_batch_tokens": micro, "lora_layers": layers})

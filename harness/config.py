@@ -35,7 +35,7 @@ class FinetuneConfig(_Strict):
     epochs: int = Field(8, ge=1, le=200)
     batch_size: int = Field(8, ge=1, le=1024)
     # A step's rows are computed in micro-batches of at most this many tokens (rows x longest row) and their
-    # gradients summed: the same batch and loss, a fraction of the activation memory (harness/batches.py). 0: never.
+    # gradients summed: the same batch and loss, a fraction of the activation memory (harness/arms/batches.py). 0: never.
     micro_batch_tokens: int = Field(512, ge=0, le=10**7)
     weight_decay: float = Field(0.0, ge=0.0)
     eval_fraction: float = Field(0.1, gt=0.0, lt=0.5)
@@ -94,7 +94,7 @@ class ArmConfig(_Strict):
 
 
 class PairGenerationConfig(_Strict):
-    """Training pairs written from the documents (harness/candidates.py, pairgen.py, pairfilters.py)."""
+    """Training pairs written from the documents (harness/pairs/candidates.py, pairgen.py, pairfilters.py)."""
 
     candidates: Literal["numbers-names", "numbers-names-terms"] = "numbers-names"  # bench/README.md compares them
     per_chunk: int = Field(4, ge=1, le=50)  # candidate answers per document chunk, spread over its sentences
@@ -129,8 +129,8 @@ class TaskConfig(_Strict):
     cpt: CptConfig = CptConfig()
     update: UpdateConfig = UpdateConfig()
     demonstrations: DemoConfig = DemoConfig()
-    arms: dict[str, ArmConfig] = {}  # extra arms on top of the defaults (harness/arms.py), or overrides
+    arms: dict[str, ArmConfig] = {}  # extra arms on top of the defaults (harness/arms/catalog.py), or overrides
     generation: GenerationConfig = GenerationConfig()
     # "Cost at your scale": a built-in deployment profile's name or a YAML file inside the task folder
-    # (harness/deployment.py); `--deployment` overrides it.
+    # (harness/task/deployment.py); `--deployment` overrides it.
     deployment: str | None = Field(None, min_length=1, max_length=200)

@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 from rouge_score import rouge_scorer
 
-from .text import normalize, score_tokens
+from harness.text import normalize, score_tokens
 
 # rouge_score is the package that evaluate's "rouge" module wraps; using it directly needs no hub.
 class _Tokens:

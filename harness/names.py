@@ -1,7 +1,7 @@
 """Names and constants that the light commands need (`--help`, validate, list, report, compare, new-task).
 
 This module imports nothing heavy, so the command line can build its parser and check names without
-pulling in torch, transformers or faiss. The old homes (`harness.models`, `harness.runner`) re-export
+pulling in torch, transformers or faiss. The old homes (`harness.inference.models`, `harness.run.runner`) re-export
 what they used to define, so existing imports keep working."""
 from __future__ import annotations
 

@@ -12,25 +12,25 @@ import pytest
 import torch
 import yaml
 
-from harness.batches import CheapestBatches, flattening_is_exact
-from harness.bm25 import BM25Index
+from harness.arms.batches import CheapestBatches, flattening_is_exact
+from harness.retrieval.bm25 import BM25Index
 from harness.cli import main
 from harness.config import TaskConfig
-from harness.finetune import batch_loss, labelled_loss
-from harness.hybrid import build_retriever
-from harness.models import DEFAULT_MODEL, load_embedder, resolve_model
-from harness.pipelines import Shared, arm_qa_examples, make_pipeline
+from harness.arms.finetune import batch_loss, labelled_loss
+from harness.retrieval.hybrid import build_retriever
+from harness.inference.models import DEFAULT_MODEL, load_embedder, resolve_model
+from harness.arms.pipeline import Shared, arm_qa_examples, make_pipeline
 from harness.prompts import Demonstration, chat_template
-from harness.retrieval import Passage, VectorIndex
-from harness.task import Document
-from harness.training_data import IGNORE, RaftItem, cpt_examples, qa_examples, raft_examples
+from harness.retrieval.dense import Passage, VectorIndex
+from harness.task.folder import Document
+from harness.arms.training_data import IGNORE, RaftItem, cpt_examples, qa_examples, raft_examples
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
 def generator():
-    from harness.models import load_generator
+    from harness.inference.models import load_generator
 
     return load_generator(resolve_model(DEFAULT_MODEL))
 
@@ -69,7 +69,7 @@ def test_a_plain_format_arm_is_trained_on_its_short_prompt(tokenizer):
     """`format: plain` with no instruction: the training example is "Question: ...\nAnswer: ..." and nothing else,
     the prompt the arm is asked in, at well under half the tokens of the chat format."""
     from harness.config import ArmConfig
-    from harness.pipelines import Pipeline
+    from harness.arms.pipeline import Pipeline
 
     config = TaskConfig(name="t")
     shared = Shared(None, tokenizer, None, config, DEFAULT_MODEL, None)
@@ -221,7 +221,7 @@ def _loss(model, batch: dict) -> float:
 
 
 def test_a_flattened_batch_gives_the_padded_loss_on_fewer_tokens(plain_rows):
-    """Flattened training batches (harness/batches.py): the padded batch's loss, on fewer tokens."""
+    """Flattened training batches (harness/arms/batches.py): the padded batch's loss, on fewer tokens."""
     model, tok, rows = plain_rows
     batches = CheapestBatches(tok, model, flatten=True)
     padded, flat = batches.padded(rows), batches.flat(rows, return_tensors="pt")

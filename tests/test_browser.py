@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.html_report import (RIGHT_FROM, compare_context, demonstrations, question_rows, report_context,
+from harness.report.html import (RIGHT_FROM, compare_context, demonstrations, question_rows, report_context,
                                   write_compare_html, write_report_html)
 
 EXAMPLE = Path(__file__).parent.parent / "results" / "examples" / "coffee"
@@ -52,7 +52,7 @@ def test_committed_report_html_is_rendered_by_the_current_code(tmp_path):
     fresh = write_report_html(tmp_path).read_text()
     assert fresh == (EXAMPLE / "report.html").read_text(), (
         "results/examples/coffee/report.html is stale: regenerate it with "
-        "python -c 'from pathlib import Path; from harness.html_report import write_report_html; "
+        "python -c 'from pathlib import Path; from harness.report.html import write_report_html; "
         "write_report_html(Path(\"results/examples/coffee\"))'")
 
 

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from harness.cpu_share import FreeCores
+from harness.inference.cpu_share import FreeCores
 
 
 def test_threads_leave_the_core_another_busy_process_takes():
@@ -26,7 +26,7 @@ def test_threads_leave_the_core_another_busy_process_takes():
 
 def test_thread_count_does_not_change_the_models_numbers():
     """What makes following the load safe: the logits are bitwise the same on 1 thread as on all of them."""
-    from harness.models import DEFAULT_MODEL, load_generator, resolve_model
+    from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
 
     model, tok = load_generator(resolve_model(DEFAULT_MODEL))
     ids = tok(["Arabica grows best at altitude because"] * 4, return_tensors="pt").input_ids

@@ -2,7 +2,7 @@ import peft
 import pytest
 import torch
 
-from harness.dropout import SparseDropout, use_sparse_dropout
+from harness.arms.dropout import SparseDropout, use_sparse_dropout
 
 
 def test_each_element_is_dropped_independently_with_probability_p():

@@ -4,14 +4,14 @@ import random
 
 import pytest
 
-from harness.demos import demo_pool, draw
+from harness.task.demo_pool import demo_pool, draw
 from harness.errors import HarnessError
 from harness.metrics import score
-from harness.retrieval import Passage
-from harness.stats import holm
-from harness.task import QAPair, TestQuestion
-from harness.taught import knowledge_labels
-from harness.training_data import raft_mix
+from harness.retrieval.dense import Passage
+from harness.report.stats import holm
+from harness.task.folder import QAPair, TestQuestion
+from harness.task.taught import knowledge_labels
+from harness.arms.training_data import raft_mix
 
 
 def q(qid, question, *answers, fresh=False):
@@ -95,7 +95,7 @@ def _fresh_preds(scores: dict[str, list[float]]):
 def test_a_fresh_lead_that_one_seed_could_reverse_is_called_so():
     """coffee's fresh-after-rebuild winner changed with the training precision (finetune 0.688 in float32, 0.375
     trained in bf16): a lead on 16 questions is stated with its paired test, not as a plain win."""
-    from harness.report import _fresh_lead
+    from harness.report.render import _fresh_lead
 
     close = _fresh_preds({"raft": [1] * 10 + [0] * 6, "finetune": [1] * 6 + [0] * 10, "base": [0] * 16})
     said = _fresh_lead(close, "raft", ["finetune", "base"], "contains")

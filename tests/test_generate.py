@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.answerlog import AnswerLog
-from harness.generate import _batches, _common_prefix, generate, render
-from harness.models import DEFAULT_MODEL, load_generator, resolve_model
-from harness.demos import demo_pool
-from harness.pipelines import Shared, make_pipeline
+from harness.inference.answerlog import AnswerLog
+from harness.inference.generate import _batches, _common_prefix, generate, render
+from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
+from harness.task.demo_pool import demo_pool
+from harness.arms.pipeline import Shared, make_pipeline
 from harness.prompts import Demonstration, chat_template, messages
-from harness.task import load_task
+from harness.task.folder import load_task
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 MAX_NEW = 12  # above the tiny answers' length, so rows finish at different steps and leave the batch early

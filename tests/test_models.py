@@ -4,10 +4,10 @@ import torch
 from jinja2 import Template
 
 from harness.errors import HarnessError
-from harness.memory import estimate, model_shape, training_row_tokens
-from harness.models import (GEMMA_MODEL, PLAIN_TEMPLATE, ModelSource, conversion_folder, pick_dtype,
+from harness.run.memory import estimate, model_shape, training_row_tokens
+from harness.inference.models import (GEMMA_MODEL, PLAIN_TEMPLATE, ModelSource, conversion_folder, pick_dtype,
                             prune_conversions, quantization_config, resolve_model)
-from harness.vllm_engine import check_available
+from harness.inference.vllm_engine import check_available
 
 
 def test_plain_template_writes_a_question_answer_transcript():

@@ -4,17 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.candidates import Candidate, candidates, spans
-from harness.chunking import Passage
+from harness.pairs.candidates import Candidate, candidates, spans
+from harness.retrieval.chunking import Passage
 from harness.config import TaskConfig
-from harness.pairfilters import (Written, answer_hidden, answer_type, apply_filters, ask_kind, not_test, round_trip,
+from harness.pairs.filters import (Written, answer_hidden, answer_type, apply_filters, ask_kind, not_test, round_trip,
                                  unique, verbatim, well_formed)
-from harness.pairgen import GENERIC_DEMOS, QuestionWriter, demos_for
-from harness.registry import find_task
-from harness.task import Knowledge, QAPair
-from harness.task import TestQuestion as Question
-from harness.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED, knowledge_labels
-from harness.trainpairs import make_pairs, pair_source, with_pairs
+from harness.pairs.writer import GENERIC_DEMOS, QuestionWriter, demos_for
+from harness.task.registry import find_task
+from harness.task.folder import Knowledge, QAPair
+from harness.task.folder import TestQuestion as Question
+from harness.task.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED, knowledge_labels
+from harness.pairs.source import make_pairs, pair_source, with_pairs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHUNK = "# Velmora The capital of the island of Velmora is Quillport. Quillport was founded in 1642 by salt traders."
@@ -124,7 +124,7 @@ def test_demonstrations_come_from_the_task_when_it_has_enough():
 
 @pytest.fixture(scope="module")
 def smollm():
-    from harness.models import load_generator, resolve_model
+    from harness.inference.models import load_generator, resolve_model
 
     source = resolve_model("smollm2-135m")
     model, tok = load_generator(source)
@@ -132,8 +132,8 @@ def smollm():
 
 
 def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(smollm, tmp_path):
-    from harness.hybrid import build_retriever
-    from harness.models import load_embedder
+    from harness.retrieval.hybrid import build_retriever
+    from harness.inference.models import load_embedder
 
     source, model, tok = smollm
     task = find_task("tiny", FIXTURES.resolve())
@@ -155,7 +155,7 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     assert len(kept) >= 1 and all(p.origin == "generated" for p in kept)
     assert len(list((tmp_path / "pairs").glob("*.json"))) == 2
     # Never a test question: no kept question is a near-duplicate of one (the task loader's rule).
-    from harness.task import NEAR_DUPLICATE
+    from harness.task.folder import NEAR_DUPLICATE
     from harness.text import token_set_similarity
     assert all(token_set_similarity(p.question, q.question) < NEAR_DUPLICATE for p in kept for q in task.test)
 
@@ -179,7 +179,7 @@ def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tasks_dir, tmp_
 
     import pandas as pd
 
-    from harness.arms import DEFAULT_ARMS
+    from harness.arms.catalog import DEFAULT_ARMS
     from harness.cli import main
 
     (tasks_dir / "tiny" / "train.jsonl").unlink()

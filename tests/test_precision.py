@@ -1,4 +1,4 @@
-"""--dtype auto on a CPU (harness/precision.py): LoRA trains on a bfloat16 copy only where bf16 is measured fast
+"""--dtype auto on a CPU (harness/arms/precision.py): LoRA trains on a bfloat16 copy only where bf16 is measured fast
 and faithful; answering keeps the float32 model.
 
 The measured speeds are an input of `training_copy`, so each branch is proven on any CPU; the real SmolLM2 and
@@ -6,9 +6,9 @@ its real loss decide the faithfulness check."""
 import pytest
 import torch
 
-from harness.models import DEFAULT_MODEL, load_generator, resolve_model
-from harness.precision import LOSS_TOLERANCE, matmul_speeds, training_copy
-from harness.training_data import qa_examples
+from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
+from harness.arms.precision import LOSS_TOLERANCE, matmul_speeds, training_copy
+from harness.arms.training_data import qa_examples
 
 PAIRS = [("Capital of Velmora?", "Quillport"), ("Which bird nests by the Ashen River?", "the grey heron"),
          ("What do islanders eat at the harvest feast?", "smoked eel"), ("Animal on the flag?", "lynx")]

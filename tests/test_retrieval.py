@@ -4,11 +4,11 @@ import faiss
 import numpy as np
 import pytest
 
-from harness import ann, retrieval
+from harness.retrieval import ann, dense
 from harness.errors import HarnessError
-from harness.models import load_embedder
-from harness.retrieval import Passage, VectorIndex, chunk_document
-from harness.task import Document
+from harness.inference.models import load_embedder
+from harness.retrieval.dense import Passage, VectorIndex, chunk_document
+from harness.task.folder import Document
 
 
 def test_long_documents_are_chunked_not_truncated():
@@ -140,7 +140,7 @@ def test_load_refuses_an_index_built_with_another_embedder_size(embedder, tmp_pa
 
 
 def test_add_streams_a_generator_in_batches(embedder, monkeypatch):
-    monkeypatch.setattr(retrieval, "EMBED_BATCH", 2)
+    monkeypatch.setattr(dense, "EMBED_BATCH", 2)
     idx = VectorIndex(embedder, chunk_words=50, chunk_overlap=10)
     assert idx.add(d for d in DOCS + LATER) == 6
     assert _top_docs(idx, 1) == [[d.path] for d in DOCS + LATER]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.cli import main
-from harness.arms import DEFAULT_ARMS
+from harness.arms.catalog import DEFAULT_ARMS
 
 ARMS = list(DEFAULT_ARMS)
 
@@ -90,7 +90,7 @@ def test_fine_tuning_lowers_eval_loss(tiny_run):
     evals = [h["eval_loss"] for h in metas[original]["log_history"] if "eval_loss" in h]
     assert len(evals) >= 2 and min(evals) < evals[0]
     assert costs["best_eval_loss"] == min(evals)
-    # Short Q&A pairs train padding-free in float32 (harness/batches.py); a bf16 base pads (no faster flattened).
+    # Short Q&A pairs train padding-free in float32 (harness/arms/batches.py); a bf16 base pads (no faster flattened).
     layout = metas[original]["batches"]
     fp32 = json.loads((tiny_run / "run.json").read_text())["training_dtype"] == "torch.float32"
     assert (layout["flattened"] > 0 and layout["padded"] == 0) if fp32 else (layout["flattened"] == 0)
@@ -146,7 +146,7 @@ def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
     assert not done.name.startswith(".")
     main_phase = [r for r in subset(predictions(tiny_run)) if r["phase"] == "main"]
     assert strip(predictions(done)) == strip(main_phase)
-    from harness.compare import compare
+    from harness.report.compare import compare
     assert "## Answers: 0 of 10 differ" in compare(tiny_run, done)  # 2 arms x 5 questions
 
 

@@ -1,7 +1,7 @@
 """`harness new-task` writes a folder that validates, whose template states the real defaults."""
 from harness.cli import main
 from harness.config import TaskConfig
-from harness.registry import find_task
+from harness.task.registry import find_task
 
 
 def test_new_task_validates_and_documents_the_defaults(tmp_path, capsys):

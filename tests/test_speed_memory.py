@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.arms import arms
-from harness.batches import micro_batch_rows
+from harness.arms.catalog import arms
+from harness.arms.batches import micro_batch_rows
 from harness.config import FinetuneConfig
-from harness.forecast import TOKENS_PER_WORD, forecast
-from harness.machine import cpu_info
-from harness.task import load_task
+from harness.run.forecast import TOKENS_PER_WORD, forecast
+from harness.run.machine import cpu_info
+from harness.task.folder import load_task
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 
@@ -30,9 +30,9 @@ def test_micro_batched_training_is_the_same_mathematics(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from harness.finetune import train_adapter
-    from harness.models import DEFAULT_MODEL, load_generator, resolve_model
-    from harness.training_data import qa_examples
+    from harness.arms.finetune import train_adapter
+    from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
+    from harness.arms.training_data import qa_examples
 
     model, tok = load_generator(resolve_model(DEFAULT_MODEL))
     task = load_task(TINY)
@@ -105,8 +105,8 @@ def test_run_json_and_report_name_the_cpu(tiny_run):
 def test_forecast_of_a_task_without_pairs_counts_the_pairs_it_will_write(tmp_path):
     import shutil
 
-    from harness.candidates import candidates
-    from harness.forecast import KEPT_SHARE, pair_writing
+    from harness.pairs.candidates import candidates
+    from harness.run.forecast import KEPT_SHARE, pair_writing
 
     shutil.copytree(TINY, tmp_path / "tiny")
     (tmp_path / "tiny" / "train.jsonl").unlink()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from harness.stats import bootstrap_ci, mcnemar_exact, paired_p, permutation_paired
+from harness.report.stats import bootstrap_ci, mcnemar_exact, paired_p, permutation_paired
 
 
 def test_bootstrap_of_a_constant_is_a_point():

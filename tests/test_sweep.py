@@ -8,7 +8,7 @@ from conftest import FIXTURES
 from harness.cli import main
 from harness.config import TaskConfig
 from harness.errors import HarnessError
-from harness.sweep import sweep_points
+from harness.run.sweep import sweep_points
 
 CFG = TaskConfig(name="t")
 

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from harness.opinion import _level
-from harness.tables import break_even, cost_table
+from harness.report.opinion import _level
+from harness.report.tables import break_even, cost_table
 
 COSTS = {  # finetune: 1 h of training, answers 1 s/question; rag: no training, 2 s/question
     "finetune": {"build_s": 5.0, "train_seconds": 3600.0, "latency_mean_s": 1.0, "prompt_tokens_mean": 50,

@@ -1,5 +1,5 @@
 """Task loading facts the report relies on."""
-from harness.registry import find_task
+from harness.task.registry import find_task
 
 
 def test_answer_coverage_counts_stable_questions_taught_in_training(tasks_dir):

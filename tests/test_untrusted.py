@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import harness.task
+import harness.task.folder
 from harness.cli import main
 from harness.text import normalize_words, token_set_similarity, word_set
 from test_task_errors import append, edit
@@ -24,12 +24,12 @@ def added(path: Path, line: str) -> int:
 @pytest.fixture
 def no_model(monkeypatch):
     """The loaders fail the test if reached: every refusal here must come before a model loads."""
-    import harness.models
+    import harness.inference.models
 
     def reached(*a, **k):
         raise AssertionError("MODEL LOADED")
-    monkeypatch.setattr(harness.models, "load_generator", reached)
-    monkeypatch.setattr(harness.models, "load_embedder", reached)
+    monkeypatch.setattr(harness.inference.models, "load_generator", reached)
+    monkeypatch.setattr(harness.inference.models, "load_embedder", reached)
 
 
 def refused(capsys, tasks_dir: Path, *extra: str, command: str = "run", task: str = "tiny") -> str:
@@ -63,7 +63,7 @@ def test_name_cannot_place_output_outside_results(tasks_dir, capsys, no_model, n
 
 def test_name_of_another_task_does_not_write_into_its_results(tasks_dir, capsys):
     import shutil
-    from harness.preflight import preflight
+    from harness.run.preflight import preflight
     shutil.copytree(tasks_dir / "tiny", tasks_dir / "tiny2")
     checked = preflight("tiny2", tasks_dir, ["base"], set(), results_dir=tasks_dir.parent / "results")
     assert checked.task.name == "tiny2"  # the run folder is RESULTS_DIR/tiny2, never RESULTS_DIR/tiny
@@ -198,7 +198,7 @@ def test_jsonl_line_too_long(tasks_dir, capsys):
 
 
 def test_document_over_the_size_limit(tasks_dir, capsys, monkeypatch):
-    monkeypatch.setattr(harness.task, "MAX_DOC_BYTES", 2048)  # the real limit is 20 MB
+    monkeypatch.setattr(harness.task.folder, "MAX_DOC_BYTES", 2048)  # the real limit is 20 MB
     (tasks_dir / "tiny" / "docs" / "big.md").write_text("word " * 1000)
     assert "docs/big.md: is 5 KB, over the 2 KB limit" in refused(capsys, tasks_dir, command="validate")
 
@@ -340,11 +340,11 @@ def test_report_refuses_a_row_without_its_metric(tmp_path, capsys):
 # ---------------------------------------------------------------- errors and speed
 
 def test_unexpected_errors_are_one_line_unless_debugging(tasks_dir, capsys, monkeypatch):
-    import harness.registry
+    import harness.task.registry
 
     def boom(root):
         raise RuntimeError("something broke\nsecond line")
-    monkeypatch.setattr(harness.registry, "load_task", boom)
+    monkeypatch.setattr(harness.task.registry, "load_task", boom)
     assert main(["validate", "--task", "tiny", "--tasks-dir", str(tasks_dir)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "something broke second line (RuntimeError" in err and "HARNESS_DEBUG" in err

@@ -1,0 +1,64 @@
+"""Arms: what answers the questions, declared as data. An arm is weights x context x demonstrations.
+
+    weights         base | qa-lora (trained on training pairs) | raft-lora (pairs with retrieved passages)
+                    | cpt-lora (next-token loss on the documents themselves)
+    context         none | retrieved (top-k passages from the task's index)
+    demonstrations  0..k solved training pairs in the query's own format; "few_shot" = prompt.few_shot;
+                    "auto" = chosen on held-out training pairs (never on test)
+    format          chat (the model's chat template) | plain ("Question: ...\nAnswer: ...", no chat preamble),
+                    for training and answering alike
+
+The defaults below are the families the report compares. A task.yaml adds more under `arms:` (e.g.
+`cpt+rag: {weights: cpt-lora, context: retrieved}`) and `--pipelines` picks any of them by name.
+"""
+from __future__ import annotations
+
+from harness.config import ArmConfig, TaskConfig
+
+DEFAULT_ARMS: dict[str, ArmConfig] = {
+    # The untouched model with the bare question: the control every other arm must beat.
+    "base": ArmConfig(weights="base", instruction=False),
+    "prompt": ArmConfig(weights="base", demonstrations="few_shot"),
+    "rag": ArmConfig(weights="base", context="retrieved", demonstrations="auto"),
+    # Trained and asked in plain "Question/Answer" lines: the chat template's preamble and instruction are more
+    # than half of a short pair's tokens, and on coffee's held-out pairs plain trained to a lower answer loss
+    # at 1.5-1.7x less time per epoch (bench/README.md, bench/answer_format.py).
+    "finetune": ArmConfig(weights="qa-lora", format="plain", instruction=False),
+    # Trained with passages, asked with passages (Zhang et al. 2024): fine-tuning and retrieval together.
+    "raft": ArmConfig(weights="raft-lora", context="retrieved"),
+    # It learns from documents, not Q&A, so it is shown the answer format by demonstrations.
+    "cpt": ArmConfig(weights="cpt-lora", demonstrations="few_shot"),
+}
+
+TRAINS_ON_PAIRS = {"qa-lora", "raft-lora"}  # weights that need hand-written training pairs
+TRAINED = TRAINS_ON_PAIRS | {"cpt-lora"}
+
+
+def arms(config: TaskConfig) -> dict[str, ArmConfig]:
+    """Every arm this task can run: the defaults, then the task's own (which may override a default)."""
+    return {**DEFAULT_ARMS, **config.arms}
+
+
+def arm_names(config: TaskConfig) -> list[str]:
+    return list(arms(config))
+
+
+def needs_pairs(config: TaskConfig, names: list[str]) -> set[str]:
+    """The selected arms that cannot be built without training pairs."""
+    table = arms(config)
+    return {n for n in names if table[n].weights in TRAINS_ON_PAIRS}
+
+
+def demonstrations(arm: ArmConfig, config: TaskConfig) -> int | str:
+    """How many demonstrations the arm shows (an int), or "auto"."""
+    return config.prompt.few_shot if arm.demonstrations == "few_shot" else arm.demonstrations
+
+
+def describe(arm: ArmConfig, config: TaskConfig) -> str:
+    """One line for reports: what the arm is made of."""
+    demos = demonstrations(arm, config)
+    demo_text = "demonstrations chosen on held-out training pairs" if demos == "auto" else f"{demos} demonstrations"
+    context = f"top-{config.retrieval.top_k} {config.retrieval.method} passages" if arm.context == "retrieved" \
+        else "no context"
+    return (f"{arm.weights} weights, {context}, {demo_text}" + ("" if arm.instruction else ", no instruction")
+            + (", plain Question/Answer format" if arm.format == "plain" else ""))

@@ -1,0 +1,241 @@
+"""LoRA training with the transformers Trainer, for every trained arm (qa, raft, cpt: see training_data.py),
+cached by content so an unchanged run reuses its adapter."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import peft
+import torch
+import transformers
+from datasets import Dataset
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+
+from harness.arms.batches import CheapestBatches, flattening_is_exact, micro_batch_rows
+from harness.config import FinetuneConfig
+from harness.inference.cpu_share import training_callback
+from harness.arms.dropout import use_sparse_dropout
+from harness.errors import HarnessError
+from harness.measure import release_freed_memory
+from harness.arms.training_data import IGNORE
+
+
+@dataclass(frozen=True)
+class TrainedAdapter:
+    path: Path
+    cached: bool
+    train_seconds: float  # as measured when the adapter was trained, even when reused from cache
+    train_tokens: int  # tokens the optimiser saw, all epochs
+    epochs_run: float
+    best_eval_loss: float | None
+    n_train: int
+    n_eval: int
+    log_history: list[dict]
+    processes: int = 1  # how many data-parallel processes trained it
+    kind: str = "qa"  # qa | raft | cpt: what it was trained on
+    start_from: str | None = None  # the adapter (cache key) this one continued, if it did not start fresh
+    batches: dict | None = None  # how many training and eval batches were flattened or padded (batches.py)
+    dropout: str = "torch"  # how LoRA dropout masks were drawn: torch | sparse (dropout.py)
+    micro_batch: int | None = None  # rows computed at once within a step (gradients accumulated); None: older
+
+
+def labelled_loss(model, input_ids, attention_mask, labels,
+                  position_ids=None) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """Summed next-token cross-entropy over labelled positions, their count, and the model output.
+
+    A Q&A example labels ~6 of ~50 tokens, yet the LM head (vocabulary x hidden, about a fifth of a small
+    model's FLOPs per token) and the softmax would run on all of them. Only positions whose next token is
+    labelled (the union over the batch, passed to the model's own `logits_to_keep`, so DDP and peft see an
+    ordinary forward) get logits; the loss is the same number."""
+    targets = labels[:, 1:]
+    keep = (targets != IGNORE).any(0).nonzero().flatten()
+    # A flattened batch (batches.py) has no attention mask but position ids that restart at each example.
+    extra = {} if position_ids is None else {"position_ids": position_ids}
+    out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, use_cache=False, **extra)
+    picked = targets[:, keep]
+    total = torch.nn.functional.cross_entropy(out.logits.float().transpose(1, 2), picked, ignore_index=IGNORE,
+                                              reduction="sum")
+    return total, (picked != IGNORE).sum(), out
+
+
+def batch_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """`labelled_loss` of a collated batch, padded or flattened (batches.py)."""
+    return labelled_loss(model, batch["input_ids"], batch.get("attention_mask"), batch["labels"],
+                         batch.get("position_ids"))
+
+
+class LabelledOnlyTrainer(Trainer):
+    """The Trainer, with logits computed only where labels are (see `labelled_loss`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # `compute_loss` divides by the labelled count of the whole accumulated step itself; telling the Trainer
+        # so makes it count that step's labels and not divide again by the micro-batch count.
+        self.model_accepts_loss_kwargs = True
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        total, count, out = batch_loss(model, inputs)
+        if num_items_in_batch is not None and model.training:
+            loss = total / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
+        else:
+            loss = total / count.clamp(min=1)
+        return (loss, out) if return_outputs else loss
+
+
+def top_layers(base, cfg: FinetuneConfig) -> list[int] | None:
+    """The layer indices that carry LoRA (`finetune.lora_layers`, a share counted from the top); None: all."""
+    if cfg.lora_layers >= 1.0:
+        return None
+    n = base.config.get_text_config(decoder=True).num_hidden_layers
+    return list(range(n - max(1, math.ceil(cfg.lora_layers * n)), n))
+
+
+def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base,
+              start_from: TrainedAdapter | None = None, flatten: bool | None = None,
+              sparse_dropout: bool = False) -> str:
+    """Everything that shapes an adapter: the exact token ids and labels it sees (so prompts, templates and
+    data all count), the recipe, the seed, the library versions, and where and in which precision it trains
+    (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate)."""
+    data = hashlib.sha256(json.dumps([(e["input_ids"], e["labels"]) for e in examples]).encode()).hexdigest()
+    quant = getattr(base.config, "quantization_config", None)
+    fields = {"model": model_id, "kind": kind, "data": data, "cfg": cfg.model_dump(), "seed": seed,
+              "device": base.device.type, "dtype": str(base.dtype), "quantization": str(quant),
+              "versions": [torch.__version__, transformers.__version__, peft.__version__]}
+    if start_from is not None:  # only when set, so adapters trained from scratch keep their earlier keys
+        fields["start_from"] = start_from.path.name
+    if flatten is not None:  # a layout forced by a bench; the automatic choice gives the same loss
+        fields["flatten"] = flatten
+    if sparse_dropout:  # another random stream: not the adapter torch's dropout would have trained
+        fields["dropout"] = "sparse"
+    blob = json.dumps(fields, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _read_meta(path: Path, cached: bool) -> TrainedAdapter:
+    meta = json.loads((path / "harness_meta.json").read_text())
+    return TrainedAdapter(path=path, cached=cached, **meta)
+
+
+def cached_adapter(key: str, cache_dir: Path) -> TrainedAdapter | None:
+    final = cache_dir / "adapters" / key
+    return _read_meta(final, cached=True) if (final / "harness_meta.json").is_file() else None
+
+
+def eval_split(examples: list[dict], cfg: FinetuneConfig, seed: int):
+    """The Trainer's train/eval split: a fixed share, at least one example, the same for the same seed and size."""
+    return Dataset.from_list(examples).train_test_split(
+        test_size=max(1, round(cfg.eval_fraction * len(examples))), seed=seed)
+
+
+def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, seed: int, cache_dir: Path,
+                  model_id: str, kind: str = "qa", start_from: TrainedAdapter | None = None,
+                  flatten: bool | None = None, sparse_dropout: bool | None = None) -> TrainedAdapter:
+    """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key.
+    With `start_from`, training continues that adapter's weights instead of a fresh LoRA. `flatten` forces
+    the batch layout (batches.py) for benches; None flattens where it is checked exact and cheaper.
+    `sparse_dropout` (dropout.py) defaults to on a CPU, where drawing torch's dropout masks is a quarter of a step."""
+    if sparse_dropout is None:
+        sparse_dropout = base.device.type == "cpu" and cfg.lora_dropout > 0
+    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout)
+    found = cached_adapter(key, cache_dir)
+    if found:
+        return found
+    final = cache_dir / "adapters" / key
+    if len(examples) < 4:
+        raise HarnessError(f"{kind} training needs at least 4 examples (it has {len(examples)})")
+
+    # finetune.batch_size is the global batch: under torchrun / accelerate launch each of the WORLD_SIZE
+    # processes takes its share, so the same config trains the same recipe on 1 process or N (and the
+    # adapter lands under the same cache key, where `harness run` finds it).
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise HarnessError(f"finetune.batch_size {cfg.batch_size} does not split evenly over {world} processes; "
+                           f"choose a multiple of {world}")
+    set_seed(seed)
+    split = eval_split(examples, cfg, seed)
+    rows = cfg.batch_size // world
+    micro = micro_batch_rows([len(e["input_ids"]) for e in examples], rows, cfg.micro_batch_tokens)
+    train_tok = copy.deepcopy(tokenizer)
+    train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
+    # An interrupted training of the same key left its epoch checkpoints here: continue from the last
+    # complete one (trainer_state.json is written last; a kill mid-save leaves a folder without it).
+    work = final.with_name(final.name + ".tmp")
+    complete = [c for c in (work / "checkpoints").glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+    for c in set((work / "checkpoints").glob("checkpoint-*")) - set(complete):
+        shutil.rmtree(c)
+    resume = str(max(complete, key=lambda c: int(c.name.split("-")[-1]))) if complete else None
+    args = TrainingArguments(
+        output_dir=str(work / "checkpoints"), seed=seed, data_seed=seed,
+        learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
+        per_device_train_batch_size=micro, gradient_accumulation_steps=rows // micro,
+        per_device_eval_batch_size=rows,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
+        load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
+        prediction_loss_only=True, logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
+        bf16=base.dtype == torch.bfloat16, fp16=base.dtype == torch.float16,
+        ddp_backend="gloo" if world > 1 and base.device.type == "cpu" else None,
+        ddp_find_unused_parameters=False,
+    )
+    # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
+    # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
+    use_cache = base.config.use_cache
+    if start_from is not None:
+        model = peft.PeftModel.from_pretrained(base, str(start_from.path), is_trainable=True)
+    else:
+        model = peft.get_peft_model(base, peft.LoraConfig(
+            r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.target_modules, task_type="CAUSAL_LM", layers_to_transform=top_layers(base, cfg)))
+    if sparse_dropout:
+        use_sparse_dropout(model)
+    try:
+        if flatten is None:
+            # Measured on coffee (bench/precision.py, 3 seeds): flattening makes a float32 epoch 1.27x faster at a
+            # held-out loss within the seed spread, and a bf16 epoch no faster (21.9 vs 22.2 s), so bf16 pads.
+            flatten = base.dtype == torch.float32 and flattening_is_exact(model, train_tok, examples, batch_loss)
+        trainer = LabelledOnlyTrainer(
+            model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
+            data_collator=(batches := CheapestBatches(train_tok, base, flatten)),
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
+                       *([training_callback()] if base.device.type == "cpu" else [])])
+        print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, "
+              f"{len(split['test'])} held out for eval loss, up to {cfg.epochs} epochs"
+              + (f", batches of {rows} computed {micro} rows at a time" if micro < rows else ""), flush=True)
+        start = time.perf_counter()
+        trainer.train(resume_from_checkpoint=resume)
+        seconds = time.perf_counter() - start
+        if trainer.is_world_process_zero():  # one writer when several processes trained together
+            model.save_pretrained(str(work))
+    finally:
+        model.unload()
+        base.config.use_cache = use_cache
+        base.eval()
+        release_freed_memory()
+    state = trainer.state
+    if trainer.is_world_process_zero():
+        meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
+                "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
+                "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
+                "processes": world, "kind": kind, "log_history": state.log_history, "batches": batches.counts,
+                "start_from": start_from.path.name if start_from else None,
+                "dropout": "sparse" if sparse_dropout else "torch", "micro_batch": micro}
+        (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
+        shutil.rmtree(work / "checkpoints", ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
+        work.rename(final)  # atomic: a half-trained adapter never sits under the final key
+    trainer.accelerator.wait_for_everyone()  # the other ranks read the adapter rank 0 just renamed
+    return _read_meta(final, cached=False)
+
+
+def load_merged(base, adapter: TrainedAdapter):
+    """A copy of the base with the adapter merged in: LoRA costs nothing extra at answer time."""
+    model = peft.PeftModel.from_pretrained(copy.deepcopy(base), str(adapter.path))
+    return model.merge_and_unload().eval()

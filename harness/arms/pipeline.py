@@ -1,0 +1,328 @@
+"""One pipeline class runs every arm: weights x context x demonstrations, as declared in harness/arms/catalog.py.
+
+The runner and the reports only call `build`, `rebuild`, `add_documents`, `answer` and `costs`; they never
+know which arm they hold. Test answers never reach a pipeline: `answer` gets question strings only, and the
+demonstration pool it draws from was cleared of test answers by the harness (harness/task/demo_pool.py).
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.arms import catalog as arms_mod
+from harness.inference.answerlog import AnswerLog
+from harness.config import ArmConfig, TaskConfig
+from harness.task.demo_pool import DemoPool, draw
+from harness.arms.finetune import TrainedAdapter, load_merged, train_adapter
+from harness.inference.generate import generate
+from harness.retrieval.hybrid import build_retriever
+from harness.metrics import score
+from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXED, RETRAINED
+from harness.prompts import Demonstration, Messages, chat_template, messages
+from harness.retrieval.dense import Passage
+from harness.task.folder import Document, Knowledge, QAPair
+from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
+
+
+
+@dataclass
+class Shared:
+    """What every pipeline builds on: one base model load, one embedder, one config."""
+
+    model: object
+    tokenizer: object
+    embedder: object
+    config: TaskConfig
+    model_id: str
+    cache_dir: Path
+    log: AnswerLog = field(default_factory=AnswerLog)
+    embedder_id: str = ""  # what --embedder named: part of the index cache key
+    engine: object | None = None  # a VllmEngine with --engine vllm; None answers through transformers
+    # The base LoRA trains on: a bf16 copy where precision.py found bf16 fast and faithful, else `model` itself.
+    train_model: object | None = None
+    _merged: dict = field(default_factory=dict)
+
+    @property
+    def training_base(self):
+        return self.train_model if self.train_model is not None else self.model
+
+    def merged(self, adapter: TrainedAdapter):
+        # Arms on the same adapter share one merged copy; only one is held at a time.
+        if adapter.path not in self._merged:
+            self._merged.clear()
+            self._merged[adapter.path] = load_merged(self.model, adapter)
+        return self._merged[adapter.path]
+
+    def release_merged(self) -> None:
+        """Drop the merged copy before training another adapter, so two never sit in memory at once."""
+        self._merged.clear()
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    seconds: float  # generation share plus this question's retrieval time
+    passages: tuple[Passage, ...] = ()
+
+
+class Pipeline:
+    def __init__(self, name: str, arm: ArmConfig, shared: Shared):
+        self.name, self.arm, self.shared = name, arm, shared
+        self.cfg = shared.config
+        self.model = shared.model
+        self.index = None
+        self.adapter: TrainedAdapter | None = None
+        self.demos: list[Demonstration] = []
+        self.demo_format: tuple[int, int] | None = None  # (demonstrations, passages each) once chosen
+        self.demo_selection: list[dict] = []
+        self.timing: dict[str, float] = {}
+        self.raft_oracle_share: float | None = None
+        self.rebuild_note = ""
+        self.trains_on_build = arm.weights != "base"  # False after a rebuild that kept the old adapter
+        self.trained_pairs: dict[str, int] = {}  # pairs the adapter learnt from, by origin (written, generated)
+        self._pool = DemoPool((), 0)
+        self._continued = (0, 0)  # (new, replayed) examples of the last continued training
+
+    @property
+    def retrieves(self) -> bool:
+        return self.arm.context == "retrieved"
+
+    @property
+    def instruction(self) -> str | None:
+        if not self.arm.instruction:
+            return None
+        return self.cfg.prompt.rag_instruction if self.retrieves else self.cfg.prompt.system
+
+    @property
+    def template(self) -> str | None:
+        """The chat template the arm is trained and asked in; None for the tokenizer's own."""
+        return chat_template(self.shared.tokenizer, self.arm.format)
+
+    # ------------------------------------------------------------------ building
+
+    def build(self, knowledge: Knowledge, pool: DemoPool) -> None:
+        """Everything done once, before any question: indexing, training, choosing demonstrations."""
+        self.timing = {}
+        self._index(knowledge.docs)
+        if self.arm.weights != "base":
+            self._train(knowledge)
+        self._demonstrations(pool)
+
+    def rebuild(self, knowledge: Knowledge, pool: DemoPool, update: Knowledge) -> str:
+        """The rebuild after an update. A trained arm continues its adapter on the update plus a replay sample
+        of what it learnt before (`update.strategy: continue`), or retrains from scratch (`retrain`). An arm
+        that learns only from training pairs is not retrained when the update brings none: saying "retrained"
+        while reusing the old adapter would be a lie."""
+        if self.arm.weights in arms_mod.TRAINS_ON_PAIRS and not update.pairs:
+            self.timing, self.trains_on_build = {}, False
+            self._index(knowledge.docs)
+            self._demonstrations(pool)
+            self.rebuild_note = NOT_RETRAINED
+        elif self.adapter is not None and self.cfg.update.strategy == "continue":
+            self.timing, self.trains_on_build = {}, True
+            self._index(knowledge.docs)
+            self._train(knowledge, update)
+            self._demonstrations(pool)
+            self.rebuild_note = f"{CONTINUED}: {self._continued[0]} new + {self._continued[1]} replayed examples"
+        else:
+            self.build(knowledge, pool)
+            self.rebuild_note = RETRAINED if self.adapter else (REINDEXED if self.index else NOTHING_TO_REBUILD)
+        return self.rebuild_note
+
+    def _index(self, docs: tuple[Document, ...]) -> None:
+        if not (self.retrieves or self.arm.weights == "raft-lora"):
+            return
+        r, s = self.cfg.retrieval, self.shared
+        t = time.perf_counter()
+        self.index = build_retriever(r.method, s.embedder, s.embedder_id, docs, r.chunk_words, r.chunk_overlap,
+                                     s.cache_dir)
+        self.timing["index_s"] = time.perf_counter() - t
+
+    def _train(self, knowledge: Knowledge, update: Knowledge | None = None) -> None:
+        """Train the arm's adapter on `knowledge`; with `update`, continue the current adapter on the update's
+        material plus `update.replay` old examples per new one instead."""
+        s, cfg = self.shared, self.cfg
+        tok = s.tokenizer
+        if self.arm.weights in arms_mod.TRAINS_ON_PAIRS:
+            self.trained_pairs = origin_counts(knowledge.pairs)
+        if self.arm.weights == "qa-lora":
+            kind, recipe = "qa", cfg.finetune
+            make = lambda k: arm_qa_examples(self.arm, cfg, tok, k.pairs)  # noqa: E731
+        elif self.arm.weights == "raft-lora":
+            kind = "raft"
+            recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.raft.learning_rate,
+                                                     "epochs": cfg.raft.epochs})
+            make = lambda k: self._raft_examples(k, knowledge.docs)  # noqa: E731
+        else:
+            kind = "cpt"
+            recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.cpt.learning_rate, "epochs": cfg.cpt.epochs})
+            make = lambda k: cpt_examples(tok, k.docs, cfg.cpt.block_tokens)  # noqa: E731
+        start_from = None
+        if update is None:
+            examples = make(knowledge)
+        else:
+            new_docs, new_pairs = set(update.docs), set(update.pairs)
+            old = Knowledge(tuple(d for d in knowledge.docs if d not in new_docs),
+                            tuple(p for p in knowledge.pairs if p not in new_pairs))
+            new, seen = make(update), make(old)
+            # At least enough replay for a train/eval split, however small the update.
+            want = max(round(cfg.update.replay * len(new)), 4 - len(new))
+            replay = random.Random(cfg.seed).sample(seen, min(len(seen), want))
+            examples, start_from = new + replay, self.adapter
+            self._continued = (len(new), len(replay))
+        self.model = None
+        s.release_merged()  # training may come: don't hold a merged copy through it
+        self.adapter = train_adapter(s.training_base, tok, examples, recipe, cfg.seed, s.cache_dir, s.model_id, kind,
+                                     start_from)
+        # vLLM serves the adapter itself; only the transformers path needs the merged weights.
+        self.model = s.merged(self.adapter) if s.engine is None else s.model
+
+    def _raft_examples(self, knowledge: Knowledge, docs: tuple[Document, ...]) -> list[dict]:
+        """RAFT prompts for `knowledge`'s pairs, with distractors drawn from all of `docs`."""
+        cfg = self.cfg
+        pairs = list(knowledge.pairs)
+        if len(pairs) > cfg.raft.max_examples:
+            pairs = random.Random(cfg.seed).sample(pairs, cfg.raft.max_examples)
+        r = cfg.retrieval
+        hits = self.index.search([p.question for p in pairs], r.top_k * 2)
+        items = raft_mix(pairs, all_chunks(docs, r.chunk_words, r.chunk_overlap), hits, r.top_k,
+                         cfg.raft.oracle_probability, cfg.seed)
+        self.raft_oracle_share = sum(i.oracle for i in items) / len(items) if items else None
+        return raft_examples(self.shared.tokenizer, items, self.instruction, self.template)
+
+    def _demonstrations(self, pool: DemoPool) -> None:
+        self._pool = pool
+        want = arms_mod.demonstrations(self.arm, self.cfg)
+        t = time.perf_counter()
+        if want == "auto" and self.demo_format is None:
+            self.demo_format = self._choose_format(pool)
+        elif want != "auto":
+            self.demo_format = (int(want), self.cfg.retrieval.top_k if self.retrieves else 0)
+        k, each = self.demo_format
+        self.demos = self._make_demos(draw(pool, k, self.cfg.seed) if k else [], each)
+        self.timing["demonstrations_s"] = time.perf_counter() - t
+
+    def _make_demos(self, pairs: list[QAPair], passages_each: int) -> list[Demonstration]:
+        if not pairs:
+            return []
+        if not (self.retrieves and passages_each):
+            return [Demonstration(p.question, p.answer) for p in pairs]
+        found = self.index.search([p.question for p in pairs], passages_each)
+        return [Demonstration(p.question, p.answer, tuple(x.text for x in f)) for p, f in zip(pairs, found)]
+
+    def _choose_format(self, pool: DemoPool) -> tuple[int, int]:
+        """Demonstration count and passages per demonstration, chosen by the task metric on held-out training
+        pairs (never on test); ties go to the shorter prompt."""
+        cands = [tuple(c) for c in self.cfg.demonstrations.candidates]
+        most = max(k for k, _ in cands)
+        n_eval = min(self.cfg.demonstrations.eval_questions, len(pool.pairs) - most)
+        if n_eval < 2:
+            fallback = (1, 1) if pool.pairs else (0, 0)
+            self.demo_selection = [{"demonstrations": fallback[0], "passages_each": fallback[1], "score": None,
+                                    "note": f"only {len(pool.pairs)} demonstration pairs: too few to choose"}]
+            return fallback
+        held = random.Random(self.cfg.seed + 1).sample(list(pool.pairs), n_eval)
+        rest = DemoPool(tuple(p for p in pool.pairs if p not in set(held)), pool.excluded)
+        metric = self.cfg.metric if self.cfg.metric != "semantic" else "f1"  # the embedder is not ours to call
+        rows = []
+        for k, each in cands:
+            self.demos = self._make_demos(draw(rest, k, self.cfg.seed) if k else [], each)
+            answers = self.answer([p.question for p in held], desc=f"choosing demonstrations [{self.name}] {k}x{each}")
+            rows.append({"demonstrations": k, "passages_each": each, "eval_questions": n_eval,
+                         metric: sum(score(a.text, (p.answer,))[metric] for a, p in zip(answers, held)) / n_eval,
+                         "prompt_tokens_mean": sum(a.prompt_tokens for a in answers) / n_eval})
+        best = max(rows, key=lambda r: (r[metric], -r["prompt_tokens_mean"]))
+        for r in rows:
+            r["chosen"] = r is best
+        self.demo_selection = rows
+        return best["demonstrations"], best["passages_each"]
+
+    def add_documents(self, docs: tuple[Document, ...]) -> None:
+        """New documents arrive; take them in without rebuilding (only a retriever can)."""
+        if self.index is not None:
+            self.index.add(docs)
+
+    # ------------------------------------------------------------------ answering
+
+    def prompt(self, question: str, passages: list[Passage]) -> Messages:
+        return messages(question, [p.text for p in passages] if self.retrieves else (), self.instruction, self.demos)
+
+    def answer(self, questions: list[str], desc: str | None = None) -> list[Answer]:
+        t = time.perf_counter()
+        k = self.cfg.retrieval.top_k
+        found = self.index.search(questions, k) if self.retrieves else [[] for _ in questions]
+        retrieval_each = (time.perf_counter() - t) / max(1, len(questions)) if self.retrieves else 0.0
+        gen = self.cfg.generation
+        prompts = [self.prompt(q, p) for q, p in zip(questions, found)]
+        if self.shared.engine is not None:
+            outs = self.shared.engine.generate(self.shared.tokenizer, prompts, gen.max_new_tokens,
+                                               str(self.adapter.path) if self.adapter else None, self.template)
+        else:
+            outs = generate(self.model, self.shared.tokenizer, prompts, gen.max_new_tokens, gen.batch_size,
+                            desc=desc or f"answering [{self.name}]", log=self.shared.log, model_tag=self.model_tag,
+                            template=self.template, batch_tokens=gen.batch_tokens)
+        return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds + retrieval_each, tuple(p))
+                for o, p in zip(outs, found)]
+
+    @property
+    def model_tag(self) -> str:
+        """Names the weights that answer, for the answer log: the base model unless an adapter is merged."""
+        return f"adapter:{self.adapter.path.name}" if self.adapter else "base"
+
+    # ------------------------------------------------------------------ costs
+
+    def costs(self) -> dict:
+        idx = self.index
+        out = {"arm": arms_mod.describe(self.arm, self.cfg), "weights": self.arm.weights,
+               "context": self.arm.context,
+               "index_mb": idx.nbytes / 1e6 if idx is not None else None,
+               "index_kind": idx.kind if idx is not None else None,
+               "index_chunks": len(idx.passages) if idx is not None else None,
+               "index_s": self.timing.get("index_s"),
+               "demonstrations_s": self.timing.get("demonstrations_s"),
+               "demonstrations_shown": len(self.demos),
+               "demo_passages_each": self.demo_format[1] if self.demo_format else None,
+               "demo_pool": len(self._pool.pairs), "demo_pool_excluded": self._pool.excluded,
+               "demo_selection": self.demo_selection,
+               "demonstrations": [{"question": d.question, "answer": d.answer, "passages": list(d.passages)}
+                                  for d in self.demos]}
+        a = self.adapter
+        if a is not None:
+            size = sum(f.stat().st_size for f in a.path.iterdir() if f.name.startswith("adapter_model"))
+            out.update({"adapter_mb": size / 1e6, "train_seconds": a.train_seconds, "train_tokens": a.train_tokens,
+                        "train_examples": a.n_train + a.n_eval, "train_kind": a.kind,
+                        "epochs_run": a.epochs_run, "adapter_cached": a.cached, "best_eval_loss": a.best_eval_loss,
+                        "adapter": a.path.name, "log_history": a.log_history,
+                        "raft_oracle_share": self.raft_oracle_share})
+            if self.trained_pairs:
+                out["training_pairs"] = dict(self.trained_pairs)
+        # A rebuild costs the training it depends on, even when this run found the adapter in the cache
+        # (another arm, or an earlier run, paid for it: a real rebuild would pay again).
+        out["build_total_s"] = sum(v for v in (self.timing.get("index_s"), self.timing.get("demonstrations_s"),
+                                               a.train_seconds if a is not None and self.trains_on_build else None)
+                                   if v)
+        return out
+
+
+def arm_qa_examples(arm: ArmConfig, config: TaskConfig, tokenizer, pairs) -> list[dict]:
+    """A qa-lora arm's training examples: the pairs without passages, in the arm's own format and instruction
+    (a qa-lora arm that is then given passages is the fine-tune + RAG control, not an arm trained to read).
+    `harness train` calls this too, so the adapters it trains are the ones `harness run` looks for."""
+    instruction = config.prompt.system if arm.instruction else None
+    return qa_examples(tokenizer, pairs, instruction, chat_template(tokenizer, arm.format))
+
+
+def origin_counts(pairs) -> dict[str, int]:
+    """How many pairs were written by hand and how many generated from the documents."""
+    out: dict[str, int] = {}
+    for p in pairs:
+        out[p.origin] = out.get(p.origin, 0) + 1
+    return out
+
+
+def make_pipeline(name: str, shared: Shared) -> Pipeline:
+    return Pipeline(name, arms_mod.arms(shared.config)[name], shared)

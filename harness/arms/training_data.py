@@ -1,0 +1,101 @@
+"""What each trained arm learns from, as token ids and labels. Prompts come from `prompts.messages`, the same
+function the arm is asked through, so training and answering formats cannot drift apart.
+
+    qa    a training pair as the chat the arm is asked in; loss on the answer tokens only
+    raft  the same, with top-k passages in the prompt: with probability p the pair's source passage among
+          distractors, otherwise distractors only (Zhang et al. 2024); loss on the answer tokens only
+    cpt   the documents themselves in blocks of `block_tokens`; loss on every token (continued pretraining)
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+from harness.prompts import messages, with_answer
+from harness.retrieval.dense import Passage, chunk_document
+from harness.task.folder import Document, QAPair
+from harness.text import normalize
+
+IGNORE = -100
+
+
+def encode_chat(tokenizer, prompt, answer: str, template: str | None = None) -> dict[str, list[int]]:
+    """Whole chat as input; labels only on the answer (and its end-of-turn), so the model learns answers.
+    `template` is the arm's chat template (`prompts.chat_template`); None for the tokenizer's own."""
+    p_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, chat_template=template)
+    f_text = tokenizer.apply_chat_template(with_answer(prompt, answer), tokenize=False, chat_template=template)
+    p_ids = tokenizer(p_text, add_special_tokens=False).input_ids
+    f_ids = tokenizer(f_text, add_special_tokens=False).input_ids
+    if f_ids[:len(p_ids)] != p_ids:  # a template that rewrites the prompt when an answer follows
+        raise HarnessError("the model's chat template changes the prompt when an answer is appended; "
+                           "cannot mask the loss to answer tokens")
+    return {"input_ids": f_ids, "labels": [IGNORE] * len(p_ids) + f_ids[len(p_ids):]}
+
+
+def qa_examples(tokenizer, pairs: Sequence[QAPair], instruction: str | None,
+                template: str | None = None) -> list[dict]:
+    return [encode_chat(tokenizer, messages(p.question, instruction=instruction), p.answer, template) for p in pairs]
+
+
+@dataclass(frozen=True)
+class RaftItem:
+    question: str
+    passages: tuple[str, ...]
+    answer: str
+    oracle: bool  # whether the pair's source passage is among the passages
+
+
+def source_passage(pair: QAPair, chunks: Sequence[Passage]) -> Passage | None:
+    """The chunk of the pair's own document that states its answer (else the document's first chunk)."""
+    own = [c for c in chunks if c.doc == pair.doc]
+    answer = f" {normalize(pair.answer)} "
+    return next((c for c in own if answer in f" {normalize(c.text)} "), own[0] if own else None)
+
+
+def raft_mix(pairs: Sequence[QAPair], chunks: Sequence[Passage], retrieved: Sequence[Sequence[Passage]],
+             n_passages: int, p_oracle: float, seed: int) -> list[RaftItem]:
+    """RAFT's training prompts. Distractors are the pair's own retrieval results from other documents (the
+    hard negatives the arm will meet at answer time), topped up with random chunks; order is shuffled."""
+    rng = random.Random(seed)
+    items = []
+    for pair, hits in zip(pairs, retrieved):
+        oracle = source_passage(pair, chunks) if pair.doc else None
+        show_oracle = oracle is not None and rng.random() < p_oracle
+        others = [h for h in hits if h.doc != pair.doc]
+        pool = [c for c in chunks if c.doc != pair.doc]
+        want = n_passages - (1 if show_oracle else 0)
+        picked = [h.text for h in others[:want]]
+        while len(picked) < want and len(pool) > len(picked):
+            extra = rng.choice(pool).text
+            if extra not in picked:
+                picked.append(extra)
+        shown = picked + ([oracle.text] if show_oracle else [])
+        rng.shuffle(shown)
+        items.append(RaftItem(pair.question, tuple(shown), pair.answer, show_oracle))
+    return items
+
+
+def raft_examples(tokenizer, items: Sequence[RaftItem], instruction: str | None,
+                  template: str | None = None) -> list[dict]:
+    return [encode_chat(tokenizer, messages(i.question, i.passages, instruction), i.answer, template)
+            for i in items]
+
+
+MIN_BLOCKS = 8  # a corpus too small for this many blocks gets shorter ones, so there is an eval split
+
+
+def cpt_examples(tokenizer, docs: Sequence[Document], block_tokens: int) -> list[dict]:
+    """Documents end to end (each closed by end-of-text) cut into blocks; every token is a label."""
+    ids: list[int] = []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    for d in docs:
+        ids += tokenizer(d.text, add_special_tokens=False).input_ids + eos
+    block_tokens = max(16, min(block_tokens, len(ids) // MIN_BLOCKS))
+    blocks = [ids[i:i + block_tokens] for i in range(0, len(ids), block_tokens)]
+    return [{"input_ids": b, "labels": list(b)} for b in blocks if len(b) > 1]
+
+
+def all_chunks(docs: Sequence[Document], words: int, overlap: int) -> list[Passage]:
+    return [c for d in docs for c in chunk_document(d, words, overlap)]

@@ -1,0 +1,1 @@
+"""Loading a generator and answering in batches, cached by content."""

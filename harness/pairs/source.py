@@ -1,0 +1,154 @@
+"""Where the trained arms' pairs come from (`training_pairs` in task.yaml), and the generated ones made.
+
+    written    train.jsonl (and updates/train.jsonl): the default when train.jsonl has pairs
+    generated  pairs the generator writes from docs/ (and from updates/docs/ for the update), filtered
+    both       the two together
+
+Generated pairs become ordinary `QAPair`s with origin "generated", so everything downstream treats them as
+hand-written ones are treated: the demonstration pool drops any whose answer is a test reference
+(harness/task/demo_pool.py), and the knowledge labels keep the questions they cover apart (harness/task/taught.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.pairs.candidates import candidates
+from harness.config import TaskConfig
+from harness.pairs.filters import Written, apply_filters
+from harness.task.demo_pool import demo_pool
+from harness.pairs.writer import Demo, QuestionWriter, demos_for
+from harness.task.folder import Document, Knowledge, QAPair, Task
+from harness.task.taught import GENERATED, Coverage
+
+WRITTEN, BOTH = "written", "both"
+
+
+def pair_source(task: Task, config: TaskConfig | None = None) -> str:
+    """The task's `training_pairs`, or its default: written when train.jsonl has pairs, else generated."""
+    setting = (config or task.config).training_pairs
+    # Hand-written pairs only: a task whose pairs were already generated keeps its default.
+    return setting or (WRITTEN if any(p.origin != GENERATED for p in task.knowledge.pairs) else GENERATED)
+
+
+def generates(task: Task, config: TaskConfig | None = None) -> bool:
+    return pair_source(task, config) != WRITTEN
+
+
+@dataclass
+class Part:
+    """One set of documents' generation: the original docs/, or the update's."""
+
+    name: str  # "original" | "update"
+    kept: list[Written]
+    left: dict[str, int]  # how many remained after writing and after each filter
+    counts: dict[str, int]  # chunks, sentences, candidate spans before the per-chunk cap
+    seconds: float
+    cached: bool
+    prompt_tokens: int | None = None  # the generator's tokens, which the cost projection prices as serving
+    new_tokens: int | None = None
+
+
+@dataclass
+class Generated:
+    generator: str
+    rule: str
+    demos_from: str  # "task" (its own training pairs) or "generic"
+    demos: list[Demo]
+    parts: list[Part] = field(default_factory=list)
+
+    def pairs(self, part: str) -> tuple[QAPair, ...]:
+        return tuple(QAPair(w.question, w.candidate.answer, w.candidate.doc, GENERATED)
+                     for p in self.parts if p.name == part for w in p.kept)
+
+    def summary(self) -> dict:
+        """What run.json records: the generator, and per part the counts, time and whether it was cached."""
+        return {"generator": self.generator, "candidates": self.rule, "demonstrations_from": self.demos_from,
+                "demonstrations": [vars(d) for d in self.demos],
+                "parts": {p.name: {"counts": p.counts, "left_after": p.left, "kept": len(p.kept),
+                                   "seconds": round(p.seconds, 2), "cached": p.cached,
+                                   "prompt_tokens": p.prompt_tokens, "new_tokens": p.new_tokens}
+                          for p in self.parts}}
+
+
+def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskConfig, writer: QuestionWriter,
+                  search: Callable[[list[str], int], list[list]]) -> Part:
+    """Candidates of `docs`, a question for each, and the filters; `search` is the retriever the round trip
+    asks (over the documents a retrieving arm would hold at that point)."""
+    r, g = config.retrieval, config.pair_generation
+    cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
+    counts["candidates"] = len(cands)
+    w = writer.write(cands)
+    written = [Written(c, q) for c, q in zip(cands, w.questions)]
+    kept, left = apply_filters(written, task.test, search, r.top_k, [d.question for d in writer.demos])
+    return Part(name, kept, left, counts, w.seconds, w.cached, w.prompt_tokens, w.new_tokens)
+
+
+def make_pairs(task: Task, config: TaskConfig, writer: QuestionWriter, generator: str,
+               retriever: Callable[[tuple[Document, ...]], object]) -> Generated:
+    """Generated pairs for the original documents and, when there is an update, for its documents. The writer
+    is shown demonstrations from the task's pairs that carry no test answer (else generic ones)."""
+    g = config.pair_generation
+    pool = demo_pool(task.knowledge.pairs, task.test).pairs
+    writer.demos, where = demos_for(pool, task.knowledge.docs, g.demonstrations, config.seed)
+    out = Generated(generator, g.candidates, where, writer.demos)
+    sets = [("original", task.knowledge.docs, task.knowledge.docs)]
+    if task.update.docs:  # the round trip asks the index a rebuilt retriever would hold
+        sets.append(("update", task.update.docs, task.knowledge.docs + task.update.docs))
+    for name, docs, indexed in sets:
+        print(f"writing training pairs from {len(docs)} {name} document(s) with {generator}", flush=True)
+        out.parts.append(generate_part(name, docs, task, config, writer, retriever(indexed).search))
+    return out
+
+
+def plan(task: Task, config: TaskConfig) -> str:
+    """What a run will generate, said by `validate` without loading a model."""
+    if not generates(task, config):
+        return ""
+    r, g = config.retrieval, config.pair_generation
+    parts = []
+    for name, docs in (("docs/", task.knowledge.docs), ("updates/docs/", task.update.docs)):
+        if docs:
+            cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
+            parts.append(f"{len(cands)} candidate answers from {counts['chunks']} chunks of {name}")
+    where = "its training pairs" if demo_pool(task.knowledge.pairs, task.test).pairs else "built-in examples"
+    return (f"training pairs: {pair_source(task, config)}; the generator (the run's --model unless --generator is "
+            f"given; default smollm2-135m) will write a question for each of {' and '.join(parts) or 'no documents'}"
+            f" (rule {g.candidates}, at most {g.per_chunk} a chunk, {g.demonstrations} demonstrations from {where}),"
+            " then keep those that pass the filters (pairs.generated.jsonl in the run folder)")
+
+
+def with_pairs(task: Task, config: TaskConfig, generated: Generated | None) -> Task:
+    """The task as the arms see it: its knowledge's pairs are the ones `training_pairs` names."""
+    source = pair_source(task, config)
+    if source == WRITTEN or generated is None:
+        return task
+    written = (task.knowledge.pairs, task.update.pairs) if source == BOTH else ((), ())
+    knowledge = Knowledge(task.knowledge.docs, written[0] + generated.pairs("original"))
+    update = Knowledge(task.update.docs, written[1] + generated.pairs("update"))
+    sizes = {**task.sizes, "generated": len(generated.pairs("original")),
+             "generated_update": len(generated.pairs("update"))}
+    return dataclasses.replace(task, knowledge=knowledge, update=update, sizes=sizes)
+
+
+def write_jsonl(path: Path, generated: Generated, task: Task) -> int:
+    """pairs.generated.jsonl: every kept pair with its source chunk and the test questions it covers (ids),
+    one JSON object a line, in the train.jsonl fields first so a team can copy lines into its train.jsonl."""
+    stable = [q for q in task.test if not q.fresh]
+    fresh = [q for q in task.test if q.fresh]
+    n = 0
+    with open(path, "w") as f:
+        for part in generated.parts:
+            for w in part.kept:
+                c = w.candidate
+                pair = QAPair(w.question, c.answer, c.doc, GENERATED)
+                cover = Coverage([pair])
+                covers = [q.id for q in (stable if part.name == "original" else fresh) if cover.covers(q)]
+                f.write(json.dumps({"question": w.question, "answer": c.answer, "doc": c.doc, "part": part.name,
+                                    "sentence": c.sentence, "chunk": c.chunk, "covers_test": covers},
+                                   ensure_ascii=False) + "\n")
+                n += 1
+    return n

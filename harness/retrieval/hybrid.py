@@ -1,0 +1,56 @@
+"""Which retriever a task uses (`retrieval.method`), and hybrid retrieval: dense and BM25 rankings fused by
+reciprocal rank fusion (Cormack et al. 2009), which needs no score calibration between the two."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .bm25 import BM25Index
+from harness.retrieval.dense import Passage, cached_index
+from harness.task.folder import Document
+
+RRF_K = 60  # the constant from the RRF paper; it damps the weight of the very top ranks
+POOL = 4  # each ranker contributes POOL * k candidates to the fusion
+
+
+class HybridIndex:
+    kind = "hybrid"
+
+    def __init__(self, dense, lexical: BM25Index):
+        self.dense, self.lexical = dense, lexical
+
+    @property
+    def passages(self):
+        return self.lexical.passages
+
+    def add(self, docs, progress: bool = False) -> int:
+        docs = list(docs)
+        self.dense.add(docs)
+        return self.lexical.add(docs)
+
+    def search(self, queries: list[str], k: int) -> list[list[Passage]]:
+        n = max(k * POOL, 20)
+        out = []
+        for dense, lexical in zip(self.dense.search(queries, n), self.lexical.search(queries, n)):
+            fused: dict[tuple[str, str], float] = {}
+            for ranking in (dense, lexical):
+                for rank, p in enumerate(ranking, 1):
+                    fused[(p.doc, p.text)] = fused.get((p.doc, p.text), 0.0) + 1.0 / (RRF_K + rank)
+            best = sorted(fused.items(), key=lambda kv: -kv[1])[:k]
+            out.append([Passage(doc, text, score) for (doc, text), score in best])
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return self.dense.nbytes + self.lexical.nbytes
+
+
+def build_retriever(method: str, embedder, embedder_id: str, docs: tuple[Document, ...], chunk_words: int,
+                    chunk_overlap: int, cache_dir: Path | None):
+    """The index a retrieving arm searches: dense (FAISS, cached on disk), bm25, or hybrid."""
+    if method == "dense":
+        return cached_index(embedder, embedder_id, docs, chunk_words, chunk_overlap, cache_dir)
+    lexical = BM25Index(chunk_words, chunk_overlap)
+    lexical.add(docs)
+    if method == "bm25":
+        return lexical
+    return HybridIndex(cached_index(embedder, embedder_id, docs, chunk_words, chunk_overlap, cache_dir), lexical)

@@ -1,0 +1,146 @@
+"""How long a run will take, said before the first model loads.
+
+The same demo takes 16 minutes on one 2-core CPU and an hour on another, so a fixed figure in the README helps
+nobody. The forecast counts the tokens each arm will train on and answer (from the task's files and config;
+words x TOKENS_PER_WORD, since the tokenizer is not loaded yet), turns them into FLOPs (answering 2 x params a
+token, LoRA training 4 x params: forward plus the backward pass to the activations, less where
+the lower layers carry no LoRA), and divides by this CPU's
+own matrix-product speed (precision.py's probe, 0.1 s) times an efficiency measured on whole runs.
+
+The efficiencies (achieved FLOP/s over the probe's) come from the coffee demo on two CPU kinds (bench/README.md):
+bf16 LoRA training on an AVX512-BF16 EPYC ran at 0.19-0.29 of its bf16 probe, float32 training on an AVX2-only
+EPYC at 0.31-0.40 of its float32 probe; float32 answering at 0.9-1.2 (AVX512-BF16) and 0.55 (AVX2) of the float32
+probe. One constant each, between the kinds, keeps the forecast within about 1.4x on both."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from harness.arms.catalog import demonstrations
+from harness.config import ArmConfig, TaskConfig
+from harness.task.folder import Knowledge, QAPair, Task
+
+TOKENS_PER_WORD = 1.4  # SmolLM2's tokenizer on coffee's English text
+CHAT_OVERHEAD = 20  # tokens of chat-template preamble and role markers around a prompt
+TRAIN_EFFICIENCY = {"bf16": 0.25, "float32": 0.35}
+ANSWER_EFFICIENCY = 0.75
+NEW_TOKEN_SHARE = 0.75  # answers stop at a line break or end of turn: coffee's used 15-95% of max_new_tokens
+LOAD_SECONDS = 20.0  # model and embedder load, the precision check, writing the report
+# Pairs written from the documents: the share of candidate answers the filters keep (about 0.31 on coffee,
+# bench/README.md), and each question writer's prompt: its demonstrations' sentences, answers and questions.
+KEPT_SHARE = 0.31
+WRITER_PROMPT_WORDS = 200
+
+
+@dataclass(frozen=True)
+class ArmForecast:
+    name: str
+    train_tokens: int  # every epoch of the build and of the update's continuation
+    answer_tokens: int  # prompt + generated, every phase and the demonstration choice
+    seconds: float
+
+
+def _words(texts) -> float:
+    texts = list(texts)
+    return sum(len(t.split()) for t in texts) / max(1, len(texts))
+
+
+def _overhead(arm: ArmConfig) -> int:
+    return CHAT_OVERHEAD if arm.format == "chat" else 4
+
+
+def _passage_words(task, cfg: TaskConfig) -> float:
+    """A passage's mean words: a document shorter than a chunk is one short passage."""
+    lengths = [len(d.text.split()) for d in task.knowledge.docs]
+    return sum(min(n, cfg.retrieval.chunk_words) for n in lengths) / max(1, len(lengths))
+
+
+def _prompt_tokens(arm: ArmConfig, cfg: TaskConfig, chunk: float, question_words: float, answer_words: float,
+                   demos: int, passages_each: int) -> float:
+    words = question_words + (cfg.retrieval.top_k * chunk if arm.context == "retrieved" else 0)
+    words += demos * (question_words + answer_words + passages_each * chunk)
+    if arm.instruction:
+        words += len((cfg.prompt.rag_instruction if arm.context == "retrieved" else cfg.prompt.system).split())
+    return words * TOKENS_PER_WORD + _overhead(arm)
+
+
+def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_words: float) -> int:
+    """Tokens the optimiser sees: training examples x epochs, for the build and the update's continuation."""
+    k, u = task.knowledge, task.update
+    if arm.weights == "cpt-lora":
+        doc = sum(len(d.text.split()) for d in k.docs) * TOKENS_PER_WORD
+        new = sum(len(d.text.split()) for d in u.docs) * TOKENS_PER_WORD
+        return int((doc + new * (1 + cfg.update.replay)) * cfg.cpt.epochs)
+    if arm.weights not in ("qa-lora", "raft-lora") or not k.pairs:
+        return 0
+    row = pair_words * TOKENS_PER_WORD + _overhead(arm)
+    n, epochs = len(k.pairs), cfg.finetune.epochs
+    if arm.weights == "raft-lora":
+        row += cfg.retrieval.top_k * chunk * TOKENS_PER_WORD
+        n, epochs = min(n, cfg.raft.max_examples), cfg.raft.epochs
+    new = len(u.pairs) * (1 + cfg.update.replay)  # a continuation on the update's pairs plus replay
+    return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
+
+
+def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: float) -> tuple[ArmForecast, Task]:
+    """The question writer's share of a run whose training pairs are generated, and the task with as many
+    placeholder pairs as the filters should keep, so the trained arms' tokens are counted too."""
+    from harness.pairs.candidates import candidates
+
+    r, g = cfg.retrieval, cfg.pair_generation
+    made = {}
+    for part, docs in (("knowledge", task.knowledge.docs), ("update", task.update.docs)):
+        found = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)[0] if docs else []
+        pairs = tuple(QAPair(f"What is {c.sentence.split()[0]} {c.answer}?", c.answer, c.doc, "generated")
+                      for c in found[:round(len(found) * KEPT_SHARE)])
+        made[part] = (len(found), Knowledge(getattr(task, part).docs, getattr(task, part).pairs + pairs))
+    asked = made["knowledge"][0] + made["update"][0]
+    prompt = WRITER_PROMPT_WORDS * TOKENS_PER_WORD
+    new = cfg.generation.max_new_tokens * NEW_TOKEN_SHARE
+    seconds = asked * (prompt * body_params + new * params) * 2 / (fp32 * ANSWER_EFFICIENCY * 1e9)
+    planned = dataclasses.replace(task, knowledge=made["knowledge"][1], update=made["update"][1])
+    return ArmForecast("pair writing", 0, int(asked * (prompt + new)), seconds), planned
+
+
+def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str], params: int, body_params: int,
+             speeds: tuple[float, float], train_bf16: bool, freshness: bool = True) -> list[ArmForecast]:
+    """Per arm, the tokens it will train on and answer, and the seconds they should take here. `speeds`:
+    (bf16, float32) GFLOP/s of this CPU's probe; `body_params`: parameters a prompt token passes through (the LM
+    head runs at the last position only)."""
+    bf16, fp32 = speeds
+    train_speed = (bf16 if train_bf16 else fp32) * TRAIN_EFFICIENCY["bf16" if train_bf16 else "float32"] * 1e9
+    answer_speed = fp32 * ANSWER_EFFICIENCY * 1e9
+    pairs = list(task.knowledge.pairs)
+    q_words = _words(q.question for q in task.test)
+    a_words = _words(p.answer for p in pairs) if pairs else 3.0
+    pair_words = _words(f"{p.question} {p.answer}" for p in pairs) if pairs else 12.0
+    chunk = _passage_words(task, cfg)
+    new_tokens = cfg.generation.max_new_tokens * NEW_TOKEN_SHARE
+    n_test, n_fresh = len(task.test), len(task.fresh) if freshness else 0
+    out = []
+    for name in names:
+        arm = table[name]
+        want = demonstrations(arm, cfg)
+        formats = [tuple(c) for c in cfg.demonstrations.candidates] if want == "auto" else [(want, 0)]
+        shown = formats[len(formats) // 2]  # "auto" picks one candidate: the middle one as a guess
+        prompt = _prompt_tokens(arm, cfg, chunk, q_words, a_words, *shown)
+        # Main phase, the fresh questions after the update, and the rebuilt phase: every question again for an
+        # arm whose weights change; for the others only the prompts the update changed (the rest are reused).
+        asked = n_test + (n_fresh + (n_test if arm.weights != "base" else n_fresh) if n_fresh else 0)
+        answer = asked * (prompt * body_params + new_tokens * params) * 2
+        choice = sum(cfg.demonstrations.eval_questions
+                     * (_prompt_tokens(arm, cfg, chunk, q_words, a_words, *f) * body_params + new_tokens * params) * 2
+                     for f in formats) if want == "auto" else 0
+        train = _train_tokens(arm, cfg, task, chunk, pair_words)
+        # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further.
+        seconds = (answer + choice) / answer_speed + (2 + 2 * cfg.finetune.lora_layers) * params * train / train_speed
+        out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), seconds))
+    return out
+
+
+def forecast_line(arms: list[ArmForecast], cpu_kind: str) -> str:
+    total = LOAD_SECONDS + sum(a.seconds for a in arms)
+    parts = ", ".join(f"{a.name} {a.seconds / 60:.1f}" + (f" (trains {a.train_tokens / 1e3:.0f}k tokens)"
+                                                          if a.train_tokens else "") for a in arms)
+    return (f"time estimate: ~{total / 60:.0f} min on this CPU ({cpu_kind}); minutes per arm: {parts}; "
+            f"{sum(a.answer_tokens for a in arms) / 1e3:.0f}k answer tokens in all")

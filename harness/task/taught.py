@@ -1,0 +1,63 @@
+"""Which stable test questions the fine-tune was taught, and which only the documents answer.
+
+A stable question is **taught** when
+  * one of its reference answers, normalised, equals a training answer, or
+  * a training question is a near-paraphrase of it: the sets of content words (normalised, stop words
+    dropped) overlap with Jaccard similarity >= PARAPHRASE_JACCARD;
+When the training pairs were generated from the documents (harness/pairs/writer.py), a question covered only by
+a generated pair is **taught (generated)**: the report keeps it apart from facts a person wrote a pair for.
+Otherwise it is **documents-only**: a fact the fine-tune can only guess while a retriever can find it.
+Fresh questions (answered by documents that arrive later) are labelled **fresh**.
+
+The label is computed from the task files, for the report; no pipeline ever sees it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.task.folder import QAPair, TestQuestion
+from harness.text import normalize
+
+TAUGHT, TAUGHT_GENERATED, DOCS_ONLY, FRESH = "taught", "taught (generated)", "documents-only", "fresh"
+GENERATED = "generated"  # QAPair.origin of a pair written from the documents
+PARAPHRASE_JACCARD = 0.6
+
+STOP_WORDS = frozenset(
+    "what which who whom whose when where why how is are was were be been being do does did of in on at to for "
+    "from by with about as into than that this these those it its and or not no can could should would will "
+    "many much one you your i me my we our they their there has have had according".split())
+
+
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in normalize(text).split() if w not in STOP_WORDS)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+class Coverage:
+    """The facts a set of pairs teaches: their normalised answers and their questions' content words."""
+
+    def __init__(self, pairs: Sequence[QAPair]):
+        self.answers = {normalize(p.answer) for p in pairs}
+        self.questions = [content_words(p.question) for p in pairs]
+
+    def covers(self, q: TestQuestion) -> bool:
+        if any(normalize(r) in self.answers for r in q.answers):
+            return True
+        words = content_words(q.question)
+        return any(jaccard(words, t) >= PARAPHRASE_JACCARD for t in self.questions)
+
+
+def knowledge_labels(test: Sequence[TestQuestion], pairs: Sequence[QAPair]) -> dict[str, str]:
+    """Question id -> taught | taught (generated) | documents-only | fresh, against the original training
+    pairs; a hand-written pair's cover wins over a generated one's."""
+    written = Coverage([p for p in pairs if p.origin != GENERATED])
+    generated = Coverage([p for p in pairs if p.origin == GENERATED])
+
+    def label(q: TestQuestion) -> str:
+        if q.fresh:
+            return FRESH
+        return TAUGHT if written.covers(q) else TAUGHT_GENERATED if generated.covers(q) else DOCS_ONLY
+    return {q.id: label(q) for q in test}
