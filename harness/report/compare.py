@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.report.render import markdown_table
+from harness.markdown import markdown_table
 from harness.run.files import load_run, read_table
 from harness.report.tables import ALL
 

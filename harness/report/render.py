@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pandas as pd
 from harness.config import MAX_BATCH_GROWTH
 from harness.task.deployment import Profile, from_record
 from harness.errors import HarnessError
+from harness.markdown import cell, markdown_table
 from harness.report.opinion import opinion_table
 from harness.report.pairs import pairs_used, read_pairs, section as pairs_section, trust_note as pairs_trust_note
 from harness.report.plots import draw_all
@@ -32,23 +32,6 @@ METRIC_NOTES = {
 }
 SMALL_READERS = {"smollm2-135m": "135M", "gemma3-270m": "270M"}
 RETRIEVING = {"retrieved"}
-
-
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}"
-    return str(v)
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.astype(object).itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def _ranking(acc: pd.DataFrame, sig: pd.DataFrame, group: str, metric: str) -> list[str]:
@@ -167,14 +150,14 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, cost: pd.
         f = fresh.dropna(subset=["fresh_after_rebuild"])
         if len(f):
             nb = f.sort_values("fresh_after_update_no_rebuild", ascending=False).iloc[0]
-            after = (f"**{nb.pipeline}** reaches {nb.fresh_after_update_no_rebuild:.3f} (in {_fmt(nb.no_rebuild_s)} s)"
+            after = (f"**{nb.pipeline}** reaches {nb.fresh_after_update_no_rebuild:.3f} (in {cell(nb.no_rebuild_s)} s)"
                      if nb.fresh_after_update_no_rebuild > 0 else "no arm answers any of them")
             out.append(f"Fresh questions (answered only by documents that arrive later): before the update the best "
                        f"arm scores {f.fresh_before.max():.3f}; with the new documents added and no rebuild, {after}.")
             rb = f.sort_values("fresh_after_rebuild", ascending=False).iloc[0]
             out.append(f"After a rebuild, **{rb.pipeline}** scores best on fresh questions ({rb.fresh_after_rebuild:.3f});"
                        " rebuild costs (including the training each depends on): "
-                       + ", ".join(f"{r.pipeline} {_fmt(r.rebuild_s)} s"
+                       + ", ".join(f"{r.pipeline} {cell(r.rebuild_s)} s"
                                    + (f" ({r.rebuild})" if r.rebuild not in (REINDEXED, NOTHING_TO_REBUILD) else "")
                                    for _, r in f.iterrows()) + "."
                        + _fresh_lead(preds, rb.pipeline, [p for p in f.pipeline if p != rb.pipeline], metric))

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from harness.config import TaskConfig
 from harness.errors import HarnessError
+from harness.markdown import markdown_table
 
 
 def _parse(spec: str) -> tuple[str, list[str]]:
@@ -54,6 +55,16 @@ def sweep_points(config: TaskConfig, specs: list[str]) -> list[tuple[dict[str, s
     return points
 
 
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    """sweep.md's cells, as strings: every float to three decimals, whatever its size, and the run as a link to
+    its folder."""
+    def one(k: str, v: object) -> str:
+        if k == "run":
+            return f"[{v}](../{v})"
+        return "–" if pd.isna(v) else f"{v:.3f}" if isinstance(v, float) else str(v)
+    return pd.DataFrame([{k: one(k, r[k]) for k in df.columns} for _, r in df.iterrows()], columns=df.columns)
+
+
 def sweep_dir(results_dir: Path, task: str) -> Path:
     return results_dir / task / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -85,12 +96,7 @@ def write_sweep(out: Path, points: list[tuple[dict[str, str], Path]], metric: st
     keys = list(points[0][0])
     md = [f"# Sweep over {', '.join(f'`{k}`' for k in keys)}", "",
           f"Primary metric **{metric}** on the stable held-out questions; each row links to its full run.", "",
-          "| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    for _, r in df.iterrows():
-        cells = [f"[{r.run}](../{r.run})" if k == "run" else
-                 ("–" if pd.isna(r[k]) else f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]))
-                 for k in df.columns]
-        md.append("| " + " | ".join(cells) + " |")
+          markdown_table(_cells(df))]
     if best is None:
         md += ["", "No point has an eval-split figure (only trained arms have one), so none is called best: the test "
                "scores above are for information, and choosing on them would overstate the winner.", ""]
