@@ -1,6 +1,7 @@
 """`harness compare RUN_A RUN_B`: what changed between two runs: inputs, accuracy, freshness, cost, answers."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -45,24 +46,46 @@ def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> pd.DataF
     return m[["pipeline"] + [f"{c}_{s}" for c in cols for s in ("a", "b", "change")]]
 
 
-def compare(run_a: Path, run_b: Path) -> str:
+IGNORED_INPUTS = ("started", "finished", "argv")  # differ between any two runs, so they say nothing
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two runs side by side, as both outputs of `harness compare` (Markdown and compare.html) show them."""
+
+    name_a: str
+    name_b: str
+    info_b: dict
+    metric: str  # run A's headline metric, compared in both runs
+    inputs: list[tuple[str, object, object]]  # (run.json key, value in A, value in B) where they differ
+    tables: list[tuple[str, pd.DataFrame]]  # (title, side-by-side table)
+    pred_a: pd.DataFrame
+    pred_b: pd.DataFrame
+
+
+def load_comparison(run_a: Path, run_b: Path) -> Comparison:
+    """Both runs read through their checked readers, the inputs that differ, and the side-by-side tables."""
     info_a, acc_a, fresh_a, cost_a, pred_a = _load(run_a)
     metric = info_a["config"]["metric"]
     info_b, acc_b, fresh_b, cost_b, pred_b = _load(run_b, metric)
-    ignore = ("started", "finished", "argv")
-    fa, fb = _flat({k: v for k, v in info_a.items() if k not in ignore}), _flat(
-        {k: v for k, v in info_b.items() if k not in ignore})
-    changed = sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+    fa = _flat({k: v for k, v in info_a.items() if k not in IGNORED_INPUTS})
+    fb = _flat({k: v for k, v in info_b.items() if k not in IGNORED_INPUTS})
+    inputs = [(k, fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)]
+    tables = [(f"Accuracy ({metric}, stable questions)", _side_by_side(acc_a, acc_b, [metric])),
+              ("Freshness", _side_by_side(fresh_a, fresh_b, ["fresh_after_update_no_rebuild", "fresh_after_rebuild"])),
+              ("Cost", _side_by_side(cost_a, cost_b, ["latency_mean_s", "build_s"]))]
+    return Comparison(Path(run_a).name, Path(run_b).name, info_b, metric, inputs, tables, pred_a, pred_b)
+
+
+def compare(run_a: Path, run_b: Path) -> str:
+    c = load_comparison(run_a, run_b)
     key = ["phase", "pipeline", "id"]
-    joined = pred_a[key + ["answer"]].merge(pred_b[key + ["answer"]], on=key, how="inner", suffixes=("_a", "_b"))
+    joined = c.pred_a[key + ["answer"]].merge(c.pred_b[key + ["answer"]], on=key, how="inner", suffixes=("_a", "_b"))
     differ = joined[joined.answer_a != joined.answer_b]
-    lines = [f"# {run_a.name} → {run_b.name}", "", "## Inputs that differ", ""]
-    lines += [f"- `{k}`: {fa.get(k)!r} → {fb.get(k)!r}" for k in changed] or ["- none"]
-    lines += ["", f"## Accuracy ({metric}, stable questions)", "",
-              markdown_table(_side_by_side(acc_a, acc_b, [metric])), "",
-              "## Freshness", "", markdown_table(_side_by_side(fresh_a, fresh_b, ["fresh_after_update_no_rebuild",
-                                                                                  "fresh_after_rebuild"])), "",
-              "## Cost", "", markdown_table(_side_by_side(cost_a, cost_b, ["latency_mean_s", "build_s"])), "",
-              f"## Answers: {len(differ)} of {len(joined)} differ", ""]
+    lines = [f"# {c.name_a} → {c.name_b}", "", "## Inputs that differ", ""]
+    lines += [f"- `{k}`: {a!r} → {b!r}" for k, a, b in c.inputs] or ["- none"]
+    for title, table in c.tables:
+        lines += ["", f"## {title}", "", markdown_table(table)]
+    lines += ["", f"## Answers: {len(differ)} of {len(joined)} differ", ""]
     lines += [f"- {r.pipeline} {r.phase} {r.id}: {r.answer_a!r} → {r.answer_b!r}" for r in differ.head(20).itertuples()]
     return "\n".join(lines) + "\n"

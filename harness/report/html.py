@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from harness.config import METRICS
+from harness.report.compare import load_comparison
 from harness.report.pairs import read_pairs
 
 # A continuous headline metric (f1, rouge_l, semantic) counts as right from this score; 0/1 metrics are unaffected.
@@ -248,23 +249,12 @@ def _frame_rows(df) -> tuple[list[str], list[list]]:
 
 def compare_context(run_a: Path, run_b: Path) -> dict:
     """What `harness compare` computes (inputs that differ, side-by-side tables), plus every changed answer."""
-    from harness.report.compare import _flat, _load, _side_by_side  # compare's own loading, so its checks apply here too
-
-    info_a, acc_a, fresh_a, cost_a, pred_a = _load(run_a)
-    info_b, acc_b, fresh_b, cost_b, pred_b = _load(run_b)
-    metric = info_a["config"]["metric"]
-    ignore = ("started", "finished", "argv")
-    fa = _flat({k: v for k, v in info_a.items() if k not in ignore})
-    fb = _flat({k: v for k, v in info_b.items() if k not in ignore})
-    tables = [(title, *_frame_rows(_side_by_side(a, b, cols))) for title, a, b, cols in (
-        (f"Accuracy ({metric}, stable questions)", acc_a, acc_b, [metric]),
-        ("Freshness", fresh_a, fresh_b, ["fresh_after_update_no_rebuild", "fresh_after_rebuild"]),
-        ("Cost", cost_a, cost_b, ["latency_mean_s", "build_s"]))]
-    changed, shared = changed_answers(pred_a.to_dict("records"), pred_b.to_dict("records"), metric)
-    return {"name_a": Path(run_a).name, "name_b": Path(run_b).name, "metric": metric, "tables": tables,
-            "inputs": [(k, fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)],
+    c = load_comparison(run_a, run_b)
+    changed, shared = changed_answers(c.pred_a.to_dict("records"), c.pred_b.to_dict("records"), c.metric)
+    return {"name_a": c.name_a, "name_b": c.name_b, "metric": c.metric, "inputs": c.inputs,
+            "tables": [(title, *_frame_rows(table)) for title, table in c.tables],
             "changed": changed, "compared": shared, "phase_labels": PHASES, "right_from": RIGHT_FROM,
-            "arms": arm_order(pred_b.to_dict("records"), info_b.get("pipelines"))}
+            "arms": arm_order(c.pred_b.to_dict("records"), c.info_b.get("pipelines"))}
 
 
 def write_compare_html(run_a: Path, run_b: Path, out: Path) -> Path:
