@@ -15,6 +15,8 @@ DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 # The phases of one run, as written in predictions.jsonl.
 PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT = "main", "update_no_rebuild", "update_rebuilt"
 PHASES = (PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT)
+PHASE_LABELS = {PHASE_MAIN: "before the update", PHASE_NO_REBUILD: "update, no rebuild",
+                PHASE_REBUILT: "update, rebuilt"}  # as pages name them
 
 # A task name is a folder name, never a path: it becomes RESULTS_DIR/NAME/, so it must not hold a
 # separator, start with a dot or be `..`.

@@ -18,12 +18,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from harness.config import METRICS
+from harness.names import PHASE_LABELS
 from harness.report.compare import load_comparison
 from harness.report.pairs import read_pairs
 
 # A continuous headline metric (f1, rouge_l, semantic) counts as right from this score; 0/1 metrics are unaffected.
 RIGHT_FROM = 0.5
-PHASES = {"main": "before the update", "update_no_rebuild": "update, no rebuild", "update_rebuilt": "update, rebuilt"}
 
 
 @dataclass
@@ -123,7 +123,7 @@ def question_rows(preds: list[dict], arms: list[str], metric: str) -> dict[str, 
         rows[key].cells[p["pipeline"]] = _cell(p, metric, rows[key].doc)
     for row in rows.values():  # arm columns in one order for every row
         row.cells = {a: row.cells[a] for a in arms if a in row.cells}
-    phases = list(PHASES) + sorted({ph for ph, _ in rows} - set(PHASES))
+    phases = list(PHASE_LABELS) + sorted({ph for ph, _ in rows} - set(PHASE_LABELS))
     return {ph: [r for (rp, _), r in rows.items() if rp == ph] for ph in phases if any(rp == ph for rp, _ in rows)}
 
 
@@ -187,7 +187,7 @@ def report_context(run_dir: Path) -> dict:
                        if (run_dir / "report.md").is_file() else (None, set()))
     return {
         "info": info, "metric": metric, "right_from": RIGHT_FROM, "arms": arms, "phases": phases,
-        "phase_labels": PHASES, "topics": sorted({r.topic for r in every if r.topic}),
+        "phase_labels": PHASE_LABELS, "topics": sorted({r.topic for r in every if r.topic}),
         "knowledge": sorted({r.knowledge for r in every if r.knowledge}),
         "demonstrations": demonstrations(costs, arms), "report_md": report_md,
         "generated_pairs": read_pairs(run_dir),
@@ -253,7 +253,7 @@ def compare_context(run_a: Path, run_b: Path) -> dict:
     changed, shared = changed_answers(c.pred_a.to_dict("records"), c.pred_b.to_dict("records"), c.metric)
     return {"name_a": c.name_a, "name_b": c.name_b, "metric": c.metric, "inputs": c.inputs,
             "tables": [(title, *_frame_rows(table)) for title, table in c.tables],
-            "changed": changed, "compared": shared, "phase_labels": PHASES, "right_from": RIGHT_FROM,
+            "changed": changed, "compared": shared, "phase_labels": PHASE_LABELS, "right_from": RIGHT_FROM,
             "arms": arm_order(c.pred_b.to_dict("records"), c.info_b.get("pipelines"))}
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 from harness.config import CptConfig, FinetuneConfig, RaftConfig, RetrievalConfig
 from harness.names import CONTINUED, NOT_RETRAINED, RETRAINED
 from harness.report.scale import opinion_cell, usd
-from harness.report.tables import ALL, DOCS_ONLY, KNOWLEDGE_GROUPS, TAUGHT, TAUGHT_GENERATED
+from harness.report.tables import ALL
+from harness.task.taught import DOCS_ONLY, STABLE_LABELS, TAUGHT, TAUGHT_GENERATED
 
 CONTROL = "base"  # the untouched model is a control, not a contender
 
@@ -64,7 +65,7 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
     c = cost.set_index("pipeline")
     f = fresh.set_index("pipeline") if len(fresh) else None
     has_fresh = f is not None and f.fresh_questions.max() > 0 and f.fresh_after_rebuild.notna().all()
-    present = [g for g in KNOWLEDGE_GROUPS if (acc.knowledge == g).any()] or [ALL]
+    present = [g for g in STABLE_LABELS if (acc.knowledge == g).any()] or [ALL]
 
     def artifacts_mb(n: str) -> float:
         return sum(float(c.loc[n, k]) for k in ("adapter_mb", "index_mb") if k in c and pd.notna(c.loc[n, k]))

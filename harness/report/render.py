@@ -19,7 +19,8 @@ from harness.run.files import load_run
 from harness.names import DEFAULT_PRICES, NOT_RETRAINED, NOTHING_TO_REBUILD, PHASE_MAIN, PHASE_REBUILT, REINDEXED
 from harness.report.scale import assumptions, break_even_text, display
 from harness.report.stats import paired_p
-from harness.report.tables import (DOCS_ONLY, TAUGHT, TAUGHT_GENERATED, accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
+from harness.task.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED
+from harness.report.tables import (accuracy_table, break_even, cost_table, freshness_table, retrieval_table,
                      significance_table, slice_table)
 
 METRIC_NOTES = {

@@ -11,10 +11,9 @@ import pandas as pd
 from harness.config import METRICS
 from harness.names import NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 from harness.report.stats import bootstrap_ci, bootstrap_ci_seeds, holm, paired_p
-from harness.task.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED
+from harness.task.taught import STABLE_LABELS
 
-ALL = "all stable"
-KNOWLEDGE_GROUPS = (TAUGHT, TAUGHT_GENERATED, DOCS_ONLY)
+ALL = "all stable"  # the group of every stable question, before the split by label
 
 
 def _mean_or_none(series: pd.Series) -> float | None:
@@ -55,7 +54,7 @@ def groups(preds: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     stable = stable_main(preds)
     out = [(ALL, stable)]
     if "knowledge" in stable:
-        out += [(g, stable[stable.knowledge == g]) for g in KNOWLEDGE_GROUPS if (stable.knowledge == g).any()]
+        out += [(g, stable[stable.knowledge == g]) for g in STABLE_LABELS if (stable.knowledge == g).any()]
     return out
 
 

@@ -19,6 +19,8 @@ from harness.task.folder import QAPair, TestQuestion
 from harness.text import normalize
 
 TAUGHT, TAUGHT_GENERATED, DOCS_ONLY, FRESH = "taught", "taught (generated)", "documents-only", "fresh"
+# The labels a stable question can carry, in the order the report shows their groups.
+STABLE_LABELS = (TAUGHT, TAUGHT_GENERATED, DOCS_ONLY)
 GENERATED = "generated"  # QAPair.origin of a pair written from the documents
 PARAPHRASE_JACCARD = 0.6
 
