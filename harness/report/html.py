@@ -8,19 +8,19 @@ No torch, transformers or faiss here: `harness report` and `harness compare` mus
 from __future__ import annotations
 
 import base64
-import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from harness.config import METRICS
+from harness.errors import HarnessError
 from harness.names import PHASE_LABELS
 from harness.report.compare import load_comparison
-from harness.report.pairs import read_pairs
+from harness.report.loaded import LoadedRun, load
 
 # A continuous headline metric (f1, rouge_l, semantic) counts as right from this score; 0/1 metrics are unaffected.
 RIGHT_FROM = 0.5
@@ -89,8 +89,10 @@ def is_right(score: float | None) -> bool | None:
     return None if score is None else score >= RIGHT_FROM
 
 
-def read_predictions(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def records(preds: pd.DataFrame) -> list[dict]:
+    """predictions.jsonl's rows as they were written: a field a row lacks is absent, not the table's NaN."""
+    return [{k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))}
+            for r in preds.to_dict("records")]
 
 
 def arm_order(preds: list[dict], declared: list[str] | None = None) -> list[str]:
@@ -153,16 +155,6 @@ def _markdown_html(md_text: str, run_dir: Path) -> tuple[Markup, set[str]]:
     return Markup(md.renderer.render(tokens, md.options, {})), used
 
 
-def _csv_tables(run_dir: Path) -> list[tuple[str, list[str], list[list[str]]]]:
-    out = []
-    for path in sorted(run_dir.glob("*.csv")):
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        if rows:
-            out.append((path.stem, rows[0], rows[1:]))
-    return out
-
-
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
@@ -170,39 +162,40 @@ def _env() -> Environment:
     return env
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _report_md(run_dir: Path) -> str:
+    path = run_dir / "report.md"
+    if not path.is_file():
+        raise HarnessError(f"no report.md: write the whole report with `harness report {run_dir}`", run_dir)
+    return path.read_text(encoding="utf-8")
 
 
-def report_context(run_dir: Path) -> dict:
-    """Everything the report page shows, computed from the run folder's own files."""
-    info = _read_json(run_dir / "run.json")
-    costs = _read_json(run_dir / "costs.json").get("costs", {})
-    preds = read_predictions(run_dir / "predictions.jsonl")
-    metric = info.get("config", {}).get("metric", "contains")
-    arms = arm_order(preds, info.get("pipelines"))
+def report_context(run_dir: Path, run: LoadedRun | None = None, report_md: str | None = None) -> dict:
+    """Everything the report page shows. `run` and `report_md`: what the report renderer has just loaded and
+    written (else read from the run folder, each file checked)."""
+    run_dir = Path(run_dir)
+    run = run or load(run_dir)
+    preds, metric = records(run.preds), run.info["config"]["metric"]
+    arms = arm_order(preds, run.info["pipelines"])
     phases = question_rows(preds, arms, metric)
     every = [r for rows in phases.values() for r in rows]
-    report_md, used = (_markdown_html((run_dir / "report.md").read_text(), run_dir)
-                       if (run_dir / "report.md").is_file() else (None, set()))
+    report_html, used = _markdown_html(_report_md(run_dir) if report_md is None else report_md, run_dir)
     return {
-        "info": info, "metric": metric, "right_from": RIGHT_FROM, "arms": arms, "phases": phases,
+        "info": run.info, "metric": metric, "right_from": RIGHT_FROM, "arms": arms, "phases": phases,
         "phase_labels": PHASE_LABELS, "topics": sorted({r.topic for r in every if r.topic}),
         "knowledge": sorted({r.knowledge for r in every if r.knowledge}),
-        "demonstrations": demonstrations(costs, arms), "report_md": report_md,
-        "generated_pairs": read_pairs(run_dir),
-        # Without report.md the CSV tables stand in for it; figures it does not show are added either way.
-        "tables": [] if report_md is not None else _csv_tables(run_dir),
+        "demonstrations": demonstrations(run.saved["costs"], arms), "report_md": report_html,
+        "generated_pairs": run.pairs,
+        # Figures report.md does not show are added below it.
         "figures": [(p.stem.replace("_", " "), _data_uri(p)) for p in sorted(run_dir.glob("*.png"))
                     if p.name not in used],
     }
 
 
-def write_report_html(run_dir: Path) -> Path:
-    """Writes run_dir/report.html from the run's files and returns its path."""
-    run_dir = Path(run_dir)
-    out = run_dir / "report.html"
-    out.write_text(_env().get_template("report.html.j2").render(**report_context(run_dir)), encoding="utf-8")
+def write_report_html(run_dir: Path, run: LoadedRun | None = None, report_md: str | None = None) -> Path:
+    """Writes run_dir/report.html and returns its path. `run` and `report_md`: as for report_context."""
+    out = Path(run_dir) / "report.html"
+    out.write_text(_env().get_template("report.html.j2").render(**report_context(run_dir, run, report_md)),
+                   encoding="utf-8")
     return out
 
 
@@ -250,11 +243,11 @@ def _frame_rows(df) -> tuple[list[str], list[list]]:
 def compare_context(run_a: Path, run_b: Path) -> dict:
     """What `harness compare` computes (inputs that differ, side-by-side tables), plus every changed answer."""
     c = load_comparison(run_a, run_b)
-    changed, shared = changed_answers(c.pred_a.to_dict("records"), c.pred_b.to_dict("records"), c.metric)
+    changed, shared = changed_answers(records(c.pred_a), records(c.pred_b), c.metric)
     return {"name_a": c.name_a, "name_b": c.name_b, "metric": c.metric, "inputs": c.inputs,
             "tables": [(title, *_frame_rows(table)) for title, table in c.tables],
             "changed": changed, "compared": shared, "phase_labels": PHASE_LABELS, "right_from": RIGHT_FROM,
-            "arms": arm_order(c.pred_b.to_dict("records"), c.info_b.get("pipelines"))}
+            "arms": arm_order(records(c.pred_b), c.info_b["pipelines"])}
 
 
 def write_compare_html(run_a: Path, run_b: Path, out: Path) -> Path:

@@ -12,10 +12,11 @@ from harness.task.deployment import Profile, from_record
 from harness.errors import HarnessError
 from harness.markdown import cell, markdown_table
 from harness.report.opinion import opinion_table
-from harness.report.pairs import pairs_used, read_pairs, section as pairs_section, trust_note as pairs_trust_note
+from harness.report.html import write_report_html
+from harness.report.loaded import load
+from harness.report.pairs import pairs_used, section as pairs_section, trust_note as pairs_trust_note
 from harness.report.plots import draw_all
 from harness.report.projection import projection_table
-from harness.run.files import load_run
 from harness.names import DEFAULT_PRICES, NOT_RETRAINED, NOTHING_TO_REBUILD, PHASE_MAIN, PHASE_REBUILT, REINDEXED
 from harness.report.scale import assumptions, break_even_text, display
 from harness.report.stats import paired_p
@@ -287,7 +288,8 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
     `deployment` (else the profile run.json recorded), cost_projection.csv and Cost at your scale too.
 
     Returns the verdict sentences, for the one-screen summary."""
-    info, saved, preds = load_run(run_dir)  # each file checked: a damaged run is one clear error
+    run = load(run_dir)
+    info, saved, preds = run.info, run.saved, run.preds
     order, metric = info["pipelines"], info["config"]["metric"]
     acc = accuracy_table(preds, order, metric, info["seed"])
     sig = significance_table(preds, order, metric, info["seed"])
@@ -343,7 +345,7 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
              "and when it did not (a low first number means the reader failed, a low hit rate that the "
              "retriever did).", ""] if len(retrieval) else []),
           *_arms_section(info, saved),
-          *pairs_section(info.get("pair_generation"), read_pairs(run_dir), info["seed"], markdown_table),
+          *pairs_section(info.get("pair_generation"), run.pairs, info["seed"], markdown_table),
           "## Cost", "", markdown_table(cost), "",
           "`build_total_s`: building from nothing: index, demonstration choice and the training the arm depends "
           "on, as measured when its adapter was trained (also when this run found it in the cache); `build_s`: "
@@ -380,9 +382,9 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
     md += ["", "## Figures", ""] + [f"![{caption}]({name})" for caption, name in figures]
     md += ["", "Every answer side by side, with filters: `report.html`. Per-question answers, references, retrieved "
            "passages and scores: `predictions.jsonl`. Config, seed, versions and commit: `run.json`.", ""]
-    (run_dir / "report.md").write_text("\n".join(md))
-    from harness.report.html import write_report_html  # imported here: modules that only import report skip Jinja
-    write_report_html(run_dir)
+    text = "\n".join(md)
+    (run_dir / "report.md").write_text(text)
+    write_report_html(run_dir, run, text)
     return said
 
 
