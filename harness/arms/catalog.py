@@ -30,8 +30,13 @@ DEFAULT_ARMS: dict[str, ArmConfig] = {
     "cpt": ArmConfig(weights="cpt-lora", demonstrations="few_shot"),
 }
 
+# What each kind of weights is, declared once: memory estimates and reports read these, never an arm's name.
 TRAINS_ON_PAIRS = {"qa-lora", "raft-lora"}  # weights that need hand-written training pairs
-TRAINED = TRAINS_ON_PAIRS | {"cpt-lora"}
+TRAINS_WITH_PASSAGES = {"raft-lora"}  # each training pair is shown with retrieval.top_k passages
+TRAINS_ON_DOCUMENTS = {"cpt-lora"}  # next-token loss on the documents' own text, in blocks of cpt.block_tokens
+TRAINED = TRAINS_ON_PAIRS | TRAINS_ON_DOCUMENTS
+# The task.yaml sections whose settings shape each kind of weights (what a team must choose and keep tuned).
+TUNED_BY = {"base": (), "qa-lora": ("finetune",), "raft-lora": ("finetune", "raft"), "cpt-lora": ("finetune", "cpt")}
 
 
 def arms(config: TaskConfig) -> dict[str, ArmConfig]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.config import CptConfig, FinetuneConfig, RaftConfig, RetrievalConfig
+from harness.arms.catalog import TUNED_BY
+from harness.config import RetrievalConfig, TaskConfig
 from harness.names import CONTINUED, NOT_RETRAINED, RETRAINED
+from harness.report.roles import RETRIEVED, control
 from harness.report.scale import opinion_cell, usd
 from harness.report.tables import ALL
 from harness.task.taught import DOCS_ONLY, STABLE_LABELS, TAUGHT, TAUGHT_GENERATED
-
-CONTROL = "base"  # the untouched model is a control, not a contender
 
 
 def _level(values: dict[str, float]) -> dict[str, str]:
@@ -24,12 +24,10 @@ def _level(values: dict[str, float]) -> dict[str, str]:
 def knobs(weights: str, context: str) -> list[str]:
     """Settings a team must choose and keep tuned for an arm: a measurable stand-in for "complexity"."""
     out = ["prompt.system", "prompt.few_shot"]
-    if context == "retrieved":
+    if context == RETRIEVED:
         out += ["prompt.rag_instruction", "embedder"] + ["retrieval." + k for k in RetrievalConfig.model_fields]
-    if weights != "base":
-        out += ["finetune." + k for k in FinetuneConfig.model_fields]
-    out += {"raft-lora": ["raft." + k for k in RaftConfig.model_fields],
-            "cpt-lora": ["cpt." + k for k in CptConfig.model_fields]}.get(weights, [])
+    for section in TUNED_BY.get(weights, ()):
+        out += [f"{section}.{k}" for k in TaskConfig.model_fields[section].annotation.model_fields]
     return out
 
 
@@ -59,7 +57,7 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
     """The table, a recommendation that cites its figures, and the deployment profile its cost row was projected
     on (None: measured on this machine); None without two contenders. `scale`: a profile's name and its
     cost_projection table, which the cost row uses when every contender has a projection."""
-    names = [n for n in acc.pipeline.unique() if n != CONTROL]
+    names = [n for n in acc.pipeline.unique() if n != control(cost)]  # the untouched model is not a contender
     if len(names) < 2:
         return None
     c = cost.set_index("pipeline")

@@ -18,6 +18,7 @@ from harness.report.pairs import pairs_used, section as pairs_section, trust_not
 from harness.report.plots import draw_all
 from harness.report.projection import projection_table
 from harness.names import DEFAULT_PRICES, NOT_RETRAINED, NOTHING_TO_REBUILD, PHASE_MAIN, PHASE_REBUILT, REINDEXED
+from harness.report import roles
 from harness.report.scale import assumptions, break_even_text, display
 from harness.report.stats import paired_p
 from harness.task.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED
@@ -33,10 +34,9 @@ METRIC_NOTES = {
     "semantic": "cosine similarity of answer and reference embeddings",
 }
 SMALL_READERS = {"smollm2-135m": "135M", "gemma3-270m": "270M"}
-RETRIEVING = {"retrieved"}
 
 
-def _ranking(acc: pd.DataFrame, sig: pd.DataFrame, group: str, metric: str) -> list[str]:
+def _ranking(acc: pd.DataFrame, sig: pd.DataFrame, group: str, metric: str, base_arm: str | None) -> list[str]:
     part = acc[acc.knowledge == group].sort_values(metric, ascending=False)
     if part.empty:
         return []
@@ -50,10 +50,11 @@ def _ranking(acc: pd.DataFrame, sig: pd.DataFrame, group: str, metric: str) -> l
     if unclear:
         out.append(f"On {group} questions the lead of {best.pipeline} over {', '.join(unclear)} is not significant "
                    "(paired test, Holm-corrected p ≥ 0.05): they cannot be told apart here.")
-    base = part[part.pipeline == "base"]
+    base = part[part.pipeline == base_arm]
     if len(base):
         b = float(base[metric].iloc[0])
-        losers = [f"{r.pipeline} ({r[metric]:.3f})" for _, r in part.iterrows() if r.pipeline != "base" and r[metric] <= b]
+        losers = [f"{r.pipeline} ({r[metric]:.3f})" for _, r in part.iterrows()
+                  if r.pipeline != base_arm and r[metric] <= b]
         if losers:
             out.append(f"On {group} questions, not better than the untouched base model ({b:.3f}): "
                        + ", ".join(losers) + ".")
@@ -64,23 +65,20 @@ def _published_direction(acc: pd.DataFrame, cost: pd.DataFrame, metric: str) -> 
     """Ovadia et al. (2024): on facts found only in documents, retrieval beats fine-tuning. Say whether this
     run agrees; a contradiction is a reason to look at the answers before trusting the ranking."""
     docs = acc[acc.knowledge == DOCS_ONLY].set_index("pipeline")
-    c = cost.set_index("pipeline")
-    if docs.empty or "finetune" not in docs.index or "context" not in c:
+    tuned, readers = roles.pairs_finetune(cost), [n for n in roles.retrievers(cost, "base") if n in docs.index]
+    if tuned not in docs.index or not readers:
         return []
-    retrievers = [n for n in docs.index if c.loc[n, "context"] in RETRIEVING and c.loc[n, "weights"] == "base"]
-    if not retrievers:
-        return []
-    r = max(retrievers, key=lambda n: docs.loc[n, metric])
-    ft = float(docs.loc["finetune", metric])
+    r = max(readers, key=lambda n: docs.loc[n, metric])
+    ft = float(docs.loc[tuned, metric])
     if docs.loc[r, metric] > ft:
-        return [f"On documents-only facts, {r} ({docs.loc[r, metric]:.3f}) beats finetune ({ft:.3f}): the direction "
+        return [f"On documents-only facts, {r} ({docs.loc[r, metric]:.3f}) beats {tuned} ({ft:.3f}): the direction "
                 "Ovadia et al. (2024) report (retrieval over fine-tuning for knowledge not in the training pairs)."]
-    return [f"**Check before trusting:** on documents-only facts finetune ({ft:.3f}) is not below {r} "
+    return [f"**Check before trusting:** on documents-only facts {tuned} ({ft:.3f}) is not below {r} "
             f"({docs.loc[r, metric]:.3f}), against the published direction (Ovadia et al. 2024). Read the "
             "answers (report.html) and the retrieval table: a weak reader or a lenient metric can cause this."]
 
 
-def _trust_notes(info: dict, preds: pd.DataFrame, metric: str) -> list[str]:
+def _trust_notes(info: dict, preds: pd.DataFrame, cost: pd.DataFrame, metric: str) -> list[str]:
     """Where a number in this report should not be taken at face value, in words."""
     out = []
     size = SMALL_READERS.get(info.get("model"))
@@ -102,7 +100,7 @@ def _trust_notes(info: dict, preds: pd.DataFrame, metric: str) -> list[str]:
                    "float32).")
     out += pairs_trust_note(info.get("pair_generation"))
     seeds = info.get("seeds") or 1
-    if seeds == 1 and any(k in set(preds.pipeline) for k in ("finetune", "raft", "cpt")):
+    if seeds == 1 and roles.trained(cost):
         out.append("Trained arms were trained once (1 seed): their intervals cover question sampling, not "
                    "training randomness (`--seeds N` measures that).")
     reused = info.get("answers_reused") or 0
@@ -142,7 +140,7 @@ def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, cost: pd.
     groups = list(dict.fromkeys(acc.knowledge))
     out = []
     for g in groups:
-        out += _ranking(acc, sig, g, metric)
+        out += _ranking(acc, sig, g, metric, roles.control(cost))
     if DOCS_ONLY not in groups:
         out.append("This task has no documents-only questions (every stable answer is taught by a training pair, "
                    "hand-written or generated), "
@@ -306,14 +304,15 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
     profile, proj = _projection(run_dir, info, saved, cost, deployment)
     scale = (profile.name, proj) if profile is not None and proj is not None else None
     said = verdict(acc, sig, fresh, cost, metric, preds) + _coverage_sentence(info, preds)
-    trust = _trust_notes(info, preds, metric)
+    trust = _trust_notes(info, preds, cost, metric)
     figures = draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(saved))
     n_stable, n_fresh = int(acc.questions.max()), int(fresh.fresh_questions.max() if len(fresh) else 0)
     shown = [m for m in ("exact_match", metric, "recall", "f1") if m in acc]
     shown = list(dict.fromkeys(shown))
     acc_cols = ["knowledge", "pipeline", "questions", *shown, f"{metric}_ci95_low", f"{metric}_ci95_high",
                 "retrieval_hit_rate"]
-    even = {b: break_even(cost, "finetune", b, updates) for b in ("rag", "raft") if b in order}
+    tuned = roles.pairs_finetune(cost)
+    even = {b: break_even(cost, tuned, b, updates) for b in roles.retrievers(cost)} if tuned else {}
     md = [f"# {info['task']}: fine-tuning vs RAG vs prompting, measured", "",
           *_partial_banner(info),
           f"Model `{info['model']}` · embedder `{info['embedder']}` · seed {info['seed']} · "
@@ -355,10 +354,10 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
           f"memory while the arm ran. Money at ${prices['hour_usd']}/hour of this machine ({info['device']}) and "
           f"${prices['per_million_tokens_usd']} per million prompt+generated tokens (`--hour-usd`, "
           "`--usd-per-million-tokens`).", "",
-          *[("Break-even, finetune vs " + b + f", with a rebuild at each of {updates} updates a year "
-             "(`--updates-per-year`): " + ("finetune never pays back: its answers are not cheaper." if n is None else
-                                           "finetune is never dearer." if n == 0 else
-                                           f"finetune is cheaper above **{n:,.0f} questions a year**."))
+          *[(f"Break-even, {tuned} vs " + b + f", with a rebuild at each of {updates} updates a year "
+             "(`--updates-per-year`): " + (f"{tuned} never pays back: its answers are not cheaper." if n is None else
+                                           f"{tuned} is never dearer." if n == 0 else
+                                           f"{tuned} is cheaper above **{n:,.0f} questions a year**."))
             for b, n in even.items()], "",
           *_scale_section(proj, profile),
           f"## Freshness ({metric})", ""]

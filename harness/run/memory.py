@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from harness.arms.catalog import TRAINS_ON_DOCUMENTS, TRAINS_WITH_PASSAGES
 from harness.config import TaskConfig
 from harness.inference.models import ModelSource
 
@@ -100,10 +101,10 @@ def training_row_tokens(config: TaskConfig, pair_words: int, weights: set[str]) 
     """The longest training row the selected arms' adapters will see, in tokens (about 1.6 per word): a Q&A
     pair; a RAFT prompt carries retrieval.top_k passages beside it; a cpt block is block_tokens long."""
     words = pair_words
-    if "raft-lora" in weights:
+    if not TRAINS_WITH_PASSAGES.isdisjoint(weights):
         words += config.retrieval.top_k * config.retrieval.chunk_words
     rows = [int(words * 1.6) + 24]
-    if "cpt-lora" in weights:
+    if not TRAINS_ON_DOCUMENTS.isdisjoint(weights):
         rows.append(config.cpt.block_tokens)
     return max(rows)
 
