@@ -11,6 +11,8 @@ import re
 DEFAULT_MODEL = "smollm2-135m"
 GEMMA_MODEL = "gemma3-270m"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+# Their sizes, as the report names them where a small model bounds what a number can show.
+SHIPPED_SIZES = {DEFAULT_MODEL: "135M", GEMMA_MODEL: "270M"}
 
 # The phases of one run, as written in predictions.jsonl.
 PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT = "main", "update_no_rebuild", "update_rebuilt"

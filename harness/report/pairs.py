@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.names import DEFAULT_MODEL, GEMMA_MODEL
+from harness.names import SHIPPED_SIZES
 
 PAIRS_FILE = "pairs.generated.jsonl"
 SHOWN_IN_MARKDOWN = 10
-SMALL_GENERATORS = {DEFAULT_MODEL: "135M", GEMMA_MODEL: "270M"}
 
 
 def read_pairs(run_dir: Path) -> list[dict]:
@@ -42,7 +41,7 @@ def filter_table(generation: dict) -> pd.DataFrame:
 
 
 def trust_note(generation: dict | None) -> list[str]:
-    size = SMALL_GENERATORS.get((generation or {}).get("generator", ""))
+    size = SHIPPED_SIZES.get((generation or {}).get("generator", ""))
     if not size:
         return []
     return [f"Training pairs were written from the documents by the {size}-parameter generator: on coffee only 8 of "
@@ -51,26 +50,18 @@ def trust_note(generation: dict | None) -> list[str]:
             "about fine-tuning done with good pairs. `--generator` with a larger model writes better ones."]
 
 
-def section(generation: dict | None, pairs: list[dict], seed: int, table) -> list[str]:
-    """Markdown: the filter counts and ten of the kept pairs (all of them are in report.html)."""
+def section(generation: dict | None, pairs: list[dict], seed: int) -> dict | None:
+    """What report.md shows of the generated pairs (templates/_pairs.md.j2): the filter counts and ten of the
+    kept pairs, drawn with the run's seed (all of them are in report.html); None when the run generated none."""
     if not generation or "parts" not in generation:
-        return []
-    demos = "the task's own training pairs" if generation.get("demonstrations_from") == "task" else \
-        "built-in generic examples"
+        return None
     shown = random.Random(seed).sample(pairs, min(SHOWN_IN_MARKDOWN, len(pairs)))
-    rows = [{"question": p["question"], "answer": p["answer"], "doc": p["doc"],
-             "covers test": ", ".join(map(str, p.get("covers_test") or [])) or "–"} for p in shown]
-    return ["## Training pairs written from the documents", "",
-            f"`training_pairs: {generation.get('training_pairs')}`. `{generation.get('generator')}` wrote one "
-            f"question for each candidate answer (rule `{generation.get('candidates')}`), shown "
-            f"{len(generation.get('demonstrations') or [])} demonstrations from {demos}. A question is kept only "
-            "if every filter passes it, in this order: the answer is a verbatim span of its chunk (`verbatim`); "
-            "one well-formed question, no loops, not a demonstration's (`well_formed`); the answer is not in the "
-            "question (`answer_hidden`); it asks for the kind of thing its answer is, a number or a name "
-            "(`answer_type`); no duplicate (`unique`); not a near-duplicate of any test question "
-            "(`not_test`); the question retrieves its own chunk in the top k (`round_trip`). `seconds`: writing "
-            "the questions (as measured when first written, also when cached).", "",
-            table(filter_table(generation)), "",
-            f"{len(shown)} of the {len(pairs)} kept pairs (all of them, each with its source chunk, in report.html "
-            f"and `{PAIRS_FILE}`; `covers test`: the test questions whose fact the pair teaches, by the rule of "
-            "the knowledge labels):", "", table(pd.DataFrame(rows)) if rows else "(none kept)", ""]
+    return {"training_pairs": generation.get("training_pairs"), "generator": generation.get("generator"),
+            "candidates": generation.get("candidates"),
+            "demonstrations": len(generation.get("demonstrations") or []),
+            "demonstrations_from": "the task's own training pairs" if generation.get("demonstrations_from") == "task"
+            else "built-in generic examples",
+            "filters": filter_table(generation), "kept": len(pairs), "file": PAIRS_FILE,
+            "sample": pd.DataFrame([{"question": p["question"], "answer": p["answer"], "doc": p["doc"],
+                                     "covers test": ", ".join(map(str, p.get("covers_test") or [])) or "–"}
+                                    for p in shown])}

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config import METRICS
-from harness.names import NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
+from harness.names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 from harness.report.stats import bootstrap_ci, bootstrap_ci_seeds, holm, paired_p
 from harness.task.taught import STABLE_LABELS
 
@@ -132,6 +132,12 @@ def retrieval_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.Da
                      f"{metric}_gold_retrieved": float(g[hit][metric].mean()) if hit.any() else None,
                      f"{metric}_gold_missed": float(g[~hit][metric].mean()) if (~hit).any() else None})
     return pd.DataFrame(rows)
+
+
+def prices(info: dict) -> dict[str, float]:
+    """The run's prices for the money columns (run.json), else the `run` options' defaults."""
+    return info.get("prices") or {"hour_usd": DEFAULT_PRICES["cpu_hour_usd"],
+                                  "per_million_tokens_usd": DEFAULT_PRICES["per_million_tokens_usd"]}
 
 
 COST_COLUMNS = ["weights", "context", "build_s", "build_total_s", "train_seconds", "train_tokens", "train_examples", "epochs_run", "best_eval_loss",
