@@ -173,7 +173,7 @@ def report_context(run_dir: Path, run: LoadedRun | None = None, report_md: str |
     """Everything the report page shows. `run` and `report_md`: what the report renderer has just loaded and
     written (else read from the run folder, each file checked)."""
     run_dir = Path(run_dir)
-    run = run or load(run_dir)
+    run = load(run_dir) if run is None else run
     preds, metric = records(run.preds), run.info["config"]["metric"]
     arms = arm_order(preds, run.info["pipelines"])
     phases = question_rows(preds, arms, metric)
