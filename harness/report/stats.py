@@ -80,11 +80,13 @@ def mcnemar_questions(discordant_share: float, difference: float, comparisons: i
     d = abs(difference)
     if d == 0:
         return math.inf
-    if not 0 < d <= discordant_share <= 1:
-        raise ValueError(f"need 0 < |difference| <= discordant share <= 1, got {d} and {discordant_share}")
+    # Means of the same 0/1 scores can differ from the discordant share in the last bit: equal is allowed.
+    if not d <= discordant_share + 1e-9 or discordant_share > 1:
+        raise ValueError(f"need |difference| <= discordant share <= 1, got {d} and {discordant_share}")
     z = NormalDist().inv_cdf
     level = alpha / max(1, comparisons)
-    root = z(1 - level / 2) * math.sqrt(discordant_share) + z(power) * math.sqrt(discordant_share - d * d)
+    root = (z(1 - level / 2) * math.sqrt(discordant_share)
+            + z(power) * math.sqrt(max(0.0, discordant_share - d * d)))
     return root * root / (d * d)
 
 
