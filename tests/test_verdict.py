@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 from harness.cli import main
+from harness.report.opinion import recommendation
 
 TAUGHT, DOCS = 10, 12
 COSTS = {  # arm: (weights, context, build_total_s, latency_mean_s)
@@ -168,3 +172,43 @@ def test_arms_not_above_the_untouched_base_are_named(tmp_path):
     assert ("On documents-only questions, not better than the untouched base model (0.333): finetune (0.333), "
             "prompt (0.167).") in said
     assert not any(s.startswith("On taught questions, not better than the untouched base") for s in said)
+
+
+# The recommendation's other branches, through the public function with the tables it is given.
+
+def tables(scores: dict[str, float], pairs: list[tuple[str, str, str, float]], cost: dict[str, float]
+           ) -> tuple[dict, pd.DataFrame]:
+    """(rows, significance table) for the taught group; `pairs`: (a, b, test, raw p), none significant."""
+    rows = {"accuracy (taught)": (scores, None), "cost": (cost, None), "complexity": ({n: 2 for n in scores}, None)}
+    sig = pd.DataFrame([{"knowledge": "taught", "a": a, "b": b, "test": test, "p_value": p, "significant": False}
+                        for a, b, test, p in pairs])
+    return rows, sig
+
+
+def test_a_tie_priced_on_a_deployment_profile_and_a_margin_of_one_question():
+    # rag 3/10 against prompt 2/10: a margin of one question gives p = 1 whatever the disagreements, so the
+    # fewest possible (1 of 10: p_disc = d = 0.1) give a floor; 3 pairs: z_{1-0.05/6} = 2.39398:
+    #   (2.39398 * sqrt(0.1) + 0.84162 * sqrt(0.1 - 0.01))^2 / 0.01 = (0.75704 + 0.25249)^2 / 0.01
+    #   = 1.00953^2 / 0.01 = 101.9 -> 102 questions, at least 92 more
+    pairs = [("base", "prompt", "McNemar", 0.5), ("base", "rag", "McNemar", 0.25), ("prompt", "rag", "McNemar", 1.0)]
+    rows, sig = tables({"prompt": 0.2, "rag": 0.3}, pairs, {"prompt": 1500.0, "rag": 400.0})
+    rec = recommendation(rows, sig, ["prompt", "rag"], ["taught"], "contains", "h100-8b", {"taught": 10})
+    assert rec == ("Recommendation: for facts the training pairs teach, **rag** ($400 a year on h100-8b), the leader "
+                   "and the cheapest of a tie: rag (contains 0.300) is not significantly above prompt (0.200) after "
+                   "Holm correction, and at least 92 more questions (102 in all) would tell rag from prompt at the "
+                   "observed difference of 0.100 (McNemar, 80% power, Holm over 3 pairs); rag has the lowest "
+                   "projected cost a year on h100-8b ($400).")
+
+
+@pytest.mark.parametrize("scores, test, metric, says", [
+    ({"prompt": 0.4, "rag": 0.4}, "McNemar", "contains",
+     "**prompt** ($1.0000 for build + 1,000 questions), the leader and the cheapest of a tie: prompt (contains "
+     "0.400) is not significantly above rag (0.400) after Holm correction, and prompt and rag score the same, so "
+     "no number of questions would tell them apart;"),
+    ({"prompt": 0.41, "rag": 0.52}, "permutation", "f1",
+     "the cheapest of a tie: rag (f1 0.520) is not significantly above prompt (0.410) after Holm correction, and "
+     "how many more questions would tell rag from prompt is not estimated (McNemar's power needs 0/1 scores);"),
+], ids=["equal scores", "graded scores"])
+def test_a_tie_at_equal_scores_or_on_graded_scores_gives_no_count(scores, test, metric, says):
+    rows, sig = tables(scores, [("prompt", "rag", test, 1.0)], {"prompt": 1.0, "rag": 2.0})
+    assert says in recommendation(rows, sig, ["prompt", "rag"], ["taught"], metric, None, {"taught": 10})
