@@ -212,3 +212,15 @@ def test_a_tie_priced_on_a_deployment_profile_and_a_margin_of_one_question():
 def test_a_tie_at_equal_scores_or_on_graded_scores_gives_no_count(scores, test, metric, says):
     rows, sig = tables(scores, [("prompt", "rag", test, 1.0)], {"prompt": 1.0, "rag": 2.0})
     assert says in recommendation(rows, sig, ["prompt", "rag"], ["taught"], metric, None, {"taught": 10})
+
+
+def test_a_tie_in_a_handful_of_questions_admits_the_approximation_fails():
+    # 5 questions, rag right on all, prompt on none: exact p = 2 / 32 = 0.0625, not significant; the normal
+    # approximation (p_disc = d = 1) asks (1.95996 * 1 + 0)^2 / 1 = 3.84 -> 4 questions, fewer than asked
+    rows, sig = tables({"prompt": 0.0, "rag": 1.0}, [("prompt", "rag", "McNemar", 0.0625)], {"prompt": 1.0, "rag": 2.0})
+    assert recommendation(rows, sig, ["prompt", "rag"], ["taught"], "contains", None, {"taught": 5}) == (
+        "Recommendation: for facts the training pairs teach, **prompt** ($1.0000 for build + 1,000 questions), the "
+        "cheapest of a tie: rag (contains 1.000) is not significantly above prompt (0.000) after Holm correction, and "
+        "the normal approximation, which puts the questions needed to tell rag from prompt at the observed difference "
+        "of 1.000 (McNemar, 80% power) at 4, is too loose at these 5 to say how many more are needed; prompt is "
+        "cheapest for build + 1,000 questions ($1.0000).")

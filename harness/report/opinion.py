@@ -131,10 +131,11 @@ def _more_questions(best: str, rival: str, values: dict[str, float], pairs: pd.D
     # as many as the margin, give the fewest questions needed: a floor, and said to be one.
     share = discordant / questions if discordant else abs(d)
     need = math.ceil(mcnemar_questions(share, d, comparisons=len(pairs)))
-    how = f"at the observed difference of {d:.3f} (McNemar, 80% power, Holm over {len(pairs)} pairs)"
-    if need <= questions:
-        return (f"the normal approximation puts the questions needed to tell {best} from {rival} at {need:,}, no "
-                f"more than these {questions}, {how}: the exact test is stricter at this size")
+    holm = f", Holm over {len(pairs)} pairs" if len(pairs) > 1 else ""
+    how = f"at the observed difference of {d:.3f} (McNemar, 80% power{holm})"
+    if need <= questions:  # only in a handful of questions that all go one way: the approximation fails there
+        return (f"the normal approximation, which puts the questions needed to tell {best} from {rival} {how} at "
+                f"{need:,}, is too loose at these {questions} to say how many more are needed")
     return (f"{'at least' if discordant is None else 'about'} {need - questions:,} more questions ({need:,} in all) "
             f"would tell {best} from {rival} {how}")
 
