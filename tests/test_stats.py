@@ -61,9 +61,10 @@ def test_mcnemar_questions_by_hand():
 
 def test_discordant_count_comes_back_from_the_exact_p_value():
     # 6 against 1 (7 discordant, net 5): p = 0.125, as in test_mcnemar_by_hand
-    assert mcnemar_discordant(0.125, 5) == 7
-    assert mcnemar_discordant(mcnemar_exact_counts(40, 12), 28) == 52
-    assert mcnemar_discordant(0.3, 2) is None  # no count of net 2 gives 0.3 (0.5, 0.625, ...)
+    assert mcnemar_discordant(0.125, 5, questions=10) == 7
+    assert mcnemar_discordant(mcnemar_exact_counts(40, 12), 28, questions=60) == 52
+    assert mcnemar_discordant(mcnemar_exact_counts(40, 12), 28, questions=51) is None  # 52 would not fit
+    assert mcnemar_discordant(0.3, 2, questions=10) is None  # no count of net 2 gives 0.3 (0.5, 0.625, ...)
     # A margin of one question: p = 1 whatever the count, so the count is unknown
     assert mcnemar_exact_counts(1, 0) == mcnemar_exact_counts(9, 8) == 1.0
-    assert mcnemar_discordant(1.0, 1) is None
+    assert mcnemar_discordant(1.0, 1, questions=20) is None

@@ -126,7 +126,7 @@ def _more_questions(best: str, rival: str, values: dict[str, float], pairs: pd.D
     if row.empty or row.test.iloc[0] != "McNemar" or not questions:
         return (f"how many more questions would tell {best} from {rival} is not estimated (McNemar's power needs "
                 "0/1 scores)")
-    discordant = mcnemar_discordant(float(row.p_value.iloc[0]), round(abs(d) * questions))
+    discordant = mcnemar_discordant(float(row.p_value.iloc[0]), round(abs(d) * questions), questions)
     # A margin of one question hides the count (p = 1 whatever it is); the fewest possible disagreements,
     # as many as the margin, give the fewest questions needed: a floor, and said to be one.
     share = discordant / questions if discordant else abs(d)
