@@ -145,7 +145,15 @@ def _tie(what: str, best: str, ties: list[str], rows: dict, pairs: pd.DataFrame,
     """A leader the paired tests cannot tell from other arms is no winner: the tie is what a team can act on,
     and within it the cheapest arm (then the one with fewer settings to tune)."""
     cost, settings = rows["cost"][0], rows["complexity"][0]
-    tied = sorted(ties, key=lambda n: -values[n])
+    # An arm that scores below the simplest arms is no choice, however cheap and however wide the tie: a team
+    # would not build it for less than the untouched model gives. (No floor when the leader is one of them.)
+    fewest = min(settings.values())
+    simplest = max((n for n in values if settings[n] == fewest), key=lambda n: values[n])
+    floor = values[simplest] if settings[best] > fewest else float("-inf")
+    dropped = [n for n in ties if values[n] < floor]
+    tied = sorted([n for n in ties if n not in dropped], key=lambda n: -values[n])
+    if not tied:
+        return f"for {what}, **{best}** ({metric} {values[best]:.3f}; " + _below(dropped, simplest, values) + ")"
     pick = min([best, *tied], key=lambda n: (cost[n], settings[n]))
     rival = tied[0] if pick == best else pick
     listed = [f"{n} ({values[n]:.3f})" for n in tied]
@@ -153,7 +161,15 @@ def _tie(what: str, best: str, ties: list[str], rows: dict, pairs: pd.DataFrame,
     role = "the leader and the cheapest" if pick == best else "the cheapest"
     return (f"for {what}, **{pick}** ({_spent(cost[pick], profile)}), {role} of a tie: {best} ({metric} "
             f"{values[best]:.3f}) is not significantly above {listed} after Holm correction, and "
-            + _more_questions(best, rival, values, pairs, questions))
+            + _more_questions(best, rival, values, pairs, questions)
+            + (f" ({_below(dropped, simplest, values)})" if dropped else ""))
+
+
+def _below(dropped: list[str], simplest: str, values: dict[str, float]) -> str:
+    one = len(dropped) == 1
+    named = " and ".join(f"{n} ({values[n]:.3f})" for n in dropped)
+    return (f"{named}, also within the tie, {'scores' if one else 'score'} below the simplest arm "
+            f"({simplest} {values[simplest]:.3f}) and {'is' if one else 'are'} left out")
 
 
 def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: list[str], metric: str,
