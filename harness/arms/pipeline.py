@@ -21,7 +21,7 @@ from harness.retrieval.hybrid import build_retriever
 from harness.metrics import score
 from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXED, RETRAINED
 from harness.prompts import Demonstration, Messages, chat_template, messages
-from harness.retrieval.dense import Passage
+from harness.retrieval.chunking import Passage
 from harness.task.folder import Document, Knowledge, QAPair
 from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
 
