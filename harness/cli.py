@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
+    from harness.config import TaskConfig
     from harness.run.record import RunRecord
 
 def _summary(verdict: list[str], run_dir: Path) -> None:
@@ -219,9 +220,8 @@ def _trained(config, names: list[str]) -> set[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.arms.catalog import arm_names, needs_pairs
-    from harness.run.preflight import check_demonstrations, preflight, print_warnings
+    from harness.run.preflight import preflight, print_warnings
     from harness.task.registry import tasks_dir
-    from harness.pairs.source import generates
 
     if not 1 <= args.seeds <= 50:
         raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
@@ -235,36 +235,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_warnings(checked)
     task, config, names, source = checked.task, checked.config, checked.names, checked.source
     # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
-    from harness.inference.models import load_embedder, load_generator, pick_device, pick_dtype, quantization_config
-    from harness.run.sweep import sweep_dir, sweep_points, write_sweep
+    from harness.inference.models import load_embedder, load_generator, pick_device
 
-    points = sweep_points(config, args.sweep) if args.sweep else [({}, config)]  # checked before loading
-    for _, cfg in points if args.sweep and not generates(task, config) else []:  # a point may show more demos
-        check_demonstrations(task, cfg, names)
+    points = _sweep_points(args, task, config, names)
     device = pick_device(args.device)
-    dtype = pick_dtype(args.dtype, device)
-
     print(f"task {task.name}: {task.sizes}", flush=True)
-    # Refusals first, before minutes of loading.
-    quantization_config(args.quantize, device, source)
-    if args.engine == "vllm":
-        from harness.inference.vllm_engine import check_available
-        check_available(device)
-    from harness.run.memory import model_shape
-    shape = model_shape(source, args.trust_remote_code)
-    _estimate_memory(shape, task, config, names, device, dtype, args)
-    _forecast_time(shape, task, config, names, device, args)
+    _before_loading(args, task, config, names, source, device)
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
     embedder = load_embedder(args.embedder, device)
     task, generated = _training_task(args, task, [cfg for _, cfg in points], names, (model, tokenizer, embedder),
                                      source, device)
     train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
-    engine = None
-    if args.engine == "vllm":
-        from harness.inference.models import stop_token_ids
-        from harness.inference.vllm_engine import VllmEngine
-        engine = VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer),
-                            stop_token_ids(model, tokenizer, line_breaks=True))
+    engine = _engine(args, source, config, model, tokenizer)
     results_dir = Path(args.results_dir)
     done = []
     for i, (overrides, cfg) in enumerate(points):
@@ -274,14 +256,62 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
                                    device, results_dir, engine, precision, checked.deployment, generated)
         done.append((overrides, run_dir))
-    if not args.sweep:
+    if args.sweep:
+        _sweep_summary(results_dir, task.name, done, config.metric)
+    else:
         _summary(said, run_dir)
-        return 0
-    out = sweep_dir(results_dir, task.name)
-    table = write_sweep(out, done, config.metric)
+    return 0
+
+
+def _sweep_points(args, task, config, names: list[str]) -> list[tuple[dict, TaskConfig]]:
+    """(overrides, config) per run: one per --sweep point, each checked now, before loading; else the task's own."""
+    from harness.pairs.source import generates
+    from harness.run.preflight import check_demonstrations
+    from harness.run.sweep import sweep_points
+
+    if not args.sweep:
+        return [({}, config)]
+    points = sweep_points(config, args.sweep)
+    if not generates(task, config):  # a point may show more demonstrations than the pool holds
+        for _, cfg in points:
+            check_demonstrations(task, cfg, names)
+    return points
+
+
+def _before_loading(args, task, config, names: list[str], source, device: str) -> None:
+    """Refusals first (--quantize, --engine vllm), then the memory estimate and the time forecast: all before
+    minutes of loading."""
+    from harness.inference.models import pick_dtype, quantization_config
+    from harness.run.memory import model_shape
+
+    quantization_config(args.quantize, device, source)
+    if args.engine == "vllm":
+        from harness.inference.vllm_engine import check_available
+        check_available(device)
+    shape = model_shape(source, args.trust_remote_code)
+    _estimate_memory(shape, task, config, names, device, pick_dtype(args.dtype, device), args)
+    _forecast_time(shape, task, config, names, device, args)
+
+
+def _engine(args, source, config, model, tokenizer):
+    """The vLLM engine that answers with --engine vllm; None answers through transformers."""
+    if args.engine != "vllm":
+        return None
+    from harness.inference.models import stop_token_ids
+    from harness.inference.vllm_engine import VllmEngine
+
+    return VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer),
+                      stop_token_ids(model, tokenizer, line_breaks=True))
+
+
+def _sweep_summary(results_dir: Path, task_name: str, done: list, metric: str) -> None:
+    """The sweep's combined table, written beside the runs and printed."""
+    from harness.run.sweep import sweep_dir, write_sweep
+
+    out = sweep_dir(results_dir, task_name)
+    table = write_sweep(out, done, metric)
     print("\n" + table.drop(columns="run").to_string(index=False))
     print(f"\nsweep table: {out / 'sweep.md'}")
-    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
