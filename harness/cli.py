@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from harness.config import TaskConfig
     from harness.run.record import RunRecord
 
+
 def _summary(verdict: list[str], run_dir: Path) -> None:
     """The one screen a user reads at the end: the verdict, then where the full report is."""
     print("\n" + "\n".join("- " + line.replace("**", "") for line in verdict))
