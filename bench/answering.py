@@ -50,12 +50,7 @@ def naive(model, tokenizer, prompts, max_new_tokens: int) -> list[str]:
 
 def plain_batched(model, tokenizer, prompts, max_new_tokens: int, batch_size: int):
     """The harness path before the shared-prefix loop: `model.generate` on left-padded batches."""
-    own = hgen._own_loop_ok
-    hgen._own_loop_ok = lambda model: False
-    try:
-        return generate(model, tokenizer, prompts, max_new_tokens, batch_size)
-    finally:
-        hgen._own_loop_ok = own
+    return generate(model, tokenizer, prompts, max_new_tokens, batch_size, own_loop=False)
 
 
 def phases(pipe, task, model, tok, max_new_tokens: int) -> None:
@@ -139,8 +134,8 @@ def main() -> None:
     ids = [tok(render(tok, m), add_special_tokens=False).input_ids for m in prompts]
     lengths = [len(i) for i in ids]
     order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # the order `generate` batches in
-    shared_len = hgen._common_prefix(ids)
-    cuts = hgen._batches([lengths[i] - shared_len for i in order], bs, gen.max_new_tokens, bt)
+    shared_len = hgen.common_prefix(ids)
+    cuts = hgen.batch_ranges([lengths[i] - shared_len for i in order], bs, gen.max_new_tokens, bt)
     batches = [[prompts[i] for i in order[r.start:r.stop]] for r in cuts]
     naive(model, tok, prompts[:1], 2)  # warm-up, untimed: first-call costs belong to neither side
 

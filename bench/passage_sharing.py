@@ -19,7 +19,7 @@ from pathlib import Path
 import harness  # noqa: F401  (sets the OpenMP spin count before torch loads)
 
 from harness.task.demo_pool import demo_pool
-from harness.inference.generate import _common_prefix, render
+from harness.inference.generate import common_prefix, render
 from harness.inference.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
                             resolve_model)
 from harness.arms.pipeline import Shared, make_pipeline
@@ -49,20 +49,20 @@ def main() -> None:
     questions = [q.question for q in task.test][: args.questions]
     found = pipe.index.search(questions, task.config.retrieval.top_k)
     ids = [tok(render(tok, pipe.prompt(q, p)), add_special_tokens=False).input_ids for q, p in zip(questions, found)]
-    shared_len = _common_prefix(ids)
+    shared_len = common_prefix(ids)
     suffixes = sorted(s[shared_len:] for s in ids)
     batch = task.config.generation.batch_size
 
     now = padded([len(s) for s in suffixes], batch)
     groups = [[suffixes[0]]]
     for s in suffixes[1:]:
-        if _common_prefix([groups[-1][-1], s]) >= MIN_SHARED:
+        if common_prefix([groups[-1][-1], s]) >= MIN_SHARED:
             groups[-1].append(s)
         else:
             groups.append([s])
     group_lens, rests = [], []
     for g in groups:
-        n = _common_prefix(g) if len(g) > 1 else 0
+        n = common_prefix(g) if len(g) > 1 else 0
         group_lens += [n] if n else []
         rests += [len(s) - n for s in g]
     grouped = padded(group_lens, batch) + padded(rests, batch)

@@ -31,8 +31,8 @@ def main() -> None:
     lengths = torch.randint(250, 300, (16,), generator=gen).tolist()
     suffixes = [torch.randint(100, 40000, (n,), generator=gen).tolist() for n in lengths]
     with torch.inference_mode():
-        kv = hgen._prefix_cache(model, prefix)
-        step = lambda: hgen._greedy(model, kv, len(prefix), suffixes, 1, {0}, 0)  # noqa: E731
+        kv = hgen.prefix_cache(model, prefix)
+        step = lambda: hgen.greedy(model, kv, len(prefix), suffixes, 1, {0}, 0)  # noqa: E731
         step()
         start = time.perf_counter()
         step()

@@ -24,11 +24,10 @@ def one(task_name: str, arm: str, micro: int, layers: float, examples: int, epoc
     from harness.arms.finetune import train_adapter
     from harness.measure import Measured
     from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
-    from harness.arms.pipeline import Shared, arm_qa_examples, make_pipeline
+    from harness.arms.pipeline import Shared, make_pipeline
     from harness.arms.precision import training_copy_for_task
     from harness.task.registry import tasks_dir
     from harness.task.folder import load_task
-    from harness.arms.training_data import cpt_examples
 
     task = load_task(tasks_dir(None) / task_name)
     ft = task.config.finetune.model_copy(update={"micro_batch_tokens": micro, "lora_layers": layers})
@@ -39,22 +38,14 @@ def one(task_name: str, arm: str, micro: int, layers: float, examples: int, epoc
     shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
                     Path(tempfile.mkdtemp()), train_model=train_model)
     pipe = make_pipeline(arm, shared)
-    weights = pipe.arm.weights
-    if weights == "raft-lora":
-        # The pipeline's own RAFT rows (its retriever, its passages), so the bench trains what the arm trains.
-        pipe._index(task.knowledge.docs)
-        rows = pipe._raft_examples(task.knowledge, task.knowledge.docs)
-        recipe = ft.model_copy(update={"learning_rate": cfg.raft.learning_rate, "epochs": cfg.raft.epochs})
-    elif weights == "cpt-lora":
-        rows = cpt_examples(tok, task.knowledge.docs, cfg.cpt.block_tokens)
-        recipe = ft.model_copy(update={"learning_rate": cfg.cpt.learning_rate, "epochs": cfg.cpt.epochs})
-    else:
-        rows, recipe = arm_qa_examples(pipe.arm, cfg, tok, task.knowledge.pairs), ft
+    # The pipeline's own rows and settings (RAFT's from its own retriever), so the bench trains what the arm trains.
+    training, rows = pipe.training_set(task.knowledge)
+    recipe = training.settings(cfg)
     rows = rows[:examples] if examples else rows
     recipe = recipe.model_copy(update={"epochs": epochs}) if epochs else recipe
     with Measured() as m:
         a = train_adapter(shared.training_base, tok, rows, recipe, cfg.seed, shared.cache_dir, src.fingerprint(),
-                          weights.split("-")[0])
+                          training.kind)
     evals = [round(h["eval_loss"], 4) for h in a.log_history if "eval_loss" in h]
     print(f"RESULT arm={arm} micro_batch_tokens={micro} lora_layers={layers} training={precision.dtype} "
           f"examples={len(rows)} rows_at_once={a.micro_batch} seconds={a.train_seconds:.1f} peak_mb={m.peak_mb:.0f} "

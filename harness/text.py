@@ -54,12 +54,12 @@ def token_set_similarity(a: str | frozenset[str], b: str | frozenset[str]) -> fl
     """Jaccard similarity of the two word sets: shared words / all distinct words, from 0.0 to 1.0.
 
     1.0 means the same words in any order; two questions that differ by one word in ten score 9/11.
-    Accepts text or a `word_set` already computed (cheaper when one side is compared many times)."""
+    Accepts text or a word set already computed (`word_set`, or harness/task/taught.py's content words).
+    Two empty sets score 0.0: with no word to share there is no evidence that two questions ask the same thing,
+    and a question of stop words alone must not count as a paraphrase of every other such question."""
     sa = a if isinstance(a, frozenset) else word_set(a)
     sb = b if isinstance(b, frozenset) else word_set(b)
-    if not sa and not sb:
-        return 1.0
-    return len(sa & sb) / len(sa | sb)
+    return len(sa & sb) / len(sa | sb) if sa or sb else 0.0
 
 
 # Scripts written without spaces between words: a "word" there would be a whole clause, so it is split into

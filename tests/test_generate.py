@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from harness.inference.answerlog import AnswerLog
-from harness.inference.generate import _batches, _common_prefix, generate, render
+from harness.inference.generate import batch_ranges, common_prefix, generate, render
 from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
 from harness.task.demo_pool import demo_pool
 from harness.arms.pipeline import Shared, make_pipeline
@@ -61,7 +61,7 @@ def test_batched_answers_equal_one_at_a_time_greedy(setup):
     reference = one_at_a_time(model, tok, prompts)
 
     # Few-shot prompts share a long prefix (system + examples), run once; batches of 3 and 1.
-    assert _common_prefix(ids[:4]) > 40
+    assert common_prefix(ids[:4]) > 40
     few_shot = generate(model, tok, prompts[:4], MAX_NEW, batch_size=3)
     assert [g.text for g in few_shot] == reference[:4]
     # With bare questions in the mix only the chat preamble is shared.
@@ -69,6 +69,18 @@ def test_batched_answers_equal_one_at_a_time_greedy(setup):
     assert [g.text for g in mixed] == reference
     assert len({g.new_tokens for g in mixed}) > 1  # rows did stop at different steps
     assert [g.prompt_tokens for g in mixed] == [len(i) for i in ids]
+
+
+def test_own_loop_off_answers_through_model_generate_with_the_same_answers(setup, monkeypatch):
+    # Benches compare the shared-prefix loop with the plain path by this switch.
+    model, tok, shared, questions = setup
+    prompts = [make_pipeline("base", shared).prompt(q, []) for q in questions[:3]]
+    rows = rows_per_forward(model, monkeypatch)
+    own = generate(model, tok, prompts, MAX_NEW, batch_size=3)
+    first_own, rows[:] = rows[0], []
+    plain = generate(model, tok, prompts, MAX_NEW, batch_size=3, own_loop=False)
+    assert [g.text for g in plain] == [g.text for g in own]
+    assert first_own == 1 and rows[0] == 3  # the own loop runs the shared prefix once first; generate does not
 
 
 def test_short_prompts_share_bigger_batches_with_the_same_answers(setup, monkeypatch):
@@ -84,10 +96,10 @@ def test_short_prompts_share_bigger_batches_with_the_same_answers(setup, monkeyp
 
 def test_batches_grow_only_while_short_rows_fit_the_token_budget():
     widths = [5] * 40 + [300] * 10
-    cuts = [(r.start, r.stop) for r in _batches(widths, 4, 10, 640)]
+    cuts = [(r.start, r.stop) for r in batch_ranges(widths, 4, 10, 640)]
     # 8x batch_size at most; then the rest of the short rows; long rows keep batch_size, never fewer.
     assert cuts == [(0, 32), (32, 40), (40, 44), (44, 48), (48, 50)]
-    assert [(r.start, r.stop) for r in _batches(widths, 4, 10, 0)] == [(s, min(s + 4, 50)) for s in range(0, 50, 4)]
+    assert [(r.start, r.stop) for r in batch_ranges(widths, 4, 10, 0)] == [(s, min(s + 4, 50)) for s in range(0, 50, 4)]
 
 
 def test_logged_batches_are_not_recomputed(setup, monkeypatch, tmp_path):

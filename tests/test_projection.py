@@ -14,7 +14,7 @@ from harness.report.projection import measured, project, projection_table
 from test_task_errors import append
 from test_untrusted import no_model, refused  # noqa: F401  (no_model is a fixture)
 
-BUILTINS = Path(__file__).parents[1] / "harness" / "deployments"
+BUILTINS = Path(__file__).parents[1] / "harness" / "task" / "deployments"
 
 PLAN = {"params": 1e9, "training": {"usd_per_gpu_hour": 3.6, "peak_flops": 1e12, "mfu": 0.5},
         "questions_per_day": 100, "updates_per_year": 12, "usd_per_written_pair": 0.5}

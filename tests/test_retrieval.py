@@ -1,5 +1,8 @@
 """Chunking is lossless; the FAISS index over the embedded MiniLM finds the right document, stays close to
 exact when it turns approximate, and survives a save and a memory-mapped load."""
+import subprocess
+import sys
+
 import faiss
 import numpy as np
 import pytest
@@ -7,7 +10,8 @@ import pytest
 from harness.retrieval import ann, dense
 from harness.errors import HarnessError
 from harness.inference.models import load_embedder
-from harness.retrieval.dense import Passage, VectorIndex, chunk_document
+from harness.retrieval.chunking import Passage, chunk_document
+from harness.retrieval.dense import VectorIndex
 from harness.task.folder import Document
 
 
@@ -27,6 +31,14 @@ def test_short_document_is_one_chunk():
 @pytest.fixture(scope="module")
 def embedder():
     return load_embedder("all-minilm-l6-v2")
+
+
+@pytest.mark.parametrize("module", ["harness.retrieval.bm25", "harness.arms.training_data"])
+def test_splitting_text_needs_no_faiss(module):
+    # BM25 and the training rows only cut documents into chunks: loading FAISS for that is seconds for nothing.
+    code = f"import sys, {module}; print(sorted(m for m in ('faiss', 'harness.retrieval.dense') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_index_retrieves_the_matching_document_and_grows(embedder):

@@ -129,6 +129,31 @@ def test_resume_with_nothing_to_resume(tasks_dir, capsys, no_model):
     assert "nothing to resume" in refused(capsys, tasks_dir, "--resume")
 
 
+def test_resume_with_changed_inputs_is_refused_before_a_model_loads(tasks_dir, capsys, no_model):
+    from harness.arms.catalog import arm_names, needs_pairs
+    from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL
+    from harness.run.preflight import preflight
+    from harness.run.record import resume_key
+
+    results = tasks_dir.parent / "results"
+    checked = preflight("tiny", tasks_dir, arm_names, needs_pairs, model=DEFAULT_MODEL)
+    unfinished = results / "tiny" / ".20260101-000000.partial"  # as a killed run of the same command leaves it
+    unfinished.mkdir(parents=True)
+    (unfinished / "resume_key").write_text(resume_key(checked.task, checked.config, checked.names, checked.source,
+                                                      DEFAULT_EMBEDDER, True, 1, None))
+    argv = ["run", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--results-dir", str(results),
+            "--cache-dir", str(tasks_dir.parent / "cache"), "--resume"]
+    # Unchanged inputs match and go on to load the model, which no_model stops: the key is the one run compares.
+    assert main(argv) == 1 and "MODEL LOADED" in capsys.readouterr().err
+    append(tasks_dir / "tiny" / "docs" / "food.md", "The island also grows yams.")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("harness: error:")]
+    assert len(lines) == 1 and "MODEL LOADED" not in err and "Traceback" not in err, err
+    assert "--resume" in lines[0] and "none with the same task data" in lines[0] and "drop --resume" in lines[0]
+    assert [p.name for p in (results / "tiny").iterdir()] == [unfinished.name]  # nothing new started
+
+
 @pytest.mark.parametrize("kind", ["missing", "empty folder", "file"])
 def test_bad_embedder(tasks_dir, capsys, no_model, tmp_path, kind):
     path = tmp_path / "emb"

@@ -152,60 +152,22 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     final = cache_dir / "adapters" / key
     if len(examples) < 4:
         raise HarnessError(f"{kind} training needs at least 4 examples (it has {len(examples)})")
-
-    # finetune.batch_size is the global batch: under torchrun / accelerate launch each of the WORLD_SIZE
-    # processes takes its share, so the same config trains the same recipe on 1 process or N (and the
-    # adapter lands under the same cache key, where `harness run` finds it).
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if cfg.batch_size % world:
-        raise HarnessError(f"finetune.batch_size {cfg.batch_size} does not split evenly over {world} processes; "
-                           f"choose a multiple of {world}")
+    world = _training_processes(cfg)
     set_seed(seed)
     split = eval_split(examples, cfg, seed)
     rows = cfg.batch_size // world
     micro = micro_batch_rows([len(e["input_ids"]) for e in examples], rows, cfg.micro_batch_tokens)
     train_tok = copy.deepcopy(tokenizer)
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
-    # An interrupted training of the same key left its epoch checkpoints here: continue from the last
-    # complete one (trainer_state.json is written last; a kill mid-save leaves a folder without it).
     work = final.with_name(final.name + ".tmp")
-    complete = [c for c in (work / "checkpoints").glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
-    for c in set((work / "checkpoints").glob("checkpoint-*")) - set(complete):
-        shutil.rmtree(c)
-    resume = str(max(complete, key=lambda c: int(c.name.split("-")[-1]))) if complete else None
-    args = TrainingArguments(
-        output_dir=str(work / "checkpoints"), seed=seed, data_seed=seed,
-        learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
-        per_device_train_batch_size=micro, gradient_accumulation_steps=rows // micro,
-        per_device_eval_batch_size=rows,
-        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
-        load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
-        prediction_loss_only=True, logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
-        bf16=base.dtype == torch.bfloat16, fp16=base.dtype == torch.float16,
-        ddp_backend="gloo" if world > 1 and base.device.type == "cpu" else None,
-        ddp_find_unused_parameters=False,
-    )
+    resume = _last_checkpoint(work / "checkpoints")
+    args = _training_arguments(cfg, work / "checkpoints", seed, rows, micro, base, world)
     # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
     use_cache = base.config.use_cache
-    if start_from is not None:
-        model = peft.PeftModel.from_pretrained(base, str(start_from.path), is_trainable=True)
-    else:
-        model = peft.get_peft_model(base, peft.LoraConfig(
-            r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.target_modules, task_type="CAUSAL_LM", layers_to_transform=top_layers(base, cfg)))
-    if sparse_dropout:
-        use_sparse_dropout(model)
+    model = _lora_model(base, cfg, start_from, sparse_dropout)
     try:
-        if flatten is None:
-            # Measured on coffee (bench/precision.py, 3 seeds): flattening makes a float32 epoch 1.27x faster at a
-            # held-out loss within the seed spread, and a bf16 epoch no faster (21.9 vs 22.2 s), so bf16 pads.
-            flatten = base.dtype == torch.float32 and flattening_is_exact(model, train_tok, examples, batch_loss)
-        trainer = LabelledOnlyTrainer(
-            model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"],
-            data_collator=(batches := CheapestBatches(train_tok, base, flatten)),
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
-                       *([training_callback()] if base.device.type == "cpu" else [])])
+        trainer, batches = _labelled_only_trainer(model, args, split, train_tok, base, cfg, flatten, examples)
         print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, "
               f"{len(split['test'])} held out for eval loss, up to {cfg.epochs} epochs"
               + (f", batches of {rows} computed {micro} rows at a time" if micro < rows else ""), flush=True)
@@ -221,18 +183,94 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         release_freed_memory()
     state = trainer.state
     if trainer.is_world_process_zero():
-        meta = {"train_seconds": seconds, "epochs_run": float(state.epoch or 0),
-                "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
-                "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
-                "processes": world, "kind": kind, "log_history": state.log_history, "batches": batches.counts,
-                "start_from": start_from.path.name if start_from else None,
-                "dropout": "sparse" if sparse_dropout else "torch", "micro_batch": micro}
-        (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
-        shutil.rmtree(work / "checkpoints", ignore_errors=True)
-        shutil.rmtree(final, ignore_errors=True)
-        work.rename(final)  # atomic: a half-trained adapter never sits under the final key
+        _publish(work, final, {
+            "train_seconds": seconds, "epochs_run": float(state.epoch or 0),
+            "train_tokens": int(sum(len(r) for r in split["train"]["input_ids"]) * (state.epoch or 0)),
+            "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
+            "processes": world, "kind": kind, "log_history": state.log_history, "batches": batches.counts,
+            "start_from": start_from.path.name if start_from else None,
+            "dropout": "sparse" if sparse_dropout else "torch", "micro_batch": micro})
     trainer.accelerator.wait_for_everyone()  # the other ranks read the adapter rank 0 just renamed
     return _read_meta(final, cached=False)
+
+
+def _training_processes(cfg: FinetuneConfig) -> int:
+    """How many data-parallel processes train (WORLD_SIZE), checked to split finetune.batch_size evenly.
+
+    finetune.batch_size is the global batch: under torchrun / accelerate launch each process takes its share, so
+    the same config trains the same recipe on 1 process or N (and the adapter lands under the same cache key,
+    where `harness run` finds it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise HarnessError(f"finetune.batch_size {cfg.batch_size} does not split evenly over {world} processes; "
+                           f"choose a multiple of {world}")
+    return world
+
+
+def _last_checkpoint(checkpoints: Path) -> str | None:
+    """The last complete epoch checkpoint an interrupted training of the same key left, to continue from.
+
+    trainer_state.json is written last, so a kill mid-save leaves a folder without it: such folders are removed."""
+    complete = [c for c in checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+    for c in set(checkpoints.glob("checkpoint-*")) - set(complete):
+        shutil.rmtree(c)
+    return str(max(complete, key=lambda c: int(c.name.split("-")[-1]))) if complete else None
+
+
+def _training_arguments(cfg: FinetuneConfig, checkpoints: Path, seed: int, rows: int, micro: int, base,
+                        world: int) -> TrainingArguments:
+    """The Trainer's settings: `rows` per process and step, computed `micro` at a time; an eval and a checkpoint
+    each epoch, keeping the best by eval loss; precision and device from the base."""
+    return TrainingArguments(
+        output_dir=str(checkpoints), seed=seed, data_seed=seed,
+        learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
+        per_device_train_batch_size=micro, gradient_accumulation_steps=rows // micro,
+        per_device_eval_batch_size=rows,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
+        load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
+        prediction_loss_only=True, logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
+        bf16=base.dtype == torch.bfloat16, fp16=base.dtype == torch.float16,
+        ddp_backend="gloo" if world > 1 and base.device.type == "cpu" else None,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def _lora_model(base, cfg: FinetuneConfig, start_from: TrainedAdapter | None, sparse_dropout: bool):
+    """`base` with trainable LoRA layers: a fresh LoRA, or `start_from`'s weights to continue."""
+    if start_from is not None:
+        model = peft.PeftModel.from_pretrained(base, str(start_from.path), is_trainable=True)
+    else:
+        model = peft.get_peft_model(base, peft.LoraConfig(
+            r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.target_modules, task_type="CAUSAL_LM", layers_to_transform=top_layers(base, cfg)))
+    if sparse_dropout:
+        use_sparse_dropout(model)
+    return model
+
+
+def _labelled_only_trainer(model, args: TrainingArguments, split, tokenizer, base, cfg: FinetuneConfig,
+                           flatten: bool | None, examples: list[dict]) -> tuple[LabelledOnlyTrainer, CheapestBatches]:
+    """The Trainer for `model` on the train/eval `split`, with early stopping, and the collator whose counts of
+    flattened and padded batches the adapter's metadata records."""
+    if flatten is None:
+        # Measured on coffee (bench/precision.py, 3 seeds): flattening makes a float32 epoch 1.27x faster at a
+        # held-out loss within the seed spread, and a bf16 epoch no faster (21.9 vs 22.2 s), so bf16 pads.
+        flatten = base.dtype == torch.float32 and flattening_is_exact(model, tokenizer, examples, batch_loss)
+    batches = CheapestBatches(tokenizer, base, flatten)
+    trainer = LabelledOnlyTrainer(
+        model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"], data_collator=batches,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
+                   *([training_callback()] if base.device.type == "cpu" else [])])
+    return trainer, batches
+
+
+def _publish(work: Path, final: Path, meta: dict) -> None:
+    """Move a finished adapter from its work folder to its final key, with its metadata and without checkpoints.
+    The rename is atomic: a half-trained adapter never sits under the final key."""
+    (work / "harness_meta.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
 
 
 def load_merged(base, adapter: TrainedAdapter):

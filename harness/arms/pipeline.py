@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.arms import catalog as arms_mod
 from harness.inference.answerlog import AnswerLog
-from harness.config import ArmConfig, TaskConfig
+from harness.config import ArmConfig, FinetuneConfig, TaskConfig
 from harness.task.demo_pool import DemoPool, draw
 from harness.arms.finetune import TrainedAdapter, load_merged, train_adapter
 from harness.inference.generate import generate
@@ -21,10 +22,9 @@ from harness.retrieval.hybrid import build_retriever
 from harness.metrics import score
 from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXED, RETRAINED
 from harness.prompts import Demonstration, Messages, chat_template, messages
-from harness.retrieval.dense import Passage
+from harness.retrieval.chunking import Passage
 from harness.task.folder import Document, Knowledge, QAPair
 from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
-
 
 
 @dataclass
@@ -146,40 +146,42 @@ class Pipeline:
         """Train the arm's adapter on `knowledge`; with `update`, continue the current adapter on the update's
         material plus `update.replay` old examples per new one instead."""
         s, cfg = self.shared, self.cfg
-        tok = s.tokenizer
         if self.arm.weights in arms_mod.TRAINS_ON_PAIRS:
             self.trained_pairs = origin_counts(knowledge.pairs)
-        if self.arm.weights == "qa-lora":
-            kind, recipe = "qa", cfg.finetune
-            make = lambda k: arm_qa_examples(self.arm, cfg, tok, k.pairs)  # noqa: E731
-        elif self.arm.weights == "raft-lora":
-            kind = "raft"
-            recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.raft.learning_rate,
-                                                     "epochs": cfg.raft.epochs})
-            make = lambda k: self._raft_examples(k, knowledge.docs)  # noqa: E731
-        else:
-            kind = "cpt"
-            recipe = cfg.finetune.model_copy(update={"learning_rate": cfg.cpt.learning_rate, "epochs": cfg.cpt.epochs})
-            make = lambda k: cpt_examples(tok, k.docs, cfg.cpt.block_tokens)  # noqa: E731
-        start_from = None
+        training = TRAINING[self.arm.weights]
+
+        def rows(k: Knowledge) -> list[dict]:  # RAFT draws distractors from all of the documents, even for an update
+            return training.rows(self, k, knowledge.docs)
         if update is None:
-            examples = make(knowledge)
+            examples, start_from = rows(knowledge), None
         else:
-            new_docs, new_pairs = set(update.docs), set(update.pairs)
-            old = Knowledge(tuple(d for d in knowledge.docs if d not in new_docs),
-                            tuple(p for p in knowledge.pairs if p not in new_pairs))
-            new, seen = make(update), make(old)
-            # At least enough replay for a train/eval split, however small the update.
-            want = max(round(cfg.update.replay * len(new)), 4 - len(new))
-            replay = random.Random(cfg.seed).sample(seen, min(len(seen), want))
-            examples, start_from = new + replay, self.adapter
-            self._continued = (len(new), len(replay))
+            examples, start_from = self._continued_rows(knowledge, update, rows), self.adapter
         self.model = None
         s.release_merged()  # training may come: don't hold a merged copy through it
-        self.adapter = train_adapter(s.training_base, tok, examples, recipe, cfg.seed, s.cache_dir, s.model_id, kind,
-                                     start_from)
+        self.adapter = train_adapter(s.training_base, s.tokenizer, examples, training.settings(cfg), cfg.seed,
+                                     s.cache_dir, s.model_id, training.kind, start_from)
         # vLLM serves the adapter itself; only the transformers path needs the merged weights.
         self.model = s.merged(self.adapter) if s.engine is None else s.model
+
+    def _continued_rows(self, knowledge: Knowledge, update: Knowledge,
+                        rows: Callable[[Knowledge], list[dict]]) -> list[dict]:
+        """The update's examples plus a replay sample of the examples from what was known before it."""
+        new_docs, new_pairs = set(update.docs), set(update.pairs)
+        old = Knowledge(tuple(d for d in knowledge.docs if d not in new_docs),
+                        tuple(p for p in knowledge.pairs if p not in new_pairs))
+        new, seen = rows(update), rows(old)
+        # At least enough replay for a train/eval split, however small the update.
+        want = max(round(self.cfg.update.replay * len(new)), 4 - len(new))
+        replay = random.Random(self.cfg.seed).sample(seen, min(len(seen), want))
+        self._continued = (len(new), len(replay))
+        return new + replay
+
+    def training_set(self, knowledge: Knowledge) -> tuple[Training, list[dict]]:
+        """What `build` would train this arm on, without training it: how it trains and its examples (the
+        documents are indexed first, as RAFT's distractors need). For measuring training on its own."""
+        self._index(knowledge.docs)
+        training = TRAINING[self.arm.weights]
+        return training, training.rows(self, knowledge, knowledge.docs)
 
     def _raft_examples(self, knowledge: Knowledge, docs: tuple[Document, ...]) -> list[dict]:
         """RAFT prompts for `knowledge`'s pairs, with distractors drawn from all of `docs`."""
@@ -306,6 +308,40 @@ class Pipeline:
                                                a.train_seconds if a is not None and self.trains_on_build else None)
                                    if v)
         return out
+
+
+@dataclass(frozen=True)
+class Training:
+    """How one kind of trained weights learns: the adapter cache's kind, its settings from the task's config,
+    and its examples from (pipeline, knowledge to learn, all documents)."""
+
+    kind: str
+    settings: Callable[[TaskConfig], FinetuneConfig]
+    rows: Callable[[Pipeline, Knowledge, tuple[Document, ...]], list[dict]]
+
+
+def _qa_rows(pipe: Pipeline, knowledge: Knowledge, docs: tuple[Document, ...]) -> list[dict]:
+    return arm_qa_examples(pipe.arm, pipe.cfg, pipe.shared.tokenizer, knowledge.pairs)
+
+
+def _cpt_rows(pipe: Pipeline, knowledge: Knowledge, docs: tuple[Document, ...]) -> list[dict]:
+    return cpt_examples(pipe.shared.tokenizer, knowledge.docs, pipe.cfg.cpt.block_tokens)
+
+
+def _raft_settings(cfg: TaskConfig) -> FinetuneConfig:
+    return cfg.finetune.model_copy(update={"learning_rate": cfg.raft.learning_rate, "epochs": cfg.raft.epochs})
+
+
+def _cpt_settings(cfg: TaskConfig) -> FinetuneConfig:
+    return cfg.finetune.model_copy(update={"learning_rate": cfg.cpt.learning_rate, "epochs": cfg.cpt.epochs})
+
+
+# A table rather than branches in _train, so a new kind of weights is one entry; "base" trains nothing.
+TRAINING: dict[str, Training] = {
+    "qa-lora": Training("qa", lambda cfg: cfg.finetune, _qa_rows),
+    "raft-lora": Training("raft", _raft_settings, Pipeline._raft_examples),
+    "cpt-lora": Training("cpt", _cpt_settings, _cpt_rows),
+}
 
 
 def arm_qa_examples(arm: ArmConfig, config: TaskConfig, tokenizer, pairs) -> list[dict]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from harness.errors import HarnessError
 from harness.prompts import messages, with_answer
-from harness.retrieval.dense import Passage, chunk_document
+from harness.retrieval.chunking import Passage, chunk_document
 from harness.task.folder import Document, QAPair
 from harness.text import normalize
 

@@ -56,7 +56,7 @@ _SCORE_FIELDS = ("repetition_penalty", "encoder_repetition_penalty", "no_repeat_
 
 
 def _own_loop_ok(model) -> bool:
-    """Whether `_greedy` reproduces `model.generate` greedy for this model."""
+    """Whether `greedy` reproduces `model.generate` greedy for this model."""
     from transformers import GenerationConfig
     from transformers.cache_utils import DynamicCache, DynamicLayer
 
@@ -76,7 +76,7 @@ def _own_loop_ok(model) -> bool:
     return all(type(layer) is DynamicLayer for layer in layers)
 
 
-def _common_prefix(seqs: list[list[int]]) -> int:
+def common_prefix(seqs: list[list[int]]) -> int:
     """Length of the token prefix all `seqs` share, leaving every one at least its last token to run."""
     n = min(len(s) for s in seqs) - 1
     first = seqs[0]
@@ -133,7 +133,7 @@ def _slab_layer():
     return Slab
 
 
-def _prefix_cache(model, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def prefix_cache(model, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per-layer (keys, values) of `prefix`, one row, computed once for every batch."""
     from transformers.cache_utils import DynamicCache
 
@@ -153,7 +153,7 @@ def _compact_at(rows: int) -> int:
     return rows // 4
 
 
-def _batches(widths: list[int], batch_size: int, max_new_tokens: int, batch_tokens: int) -> list[range]:
+def batch_ranges(widths: list[int], batch_size: int, max_new_tokens: int, batch_tokens: int) -> list[range]:
     """Cut prompts sorted by ascending `widths` (tokens each row computes) into batches of at least
     `batch_size`, growing a batch to at most MAX_BATCH_GROWTH times that while its rows x (widest row +
     max_new_tokens) fit `batch_tokens`.
@@ -173,7 +173,7 @@ def _batches(widths: list[int], batch_size: int, max_new_tokens: int, batch_toke
     return out
 
 
-def _greedy(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_new_tokens: int,
+def greedy(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_new_tokens: int,
             stop: set[int], pad_id: int) -> list[list[int]]:
     """Greedy continuation of prefix + each suffix; a row's tokens end with its stop token or at the limit."""
     from transformers.cache_utils import Cache
@@ -225,36 +225,67 @@ def _greedy(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_ne
     return out
 
 
+@dataclass
+class _SharedPrefix:
+    """The token prefix every prompt to answer shares; its keys/values are computed on first use, so a call whose
+    every batch is logged computes none."""
+
+    model: object
+    tokens: list[int]
+
+    @functools.cached_property
+    def kv(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return prefix_cache(self.model, self.tokens)
+
+
+def _new_tokens(model, tokenizer, prompts: list[list[int]], prefix: _SharedPrefix | None, max_new_tokens: int,
+                eos: set[int]) -> list[list[int]]:
+    """Each prompt's greedy continuation: through `greedy` after the shared prefix when there is one (the model
+    suits the own loop), else through `model.generate` on a left-padded batch."""
+    if prefix is not None:
+        n = len(prefix.tokens)
+        return greedy(model, prefix.kv, n, [p[n:] for p in prompts], max_new_tokens, eos, tokenizer.pad_token_id or 0)
+    enc = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(model.device)
+    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos))
+    return out[:, enc["input_ids"].shape[1]:].tolist()
+
+
+def _decoded(tokenizer, seq: list[int], eos: set[int], prompt_tokens: int, seconds: float) -> Generation:
+    """The answer up to its first end token; only the tokens before it count as generated."""
+    n = next((k for k, t in enumerate(seq) if t in eos), len(seq))
+    return Generation(tokenizer.decode(seq[:n], skip_special_tokens=True).strip(), prompt_tokens, n, seconds)
+
+
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, batch_size: int,
              desc: str = "answering", log=None, model_tag: str = "", template: str | None = None,
-             batch_tokens: int = 0) -> list[Generation]:
+             batch_tokens: int = 0, own_loop: bool = True) -> list[Generation]:
     """Answers in prompt order. With an AnswerLog, batches whose every prompt is logged are not recomputed.
     `template` renders the chats instead of the tokenizer's own (a plain-format arm: answers end at a line break).
-    `batch_tokens` lets batches of short prompts grow past `batch_size` (`_batches`); 0 keeps them at it."""
+    `batch_tokens` lets batches of short prompts grow past `batch_size` (`batch_ranges`); 0 keeps them at it.
+    `own_loop` False answers through `model.generate` even where the shared-prefix loop applies, for benches that
+    compare the two."""
     texts = [render(tokenizer, m, template) for m in prompts]
     keys = [log.key(model_tag, t, max_new_tokens) if log else "" for t in texts]
     ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
-    results: list[Generation | None] = [None] * len(ids)
     # A prompt an earlier call of this run asked (the same words to the same weights) keeps that answer: a rebuilt
     # index leaves most rag prompts as they were. Which prompts is settled by the calls' order alone, never by what
     # a log happens to hold, so a resumed run batches the rest exactly as an uninterrupted one did.
-    if log:
-        for i, k in enumerate(keys):
-            results[i] = log.answered.get(k)
+    results: list[Generation | None] = [log.answered.get(k) for k in keys] if log else [None] * len(ids)
     todo = [i for i in range(len(ids)) if results[i] is None]
     # Sorting by length keeps padding (wasted compute) small inside each batch.
     order = sorted(todo, key=lambda i: len(ids[i]))
     # Includes the line breaks that end a base model's answer, and a plain-format one's.
     eos = stop_token_ids(model, tokenizer, line_breaks=template is not None)
-    own_loop = bool(todo) and _own_loop_ok(model)
     # The prefix shared by every prompt to answer, logged or not: a resumed run computes what an uninterrupted
     # one did.
-    prefix_len = _common_prefix([ids[i] for i in todo]) if own_loop else 0
-    prefix_kv = None  # computed with the first batch that needs answering
+    prefix = (_SharedPrefix(model, ids[todo[0]][:common_prefix([ids[i] for i in todo])])
+              if todo and own_loop and _own_loop_ok(model) else None)
     free = free_cores() if model.device.type == "cpu" else None
-    batches = _batches([len(ids[i]) - prefix_len for i in order], batch_size, max_new_tokens, batch_tokens)
-    for rows in tqdm(batches, desc=desc, unit="batch", leave=False):
+    widths = [len(ids[i]) - (len(prefix.tokens) if prefix else 0) for i in order]
+    cuts = batch_ranges(widths, batch_size, max_new_tokens, batch_tokens)
+    for rows in tqdm(cuts, desc=desc, unit="batch", leave=False):
         if free:
             free.adjust()
         batch = order[rows.start:rows.stop]
@@ -265,22 +296,11 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
             log.put([(keys[i], results[i]) for i in batch])  # into this run's log; counted if from the cache
             continue
         t0 = time.perf_counter()
-        if own_loop:
-            if prefix_kv is None:
-                prefix_kv = _prefix_cache(model, ids[todo[0]][:prefix_len])
-            new = _greedy(model, prefix_kv, prefix_len, [ids[i][prefix_len:] for i in batch], max_new_tokens,
-                          eos, tokenizer.pad_token_id or 0)
-        else:
-            enc = tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt").to(model.device)
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(eos))
-            new = out[:, enc["input_ids"].shape[1]:].tolist()
+        new = _new_tokens(model, tokenizer, [ids[i] for i in batch], prefix, max_new_tokens, eos)
         share = (time.perf_counter() - t0) / len(batch)
         for i, seq in zip(batch, new):
-            n = next((k for k, t in enumerate(seq) if t in eos), len(seq))
-            text = tokenizer.decode(seq[:n], skip_special_tokens=True).strip()
             # A prompt answered earlier keeps its logged answer, so resumed and uninterrupted runs agree.
-            results[i] = (log.get(keys[i]) if log else None) or Generation(text, len(ids[i]), n, share)
+            results[i] = (log.get(keys[i]) if log else None) or _decoded(tokenizer, seq, eos, len(ids[i]), share)
         if log:
             log.put([(keys[i], results[i]) for i in batch])
     if free:

@@ -3,6 +3,8 @@ rebuilt from this run's measurements: every cell carries the number behind it. A
 fine-tune was taught and facts only the documents hold, and the recommendation is given for each."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from harness.arms.catalog import TUNED_BY
@@ -10,6 +12,7 @@ from harness.config import RetrievalConfig, TaskConfig
 from harness.names import CONTINUED, NOT_RETRAINED, RETRAINED
 from harness.report.roles import RETRIEVED, control
 from harness.report.scale import opinion_cell, usd
+from harness.report.stats import mcnemar_discordant, mcnemar_questions
 from harness.report.tables import ALL
 from harness.task.taught import DOCS_ONLY, STABLE_LABELS, TAUGHT, TAUGHT_GENERATED
 
@@ -101,12 +104,77 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
         values, describe = rows[row]
         levels = _level(values)  # as in the article: high cost means expensive, high accuracy means good
         table.append({"": row, **{n: f"{levels[n]}: {describe(n, values[n])}" for n in names}})
-    return pd.DataFrame(table), recommendation(rows, sig, names, present, metric, projected_on), projected_on
+    questions = {g: int(acc[acc.knowledge == g].questions.max()) for g in present}
+    return (pd.DataFrame(table), recommendation(rows, sig, names, present, metric, projected_on, questions),
+            projected_on)
+
+
+def _spent(value: float, profile: str | None) -> str:
+    return f"{usd(value)} a year on {profile}" if profile else f"${value:.4f} for build + 1,000 questions"
+
+
+def _more_questions(best: str, rival: str, values: dict[str, float], pairs: pd.DataFrame,
+                    questions: int | None) -> str:
+    """How many more questions would tell the leader from `rival` at the difference seen, with McNemar's test
+    at the level Holm's correction asks over this group's pairs: what it would take to turn the tie into a
+    ranking."""
+    d = values[best] - values[rival]
+    if d == 0:
+        return f"{best} and {rival} score the same, so no number of questions would tell them apart"
+    row = pairs[((pairs.a == best) & (pairs.b == rival)) | ((pairs.a == rival) & (pairs.b == best))]
+    if row.empty or row.test.iloc[0] != "McNemar" or not questions:
+        return (f"how many more questions would tell {best} from {rival} is not estimated (McNemar's power needs "
+                "0/1 scores)")
+    discordant = mcnemar_discordant(float(row.p_value.iloc[0]), round(abs(d) * questions), questions)
+    # A margin of one question hides the count (p = 1 whatever it is); the fewest possible disagreements,
+    # as many as the margin, give the fewest questions needed: a floor, and said to be one.
+    share = discordant / questions if discordant else abs(d)
+    need = math.ceil(mcnemar_questions(share, d, comparisons=len(pairs)))
+    holm = f", Holm over {len(pairs)} pairs" if len(pairs) > 1 else ""
+    how = f"at the observed difference of {d:.3f} (McNemar, 80% power{holm})"
+    if need <= questions:  # only in a handful of questions that all go one way: the approximation fails there
+        return (f"the normal approximation, which puts the questions needed to tell {best} from {rival} {how} at "
+                f"{need:,}, is too loose at these {questions} to say how many more are needed")
+    return (f"{'at least' if discordant is None else 'about'} {need - questions:,} more questions ({need:,} in all) "
+            f"would tell {best} from {rival} {how}")
+
+
+def _tie(what: str, best: str, ties: list[str], rows: dict, pairs: pd.DataFrame, questions: int | None,
+         metric: str, values: dict[str, float], profile: str | None) -> str:
+    """A leader the paired tests cannot tell from other arms is no winner: the tie is what a team can act on,
+    and within it the cheapest arm (then the one with fewer settings to tune)."""
+    cost, settings = rows["cost"][0], rows["complexity"][0]
+    # An arm that scores below the simplest arms is no choice, however cheap and however wide the tie: a team
+    # would not build it for less than the untouched model gives. (No floor when the leader is one of them.)
+    fewest = min(settings.values())
+    simplest = max((n for n in values if settings[n] == fewest), key=lambda n: values[n])
+    floor = values[simplest] if settings[best] > fewest else float("-inf")
+    dropped = [n for n in ties if values[n] < floor]
+    tied = sorted([n for n in ties if n not in dropped], key=lambda n: -values[n])
+    if not tied:
+        return f"for {what}, **{best}** ({metric} {values[best]:.3f}; " + _below(dropped, simplest, values) + ")"
+    pick = min([best, *tied], key=lambda n: (cost[n], settings[n]))
+    rival = tied[0] if pick == best else pick
+    listed = [f"{n} ({values[n]:.3f})" for n in tied]
+    listed = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+    role = "the leader and the cheapest" if pick == best else "the cheapest"
+    return (f"for {what}, **{pick}** ({_spent(cost[pick], profile)}), {role} of a tie: {best} ({metric} "
+            f"{values[best]:.3f}) is not significantly above {listed} after Holm correction, and "
+            + _more_questions(best, rival, values, pairs, questions)
+            + (f" ({_below(dropped, simplest, values)})" if dropped else ""))
+
+
+def _below(dropped: list[str], simplest: str, values: dict[str, float]) -> str:
+    one = len(dropped) == 1
+    named = " and ".join(f"{n} ({values[n]:.3f})" for n in dropped)
+    return (f"{named}, also within the tie, {'scores' if one else 'score'} below the simplest arm "
+            f"({simplest} {values[simplest]:.3f}) and {'is' if one else 'are'} left out")
 
 
 def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: list[str], metric: str,
-                   profile: str | None = None) -> str:
-    """`profile`: the deployment profile the cost row was projected on, if it was."""
+                   profile: str | None = None, questions: dict[str, int] | None = None) -> str:
+    """`profile`: the deployment profile the cost row was projected on, if it was. `questions`: how many
+    questions each knowledge group has, for the estimate of how many more would break a tie."""
     parts = []
     for group in present:
         label = "accuracy" if group == ALL else f"accuracy ({group})"
@@ -117,9 +185,11 @@ def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: lis
         if values[best] == 0:
             parts.append(f"for {what}, no arm (every one scores 0)")
             continue
-        text = f"for {what}, **{best}** ({metric} {values[best]:.3f}"
-        text += f"; not significantly above {' or '.join(ties)} after Holm correction)" if ties else ")"
-        parts.append(text)
+        if ties:
+            parts.append(_tie(what, best, ties, rows, sig[sig.knowledge == group], (questions or {}).get(group),
+                              metric, values, profile))
+            continue
+        parts.append(f"for {what}, **{best}** ({metric} {values[best]:.3f})")
     flex = rows.get("flexibility", ({}, None))[0]
     if flex:
         nb = max(flex, key=flex.get)

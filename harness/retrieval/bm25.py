@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import bm25s
 import numpy as np
 
-from harness.retrieval.dense import Passage, chunk_document
+from harness.retrieval.chunking import Passage, chunk_document
 from harness.task.folder import Document
 from harness.text import score_tokens
 

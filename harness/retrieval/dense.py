@@ -1,4 +1,5 @@
-"""Chunking, embedding and a FAISS inner-product index over normalised vectors (i.e. cosine similarity).
+"""Embedding and a FAISS inner-product index over normalised vectors (i.e. cosine similarity); the chunks it embeds
+come from harness/retrieval/chunking.py.
 
 The index is exact up to `ann.APPROX_ABOVE` vectors and HNSW above it (see harness/retrieval/ann.py for why and how it
 was tuned); it can be saved to a folder and loaded back memory-mapped:

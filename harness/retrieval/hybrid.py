@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .bm25 import BM25Index
-from harness.retrieval.dense import Passage, cached_index
+from harness.retrieval.bm25 import BM25Index
+from harness.retrieval.chunking import Passage
+from harness.retrieval.dense import cached_index
 from harness.task.folder import Document
 
 RRF_K = 60  # the constant from the RRF paper; it damps the weight of the very top ranks

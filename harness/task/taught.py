@@ -3,7 +3,7 @@
 A stable question is **taught** when
   * one of its reference answers, normalised, equals a training answer, or
   * a training question is a near-paraphrase of it: the sets of content words (normalised, stop words
-    dropped) overlap with Jaccard similarity >= PARAPHRASE_JACCARD;
+    dropped) overlap with Jaccard similarity (harness/text.py) >= PARAPHRASE_JACCARD;
 When the training pairs were generated from the documents (harness/pairs/writer.py), a question covered only by
 a generated pair is **taught (generated)**: the report keeps it apart from facts a person wrote a pair for.
 Otherwise it is **documents-only**: a fact the fine-tune can only guess while a retriever can find it.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.task.folder import QAPair, TestQuestion
-from harness.text import normalize
+from harness.text import normalize, token_set_similarity
 
 TAUGHT, TAUGHT_GENERATED, DOCS_ONLY, FRESH = "taught", "taught (generated)", "documents-only", "fresh"
 # The labels a stable question can carry, in the order the report shows their groups.
@@ -34,10 +34,6 @@ def content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in normalize(text).split() if w not in STOP_WORDS)
 
 
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 0.0
-
-
 class Coverage:
     """The facts a set of pairs teaches: their normalised answers and their questions' content words."""
 
@@ -49,7 +45,7 @@ class Coverage:
         if any(normalize(r) in self.answers for r in q.answers):
             return True
         words = content_words(q.question)
-        return any(jaccard(words, t) >= PARAPHRASE_JACCARD for t in self.questions)
+        return any(token_set_similarity(words, t) >= PARAPHRASE_JACCARD for t in self.questions)
 
 
 def knowledge_labels(test: Sequence[TestQuestion], pairs: Sequence[QAPair]) -> dict[str, str]:
