@@ -77,6 +77,11 @@ def test_parts_go_to_the_make_up_whatever_the_names():
     assert roles.trained(cost) == ["both", "pairs", "docs"]
 
 
+def test_a_run_that_did_not_record_demonstrations_still_has_its_control():
+    cost = _cost(first=("base", "none", None), second=("base", "none", None), reader=("base", "retrieved", None))
+    assert roles.control(cost) == "first"
+
+
 def test_a_run_that_recorded_no_make_up_casts_no_one():
     cost = _cost(base=(None, None, None), finetune=(None, None, None))
     assert (roles.control(cost), roles.pairs_finetune(cost), roles.retrievers(cost), roles.trained(cost)) == \

@@ -19,8 +19,10 @@ def _first(names: pd.Series) -> str | None:
 
 
 def control(cost: pd.DataFrame) -> str | None:
-    """The untouched model that every other arm must beat: base weights, no context, no demonstrations."""
-    untouched = (cost.weights == "base") & (cost.context == "none") & (cost.demonstrations_shown == 0)
+    """The untouched model that every other arm must beat: base weights, no context, no demonstrations (none
+    recorded counts as none: hand-built and older run folders leave the count out)."""
+    shown = cost.demonstrations_shown.fillna(0) if "demonstrations_shown" in cost else 0
+    untouched = (cost.weights == "base") & (cost.context == "none") & (shown == 0)
     return _first(cost.pipeline[untouched])
 
 
