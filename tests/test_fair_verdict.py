@@ -95,10 +95,10 @@ def _fresh_preds(scores: dict[str, list[float]]):
 def test_a_fresh_lead_that_one_seed_could_reverse_is_called_so():
     """coffee's fresh-after-rebuild winner changed with the training precision (finetune 0.688 in float32, 0.375
     trained in bf16): a lead on 16 questions is stated with its paired test, not as a plain win."""
-    from harness.report.render import _fresh_lead
+    from harness.report.verdict import fresh_lead
 
     close = _fresh_preds({"raft": [1] * 10 + [0] * 6, "finetune": [1] * 6 + [0] * 10, "base": [0] * 16})
-    said = _fresh_lead(close, "raft", ["finetune", "base"], "contains")
+    said = fresh_lead(close, "raft", ["finetune", "base"], "contains")
     assert "raft's lead over finetune (0.375) on 16 fresh questions is not significant" in said
     clear = _fresh_preds({"raft": [1] * 16, "finetune": [0] * 16})
-    assert "raft leads finetune (0.000) significantly" in _fresh_lead(clear, "raft", ["finetune"], "contains")
+    assert "raft leads finetune (0.000) significantly" in fresh_lead(clear, "raft", ["finetune"], "contains")

@@ -159,8 +159,12 @@ def test_a_leader_that_is_also_the_cheapest_is_measured_against_the_runner_up(tm
 def test_all_arms_at_zero_name_no_winner(tmp_path):
     scores = {"base": ([0] * TAUGHT, NONE_DOCS), "prompt": ([0] * TAUGHT, NONE_DOCS),
               "rag": ([0] * TAUGHT, RAG_DOCS), "finetune": ([0] * TAUGHT, NONE_DOCS)}
-    _, rec = report(run_folder(tmp_path, scores))
+    said, rec = report(run_folder(tmp_path, scores))
     assert rec.startswith("Recommendation: for facts the training pairs teach, no arm (every one scores 0); ")
+    # The verdict names no winner either, and says nothing of an untouched base no arm could fall below.
+    assert "On the 10 taught questions, no arm answers any correctly (contains 0.000 for every arm)." in said
+    assert not any(s.startswith("On taught questions") for s in said)
+    assert any(s.startswith("On all 22 stable questions, **rag** scores best") for s in said)
     assert "**" not in rec.split(";")[0]
 
 
