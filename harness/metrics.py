@@ -51,11 +51,21 @@ def rouge_l(pred: str, ref: str) -> float:
     return _ROUGE.score(ref, pred)["rougeL"].fmeasure
 
 
+# A new metric is its function here, its entry in LEXICAL and NOTES, and its name in config.METRICS.
+LEXICAL = {"exact_match": exact_match, "contains": contains, "f1": token_f1, "recall": recall, "rouge_l": rouge_l}
+NOTES = {  # the line report.md explains each metric with
+    "exact_match": "the normalised answer equals a reference",
+    "contains": "a reference appears, as whole words, in the normalised answer",
+    "f1": "token-overlap F1 with the best reference (SQuAD style)",
+    "recall": "share of the reference's tokens found in the answer (robust to sentence-long answers)",
+    "rouge_l": "ROUGE-L F-measure (longest common subsequence)",
+    "semantic": "cosine similarity of answer and reference embeddings",
+}
+
+
 def score(pred: str, refs: tuple[str, ...] | list[str]) -> dict[str, float]:
     """Lexical scores; `semantic` is added in batch by `semantic_scores` since it needs the embedder."""
-    return {name: max(fn(pred, r) for r in refs)
-            for name, fn in (("exact_match", exact_match), ("contains", contains), ("f1", token_f1),
-                             ("recall", recall), ("rouge_l", rouge_l))}
+    return {name: max(fn(pred, r) for r in refs) for name, fn in LEXICAL.items()}
 
 
 def semantic_scores(embedder, preds: list[str], refs: list[tuple[str, ...]]) -> list[float]:

@@ -35,3 +35,12 @@ def test_rouge_l_by_hand():
 def test_score_takes_the_best_reference():
     s = score("heron", ("blue heron", "heron"))
     assert s["exact_match"] == 1.0 and s["f1"] == 1.0
+
+
+def test_every_metric_has_its_function_and_its_note():
+    # Adding a metric is an entry in metrics.LEXICAL and NOTES plus its name in config.METRICS: one of the three
+    # forgotten fails here rather than as a KeyError in a report.
+    from harness.config import METRICS
+    from harness.metrics import LEXICAL, NOTES
+    assert [*LEXICAL, "semantic"] == list(METRICS) and list(NOTES) == list(METRICS)
+    assert set(score("the Ethiopian highlands", ["Ethiopian highlands"])) == set(LEXICAL)

@@ -7,6 +7,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from harness.config import MAX_BATCH_GROWTH
 from harness.markdown import markdown_table
+from harness.metrics import NOTES as METRIC_NOTES
 from harness.names import CONTINUED, NOT_RETRAINED, RETRAINED, SHIPPED_SIZES
 from harness.report import roles
 from harness.report.loaded import LoadedRun
@@ -17,14 +18,6 @@ from harness.report.tables import break_even, prices
 from harness.task.deployment import Profile
 from harness.task.taught import DOCS_ONLY, PARAPHRASE_JACCARD, TAUGHT, TAUGHT_GENERATED
 
-METRIC_NOTES = {
-    "exact_match": "the normalised answer equals a reference",
-    "contains": "a reference appears, as whole words, in the normalised answer",
-    "f1": "token-overlap F1 with the best reference (SQuAD style)",
-    "recall": "share of the reference's tokens found in the answer (robust to sentence-long answers)",
-    "rouge_l": "ROUGE-L F-measure (longest common subsequence)",
-    "semantic": "cosine similarity of answer and reference embeddings",
-}
 LABELS = {"taught": TAUGHT, "generated": TAUGHT_GENERATED, "documents_only": DOCS_ONLY, "jaccard": PARAPHRASE_JACCARD}
 REBUILDS = {"retrained": RETRAINED, "continued": CONTINUED, "not_retrained": NOT_RETRAINED}
 
