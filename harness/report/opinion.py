@@ -105,8 +105,11 @@ def opinion_table(acc: pd.DataFrame, sig: pd.DataFrame, cost: pd.DataFrame, fres
         levels = _level(values)  # as in the article: high cost means expensive, high accuracy means good
         table.append({"": row, **{n: f"{levels[n]}: {describe(n, values[n])}" for n in names}})
     questions = {g: int(acc[acc.knowledge == g].questions.max()) for g in present}
-    return (pd.DataFrame(table), recommendation(rows, sig, names, present, metric, projected_on, questions),
-            projected_on)
+    ctl = control(cost)
+    controls = {g: (ctl, float(acc[(acc.knowledge == g) & (acc.pipeline == ctl)][metric].iloc[0]))
+                for g in present if ctl in set(acc[acc.knowledge == g].pipeline)} if ctl else {}
+    return (pd.DataFrame(table), recommendation(rows, sig, names, present, metric, projected_on, questions,
+                                                controls), projected_on)
 
 
 def _spent(value: float, profile: str | None) -> str:
@@ -140,19 +143,16 @@ def _more_questions(best: str, rival: str, values: dict[str, float], pairs: pd.D
 
 
 def _tie(what: str, best: str, ties: list[str], rows: dict, pairs: pd.DataFrame, questions: int | None,
-         metric: str, values: dict[str, float], profile: str | None) -> str:
+         metric: str, values: dict[str, float], profile: str | None, floor: tuple[str, float] | None) -> str:
     """A leader the paired tests cannot tell from other arms is no winner: the tie is what a team can act on,
     and within it the cheapest arm (then the one with fewer settings to tune)."""
     cost, settings = rows["cost"][0], rows["complexity"][0]
-    # An arm that scores below the simplest arms is no choice, however cheap and however wide the tie: a team
-    # would not build it for less than the untouched model gives. (No floor when the leader is one of them.)
-    fewest = min(settings.values())
-    simplest = max((n for n in values if settings[n] == fewest), key=lambda n: values[n])
-    floor = values[simplest] if settings[best] > fewest else float("-inf")
-    dropped = [n for n in ties if values[n] < floor]
+    # An arm that scores below the untouched model is no choice, however cheap and however wide the tie: a team
+    # would not build it for less than doing nothing gives.
+    dropped = [n for n in ties if floor is not None and values[n] < floor[1]]
     tied = sorted([n for n in ties if n not in dropped], key=lambda n: -values[n])
     if not tied:
-        return f"for {what}, **{best}** ({metric} {values[best]:.3f}; " + _below(dropped, simplest, values) + ")"
+        return f"for {what}, **{best}** ({metric} {values[best]:.3f}; " + _below(dropped, floor, values) + ")"
     pick = min([best, *tied], key=lambda n: (cost[n], settings[n]))
     rival = tied[0] if pick == best else pick
     listed = [f"{n} ({values[n]:.3f})" for n in tied]
@@ -161,20 +161,22 @@ def _tie(what: str, best: str, ties: list[str], rows: dict, pairs: pd.DataFrame,
     return (f"for {what}, **{pick}** ({_spent(cost[pick], profile)}), {role} of a tie: {best} ({metric} "
             f"{values[best]:.3f}) is not significantly above {listed} after Holm correction, and "
             + _more_questions(best, rival, values, pairs, questions)
-            + (f" ({_below(dropped, simplest, values)})" if dropped else ""))
+            + (f" ({_below(dropped, floor, values)})" if dropped else ""))
 
 
-def _below(dropped: list[str], simplest: str, values: dict[str, float]) -> str:
+def _below(dropped: list[str], floor: tuple[str, float], values: dict[str, float]) -> str:
     one = len(dropped) == 1
     named = " and ".join(f"{n} ({values[n]:.3f})" for n in dropped)
-    return (f"{named}, also within the tie, {'scores' if one else 'score'} below the simplest arm "
-            f"({simplest} {values[simplest]:.3f}) and {'is' if one else 'are'} left out")
+    return (f"{named}, also within the tie, {'scores' if one else 'score'} below the untouched model "
+            f"({floor[0]} {floor[1]:.3f}) and {'is' if one else 'are'} left out")
 
 
 def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: list[str], metric: str,
-                   profile: str | None = None, questions: dict[str, int] | None = None) -> str:
+                   profile: str | None = None, questions: dict[str, int] | None = None,
+                   controls: dict[str, tuple[str, float]] | None = None) -> str:
     """`profile`: the deployment profile the cost row was projected on, if it was. `questions`: how many
-    questions each knowledge group has, for the estimate of how many more would break a tie."""
+    questions each knowledge group has, for the estimate of how many more would break a tie. `controls`: per
+    group, the untouched model and its score, below which no tied arm is recommended."""
     parts = []
     for group in present:
         label = "accuracy" if group == ALL else f"accuracy ({group})"
@@ -187,7 +189,7 @@ def recommendation(rows: dict, sig: pd.DataFrame, names: list[str], present: lis
             continue
         if ties:
             parts.append(_tie(what, best, ties, rows, sig[sig.knowledge == group], (questions or {}).get(group),
-                              metric, values, profile))
+                              metric, values, profile, (controls or {}).get(group)))
             continue
         parts.append(f"for {what}, **{best}** ({metric} {values[best]:.3f})")
     flex = rows.get("flexibility", ({}, None))[0]
