@@ -176,8 +176,9 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 
 def read_text(path: Path, limit: int = MAX_DOC_BYTES) -> str:
     raw = _read_bytes(path, limit)
-    if b"\x00" in raw:
-        raise HarnessError("looks like a binary file (contains NUL bytes); only UTF-8 text is allowed here", path)
+    if b"\x00" in raw:  # the line of the first one: a stray NUL in a long JSONL file is otherwise hard to find
+        raise HarnessError("looks like a binary file (contains NUL bytes); only UTF-8 text is allowed here", path,
+                           raw[: raw.index(b"\x00")].count(b"\n") + 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
