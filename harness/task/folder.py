@@ -243,6 +243,9 @@ def parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
             return (loader.construct_document(root) if root is not None else None), root
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as e:  # a control character: it has a position, not a mark
+        raise HarnessError(f"not valid YAML: character #x{e.character:04x} is not allowed ({e.reason}); delete it",
+                           path, text.count("\n", 0, e.position) + 1) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise HarnessError(f"not valid YAML: {getattr(e, 'problem', None) or e}", path,
