@@ -287,7 +287,8 @@ def _schema_error(e: ValidationError, data: Any, root: yaml.Node | None, path: P
             node = node.get(step)
         else:
             node = node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    # A key is shown escaped when it holds a control character: a raw one would break the error's line.
+    key = ".".join(str(p) if str(p).isprintable() else repr(str(p)) for p in loc) or "(top level)"
     msg = hints.get(err["type"], lambda m: m)(err["msg"])
     return HarnessError(f"{key}: {msg}", path, yaml_line(root, tuple(loc)) if root is not None else None)
 
