@@ -67,6 +67,32 @@ def test_retrieval_sees_update_documents_only_after_they_arrive(tiny_run):
     assert fresh.loc["finetune", "retrain_s"] > 0 and pd.isna(fresh.loc["rag", "retrain_s"])
 
 
+def demonstrations_by_phase(run_dir: Path) -> dict[tuple[str, str], dict]:
+    """(arm, phase) -> the costs that arm recorded for the demonstrations it showed in that phase: costs.json holds
+    the main build's (also shown in update_no_rebuild, which adds documents only) and the rebuild's."""
+    saved = json.loads((run_dir / "costs.json").read_text())
+    shown = {(arm, "main"): c for arm, c in saved["costs"].items()}
+    shown |= {(arm, "update_rebuilt"): t["rebuild_cost"] for arm, t in saved["timings"].items() if t.get("rebuild_cost")}
+    return shown
+
+
+def test_no_demonstration_of_any_phase_shows_a_test_answer(tiny_run):
+    """The rebuild draws from the old and the update's pairs together, and the update's two pairs answer the fresh
+    question (Mara Tessin): the rebuilt pool must leave them out like the six that answer stable questions."""
+    from harness.text import normalize
+
+    refs = [f" {normalize(a)} " for line in (FIXTURES / "tiny" / "test.jsonl").read_text().splitlines()
+            for a in json.loads(line)["answers"]]
+    shown = demonstrations_by_phase(tiny_run)
+    assert shown[("prompt", "main")]["demonstrations"] and shown[("prompt", "update_rebuilt")]["demonstrations"]
+    assert (shown[("prompt", "main")]["demo_pool"], shown[("prompt", "main")]["demo_pool_excluded"]) == (2, 6)
+    assert (shown[("prompt", "update_rebuilt")]["demo_pool"], shown[("prompt", "update_rebuilt")]["demo_pool_excluded"]) == (2, 8)
+    for (arm, phase), cost in shown.items():
+        for d in cost["demonstrations"]:
+            answer = f" {normalize(d['answer'])} "
+            assert not any(r in answer or answer in r for r in refs), (arm, phase, d["answer"])
+
+
 def test_costs_record_training_and_reuse_the_adapter(tiny_run):
     cost = pd.read_csv(tiny_run / "cost.csv").set_index("pipeline")
     assert cost.loc["finetune", "train_tokens"] > 0 and cost.loc["finetune", "adapter_mb"] > 0
