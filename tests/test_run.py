@@ -175,6 +175,15 @@ def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
     from harness.report.compare import compare
     assert "## Answers: 0 of 10 differ" in compare(tiny_run, done)  # 2 arms x 5 questions
 
+    # Equal answers alone would also follow from training again from scratch (training is deterministic). The
+    # resume took the checkpoint: the same adapter (same cache key) in the uninterrupted run collated every
+    # epoch's batches in one process, while the resumed process collated only those after the checkpoint.
+    (resumed,) = (tmp_path / "cache" / "adapters").glob("*/harness_meta.json")
+    whole = json.loads((tiny_run.parents[2] / "cache" / "adapters" / resumed.parent.name / "harness_meta.json").read_text())
+    resumed = json.loads(resumed.read_text())
+    assert resumed["epochs_run"] == whole["epochs_run"] == 2
+    assert 0 < sum(resumed["batches"].values()) < sum(whole["batches"].values())
+
 
 def test_a_rerun_answers_from_the_answer_cache(tiny_run, tmp_path):
     """A warm re-run (same model, same prompts) takes its answers from --cache-dir/answers/ and says so."""
