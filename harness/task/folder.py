@@ -209,7 +209,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key, line = key_node.value, key_node.start_mark.line + 1
-            if isinstance(key_node, yaml.ScalarNode) and key in seen:
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: a list or mapping as a key
+                raise HarnessError("a key must be a plain name, not a list or a mapping; write it as `name:`",
+                                   self.path, line)
+            if key in seen:
                 raise HarnessError(f"duplicate key {key!r} (first on line {seen[key]}): YAML would silently keep "
                                    "only the last one; delete one of them", self.path, line)
             seen[key] = line
