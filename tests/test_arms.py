@@ -184,6 +184,41 @@ def test_pair_trained_arms_are_not_retrained_without_new_pairs(tiny_run, tmp_pat
     assert "not retrained: no new training pairs" in (run / "report.md").read_text()
 
 
+# Four more pairs on facts the test never asks: with tiny's own two, a demonstration pool of 6, enough to hold 4 out.
+UNTESTED_PAIRS = [("Who founded Quillport?", "salt traders"), ("When do the herons of the Ashen River nest?", "every spring"),
+                  ("At which feast do islanders eat their traditional dish?", "the harvest festival"),
+                  ("What kind of land is Velmora?", "an island")]
+
+
+def test_auto_demonstrations_choose_a_format_on_held_out_training_pairs(tmp_path):
+    """rag's `demonstrations: auto` with a pool large enough to choose: every candidate is scored on held-out
+    training pairs, exactly one is chosen (the best, ties to the shorter prompt), and the arm then shows it."""
+    tasks = tmp_path / "tasks"
+    shutil.copytree(FIXTURES / "tiny", tasks / "tiny")
+    with open(tasks / "tiny" / "train.jsonl", "a") as f:
+        f.writelines(json.dumps({"question": q, "answer": a}) + "\n" for q, a in UNTESTED_PAIRS)
+    cfg = yaml.safe_load((tasks / "tiny" / "task.yaml").read_text())
+    cfg["demonstrations"] = {"candidates": [[0, 0], [1, 1], [2, 1]], "eval_questions": 4}
+    (tasks / "tiny" / "task.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks), "--results-dir", str(tmp_path / "r"),
+                 "--cache-dir", str(tmp_path / "cache"), "--pipelines", "rag", "--no-freshness"]) == 0
+    (run,) = (tmp_path / "r" / "tiny").iterdir()
+    rag = json.loads((run / "costs.json").read_text())["costs"]["rag"]
+    assert rag["demo_pool"] == 6
+    rows = rag["demo_selection"]
+    assert [(r["demonstrations"], r["passages_each"]) for r in rows] == [(0, 0), (1, 1), (2, 1)]
+    assert all(r["eval_questions"] == 4 and 0 <= r["contains"] <= 1 for r in rows)
+    chosen = [r for r in rows if r["chosen"] is True]
+    assert len(chosen) == 1 and sum(r["chosen"] is False for r in rows) == 2
+    assert chosen[0] == max(rows, key=lambda r: (r["contains"], -r["prompt_tokens_mean"]))
+    assert rag["demonstrations_shown"] == len(rag["demonstrations"]) == chosen[0]["demonstrations"]
+    assert rag["demo_passages_each"] == chosen[0]["passages_each"]
+    assert all(len(d["passages"]) == chosen[0]["passages_each"] for d in rag["demonstrations"])
+    # Held out and shown alike come from train.jsonl, never from test.jsonl.
+    train = {json.loads(x)["question"] for x in (tasks / "tiny" / "train.jsonl").read_text().splitlines()}
+    assert {d["question"] for d in rag["demonstrations"]} <= train
+
+
 def test_labelled_only_logits_give_the_models_own_loss(generator):
     """Training computes logits only where labels are; the loss must equal the model's full-logits loss."""
     model, tok = generator

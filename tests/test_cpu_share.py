@@ -3,12 +3,18 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from harness.inference.cpu_share import FreeCores
 
 
 def test_threads_leave_the_core_another_busy_process_takes():
+    cores = FreeCores().cores
+    if cores < 2:
+        pytest.skip("one core: there is no core to leave to another process")
+    start = torch.get_num_threads()
+    torch.set_num_threads(cores)  # the ceiling is every core, so giving one up shows as fewer threads
     free = FreeCores()
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -17,11 +23,11 @@ def test_threads_leave_the_core_another_busy_process_takes():
         time.sleep(1.0)
         assert free.others() > 0.5  # it saw the competitor's core...
         time.sleep(1.0)
-        assert free.adjust() <= max(1, free.cores - 1)  # ...and gave it up
-        assert torch.get_num_threads() <= max(1, free.cores - 1)
+        threads = free.adjust()  # ...and gave it up: torch now runs the threads adjust() says
+        assert free.most == cores and threads == torch.get_num_threads() <= cores - 1
     finally:
         busy.kill()
-        torch.set_num_threads(free.most)
+        torch.set_num_threads(start)
 
 
 def test_thread_count_does_not_change_the_models_numbers():

@@ -41,10 +41,24 @@ def test_every_lora_dropout_of_a_peft_model_is_swapped():
     assert not any(type(m) is torch.nn.Dropout for m in model.modules())
 
 
-def test_a_cpu_run_trains_every_adapter_with_sparse_dropout(tiny_run):
-    import json
+def _lora(p: float) -> torch.nn.Module:
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16))
+    # init_lora_weights=False: B starts non-zero, so what the dropout drops reaches the output (B = 0 would hide it).
+    model = peft.get_peft_model(model, peft.LoraConfig(r=4, lora_dropout=p, target_modules=["0", "2"],
+                                                       init_lora_weights=False))
+    use_sparse_dropout(model)
+    return model
 
-    adapters = tiny_run.parents[2] / "cache" / "adapters"
-    metas = [json.loads(p.read_text()) for p in adapters.glob("*/harness_meta.json")]
-    assert len(metas) >= 3  # finetune, raft, cpt, and their continuations
-    assert {m["dropout"] for m in metas} == {"sparse"}
+
+def test_the_swapped_dropout_drops_in_the_lora_forward_pass_in_training_only():
+    """Not just present in the module tree: the LoRA forward pass runs it. Two training passes draw different
+    masks; in eval mode, or with lora_dropout 0 (nothing to swap), the same input gives the same output."""
+    torch.manual_seed(2)
+    x = torch.randn(8, 16)
+    on = _lora(0.3).train()
+    assert not torch.equal(on(x), on(x))
+    on.eval()
+    assert torch.equal(on(x), on(x))
+    off = _lora(0.0).train()
+    assert not any(isinstance(m, SparseDropout) for m in off.modules())
+    assert torch.equal(off(x), off(x))

@@ -45,6 +45,19 @@ def test_taught_and_documents_only_labels():
                                              "docs-only": "documents-only", "fresh": "fresh"}
 
 
+def test_a_paraphrase_is_taught_from_jaccard_0_6_of_content_words():
+    """PARAPHRASE_JACCARD on both sides: stop words ("what", "is", "of", "the") never count, so the content words
+    below are exactly the Greek-letter names, and their overlaps are hand-counted fractions."""
+    pairs = [QAPair("What is alpha bravo charlie delta?", "one"),
+             QAPair("What is kilo lima mike november oscar?", "two")]
+    test = [q("at", "What is alpha bravo charlie echo?", "x1"),  # 3 shared / 5 words = 0.600: on the bar
+            q("above", "Is it kilo lima mike november of papa?", "x2"),  # 4 / 6 = 0.667
+            q("below", "What is alpha bravo charlie golf hotel?", "x3"),  # 3 / 6 = 0.500
+            q("just-below", "What of kilo lima mike november papa quebec?", "x4")]  # 4 / 7 = 0.571
+    assert knowledge_labels(test, pairs) == {"at": "taught", "above": "taught", "below": "documents-only",
+                                             "just-below": "documents-only"}
+
+
 def test_holm_matches_a_hand_computed_case():
     # p sorted: 0.01 (x4 = 0.04), 0.02 (x3 = 0.06), 0.03 (x2 = 0.06, kept monotone), 0.5 (x1 = 0.5)
     assert holm([0.03, 0.5, 0.01, 0.02]) == pytest.approx([0.06, 0.5, 0.04, 0.06])

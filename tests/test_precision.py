@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
-from harness.arms.precision import LOSS_TOLERANCE, matmul_speeds, training_copy
+from harness.arms.precision import LOSS_TOLERANCE, MIN_SPEEDUP, matmul_speeds, training_copy
 from harness.arms.training_data import qa_examples
 
 PAIRS = [("Capital of Velmora?", "Quillport"), ("Which bird nests by the Ashen River?", "the grey heron"),
@@ -44,6 +44,14 @@ def test_fast_bf16_is_refused_when_the_loss_moves(generator):
     assert copy is None and p.dtype == torch.float32 and "moves" in p.why
 
 
-def test_the_speeds_are_measured_on_this_cpu():
-    bf16, fp32 = matmul_speeds()
-    assert bf16 > 0 and fp32 > 0
+def test_the_speeds_are_measured_on_this_cpu_and_decide_when_none_are_given(generator):
+    """Without `speeds`, training_copy measures this CPU (once per process) and its reason quotes what it measured."""
+    model, tok, rows = generator
+    copy, p = training_copy(model, tok, rows)
+    bf16, fp32 = matmul_speeds()  # the same measurement: cached for the process
+    assert 0 < bf16 < float("inf") and 0 < fp32 < float("inf")
+    if bf16 < MIN_SPEEDUP * fp32:
+        assert copy is None and p.why == (f"float32: bf16 products run {bf16:.0f} GFLOP/s against {fp32:.0f} in "
+                                          f"float32 on this CPU (bf16 needs {MIN_SPEEDUP:g}x)")
+    else:
+        assert f"bf16 products run {bf16 / fp32:.1f}x float32's on this CPU" in p.why

@@ -176,8 +176,9 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 
 def read_text(path: Path, limit: int = MAX_DOC_BYTES) -> str:
     raw = _read_bytes(path, limit)
-    if b"\x00" in raw:
-        raise HarnessError("looks like a binary file (contains NUL bytes); only UTF-8 text is allowed here", path)
+    if b"\x00" in raw:  # the line of the first one: a stray NUL in a long JSONL file is otherwise hard to find
+        raise HarnessError("looks like a binary file (contains NUL bytes); only UTF-8 text is allowed here", path,
+                           raw[: raw.index(b"\x00")].count(b"\n") + 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -208,7 +209,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key, line = key_node.value, key_node.start_mark.line + 1
-            if isinstance(key_node, yaml.ScalarNode) and key in seen:
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: a list or mapping as a key
+                raise HarnessError("a key must be a plain name, not a list or a mapping; write it as `name:`",
+                                   self.path, line)
+            if key in seen:
                 raise HarnessError(f"duplicate key {key!r} (first on line {seen[key]}): YAML would silently keep "
                                    "only the last one; delete one of them", self.path, line)
             seen[key] = line
@@ -242,6 +246,9 @@ def parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
             return (loader.construct_document(root) if root is not None else None), root
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as e:  # a control character: it has a position, not a mark
+        raise HarnessError(f"not valid YAML: character #x{e.character:04x} is not allowed ({e.reason}); delete it",
+                           path, text.count("\n", 0, e.position) + 1) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise HarnessError(f"not valid YAML: {getattr(e, 'problem', None) or e}", path,
@@ -283,7 +290,8 @@ def _schema_error(e: ValidationError, data: Any, root: yaml.Node | None, path: P
             node = node.get(step)
         else:
             node = node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    # A key is shown escaped when it holds a control character: a raw one would break the error's line.
+    key = ".".join(str(p) if str(p).isprintable() else repr(str(p)) for p in loc) or "(top level)"
     msg = hints.get(err["type"], lambda m: m)(err["msg"])
     return HarnessError(f"{key}: {msg}", path, yaml_line(root, tuple(loc)) if root is not None else None)
 
