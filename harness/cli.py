@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, printable
 
 if TYPE_CHECKING:
     from harness.config import TaskConfig
@@ -589,7 +589,7 @@ def _one_line(e: BaseException) -> str:
     frames = traceback.extract_tb(e.__traceback__)
     ours = [f for f in frames if Path(__file__).parent in Path(f.filename).parents] or frames
     where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
-    text = " ".join(str(e).split()) or "(no message)"
+    text = printable(" ".join(str(e).split())) or "(no message)"
     return f"{text} ({type(e).__name__}{where}; set HARNESS_DEBUG=1 for the traceback)"
 
 
@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as e:
         if debug:
             traceback.print_exc()
-        print(f"harness: error: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
+        print(f"harness: error: {printable(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted; no results were written", file=sys.stderr)

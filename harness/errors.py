@@ -15,3 +15,11 @@ class HarnessError(Exception):
         if where and line is not None:
             where += f":{line}"
         super().__init__(f"{where}: {message}" if where else message)
+
+
+def printable(text: str) -> str:
+    """`text` on one terminal line: line breaks become spaces and any other control character is shown escaped,
+    so a file name a task chose (a carriage return, an escape sequence) can neither split an error nor drive
+    the terminal."""
+    flat = " ".join(text.split("\n"))
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in flat)

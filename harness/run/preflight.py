@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from harness.config import TaskConfig
 from harness.task.deployment import Profile, resolve
-from harness.errors import HarnessError
+from harness.errors import HarnessError, printable
 from harness.names import DEFAULT_EMBEDDER, looks_like_hub_id
 from harness.task.registry import find_task
 from harness.task.folder import Task, config_line
@@ -356,4 +356,4 @@ def check_generated(task: Task, config: TaskConfig, names: list[str], pairing: s
 
 def print_warnings(checked: Checked) -> None:
     for w in checked.warnings:
-        print(f"harness: warning: {w}", file=sys.stderr, flush=True)
+        print(f"harness: warning: {printable(w)}", file=sys.stderr, flush=True)
