@@ -62,3 +62,13 @@ def test_the_swapped_dropout_drops_in_the_lora_forward_pass_in_training_only():
     off = _lora(0.0).train()
     assert not any(isinstance(m, SparseDropout) for m in off.modules())
     assert torch.equal(off(x), off(x))
+
+
+def test_cpu_training_defaults_to_sparse_dropout(tiny_run):
+    """The session's real run trains on a CPU with lora_dropout > 0: every adapter it left must record sparse
+    masks (drawing torch's masks was a quarter of a CPU step); one trained with torch's would say "torch"."""
+    import json
+
+    metas = list((tiny_run.parents[2] / "cache" / "adapters").glob("*/harness_meta.json"))
+    assert len(metas) >= 3  # finetune, raft, cpt, and their continuations on the update
+    assert {json.loads(m.read_text())["dropout"] for m in metas} == {"sparse"}
