@@ -50,7 +50,7 @@ def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, 
               file=sys.stderr, flush=True)
 
 
-def _forecast_time(shape, task, config, names: list[str], device: str, args) -> None:
+def _forecast_time(shape, task, config, names: list[str], device: str, args, source) -> None:
     """One line before loading: the arms' training and answering tokens and the minutes they should take on this
     CPU, from its own measured matrix-product speed (forecast.py)."""
     if shape is None or device != "cpu":
@@ -73,6 +73,19 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args) -> 
     arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, bf16,
                           freshness=not args.no_freshness)
     print(forecast_line(writing + arms_ahead, cpu_info(torch.get_num_threads())["kind"]), flush=True)
+    _cached_rerun(task, config, names, source, args)
+
+
+def _cached_rerun(task, config, names: list[str], source, args) -> None:
+    """The forecast counts every step as if nothing were cached: say so when an earlier run of these very inputs
+    finished, since its adapters and answers are then read back, not recomputed (the coffee demo's second run
+    took 66 s against a 27-minute forecast)."""
+    from harness.report.render import finished_with
+
+    earlier = finished_with(Path(args.results_dir), task.name, _resume_key(args)(task, config, names, source))
+    if earlier is not None and not args.reanswer and any(Path(args.cache_dir).glob("*/*")):
+        print(f"  ...but {earlier} ran these same inputs: with its cache ({args.cache_dir}) intact, trained "
+              "adapters and answers are reused, so expect a small fraction of that, mostly loading", flush=True)
 
 
 def _may_train_in_bf16(args, device: str) -> bool:
@@ -291,7 +304,7 @@ def _before_loading(args, task, config, names: list[str], source, device: str) -
         check_available(device)
     shape = model_shape(source, args.trust_remote_code)
     _estimate_memory(shape, task, config, names, device, pick_dtype(args.dtype, device), args)
-    _forecast_time(shape, task, config, names, device, args)
+    _forecast_time(shape, task, config, names, device, args, source)
 
 
 def _engine(args, source, config, model, tokenizer):

@@ -194,17 +194,22 @@ def test_killed_run_resumes_to_the_same_report(tiny_run, tmp_path):
     assert 0 < sum(resumed["batches"].values()) < sum(whole["batches"].values())
 
 
-def test_a_rerun_answers_from_the_answer_cache(tiny_run, tmp_path):
+def test_a_rerun_answers_from_the_answer_cache(tiny_run, tmp_path, capsys):
     """A warm re-run (same model, same prompts) takes its answers from --cache-dir/answers/ and says so."""
     cache = tiny_run.parents[2] / "cache"
-    assert main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path / "r"),
-                 "--cache-dir", str(cache), "--pipelines", SUBSET]) == 0
+    command = ["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path / "r"),
+               "--cache-dir", str(cache), "--pipelines", SUBSET]
+    assert main(command) == 0
+    assert "ran these same inputs" not in capsys.readouterr().out  # no finished run of them in this results dir
     (again,) = (tmp_path / "r" / "tiny").iterdir()
     info = json.loads((again / "run.json").read_text())
     n = info["answers_logged"]  # distinct (model, prompt) pairs: a question asked twice of one model counts once
     assert info["answers_reused"] == n >= 10  # none generated anew
     assert predictions(again) == subset(predictions(tiny_run))  # the same answers, and the seconds first timed
     assert f"{n} of {n} answers came from the answer cache" in (again / "report.md").read_text()
+    # A third run of the same inputs: the cold forecast is followed by the warning that it will be far quicker.
+    assert main(command) == 0
+    assert f"but {again} ran these same inputs" in capsys.readouterr().out
 
 
 def test_resume_with_nothing_to_resume_is_an_error(tmp_path, capsys):

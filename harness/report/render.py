@@ -120,11 +120,18 @@ def write_partial(tmp: Path, results: list, info: dict, planned: list[str]) -> N
                                                           "pending": [n for n in planned if n not in done]}})
 
 
+def finished_with(results_dir: Path, task_name: str, resume_key: str) -> Path | None:
+    """The newest finished run of these same inputs, if any."""
+    done = [d for d in (results_dir / task_name).glob("[!.]*") if (d / "resume_key").is_file()
+            and (d / "resume_key").read_text() == resume_key]
+    return max(done, key=lambda d: d.name) if done else None
+
+
 def finish_run(tmp: Path, results: list, info: dict) -> tuple[Path, list[str]]:
     """Writes the run's files into its hidden folder, then renames it into place: only complete runs show."""
     said = _write_files(tmp, results, {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    for scratch in ("answers.log.jsonl", "resume_key"):
-        (tmp / scratch).unlink(missing_ok=True)
+    # resume_key stays: the next run's forecast uses it to tell a re-run of the same inputs (finished_with).
+    (tmp / "answers.log.jsonl").unlink(missing_ok=True)
     final = tmp.with_name(tmp.name[1:-len(".partial")])
     tmp.rename(final)
     return final, said
