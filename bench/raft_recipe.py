@@ -1,0 +1,90 @@
+"""RAFT's recipe, chosen on held-out training pairs: training time, peak memory and held-out accuracy per variant.
+
+Each variant trains the raft arm on the task's real recipe with some of `raft.max_examples`, `raft.epochs`,
+`raft.learning_rate` and `finetune.lora_layers` overridden, in its own process (so the peak RSS is that variant's
+alone) and a throwaway adapter cache. It then asks the trained arm, exactly as a run asks it (the retriever's
+top_k passages), training pairs that no variant's RAFT sample holds: held out from every variant, never test.
+So variants that train on different samples are scored on the same questions.
+
+    .venv/bin/python bench/raft_recipe.py --variants "128,2,5e-4,1.0;64,2,1e-3,0.5" --held-out 48
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def held_out(pairs: list, sizes: list[int], seed: int, n: int) -> list:
+    """Pairs outside every sample `_raft_examples` would draw for these max_examples values."""
+    used = set()
+    for k in sizes:
+        used |= set(random.Random(seed).sample(pairs, k) if len(pairs) > k else pairs)
+    rest = [p for p in pairs if p not in used]
+    return random.Random(seed + 7).sample(rest, min(n, len(rest)))
+
+
+def one(task_name: str, variant: str, sizes: list[int], n_held: int) -> None:
+    from harness.arms.pipeline import Shared, make_pipeline
+    from harness.arms.precision import training_copy_for_task
+    from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
+    from harness.measure import Measured
+    from harness.metrics import score
+    from harness.task.demo_pool import demo_pool
+    from harness.task.folder import load_task
+    from harness.task.registry import tasks_dir
+
+    examples, epochs, lr, layers = variant.split(",")
+    task = load_task(tasks_dir(None) / task_name)
+    c = task.config
+    cfg = c.model_copy(update={
+        "raft": c.raft.model_copy(update={"max_examples": int(examples), "epochs": int(epochs),
+                                          "learning_rate": float(lr)}),
+        "finetune": c.finetune.model_copy(update={"lora_layers": float(layers)})})
+    src = resolve_model(DEFAULT_MODEL)
+    model, tok = load_generator(src, "cpu")
+    train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system)
+    shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
+                    Path(tempfile.mkdtemp()), train_model=train_model)
+    pipe = make_pipeline("raft", shared)
+    held = held_out(list(task.knowledge.pairs), sizes, cfg.seed, n_held)
+    with Measured() as m:
+        pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
+    a = pipe.adapter
+    t = time.perf_counter()
+    answers = pipe.answer([p.question for p in held], desc="held-out pairs")
+    answer_s = time.perf_counter() - t
+    acc = sum(score(x.text, (p.answer,))[cfg.metric] for x, p in zip(answers, held)) / len(held)
+    print(f"RESULT examples={examples} epochs={epochs} lr={lr} lora_layers={layers} training={precision.dtype} "
+          f"train_s={a.train_seconds:.1f} train_tokens={a.train_tokens} peak_mb={m.peak_mb:.0f} "
+          f"best_eval={a.best_eval_loss:.4f} held_out={len(held)} {cfg.metric}={acc:.3f} answer_s={answer_s:.1f}",
+          flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default="coffee")
+    ap.add_argument("--variants", default="128,2,5e-4,1.0;128,2,5e-4,0.5;64,2,1e-3,0.5",
+                    help="';'-separated max_examples,epochs,learning_rate,lora_layers")
+    ap.add_argument("--held-out", type=int, default=48, help="training pairs outside every variant's sample")
+    ap.add_argument("--one", default="", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    variants = a.variants.split(";")
+    sizes = sorted({int(v.split(",")[0]) for v in variants})
+    if a.one:
+        return one(a.task, a.one, sizes, a.held_out)
+    for v in variants:
+        cmd = [sys.executable, __file__, "--task", a.task, "--variants", a.variants, "--held-out", str(a.held_out),
+               "--one", v]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        print(next((l for l in out.stdout.splitlines() if l.startswith("RESULT")), out.stderr[-800:]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
