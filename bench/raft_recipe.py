@@ -33,6 +33,7 @@ def held_out(pairs: list, sizes: list[int], seed: int, n: int) -> list:
 def one(task_name: str, variant: str, sizes: list[int], n_held: int) -> None:
     from harness.arms.pipeline import Shared, make_pipeline
     from harness.arms.precision import training_copy_for_task
+    from harness.run.machine import cpu_info
     from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
     from harness.measure import Measured
     from harness.metrics import score
@@ -49,7 +50,9 @@ def one(task_name: str, variant: str, sizes: list[int], n_held: int) -> None:
         "finetune": c.finetune.model_copy(update={"lora_layers": float(layers)})})
     src = resolve_model(DEFAULT_MODEL)
     model, tok = load_generator(src, "cpu")
-    train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system)
+    flags = cpu_info()["features"]  # the run's rule (cli.py), so a busy machine does not flip the precision
+    train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system,
+                                                    flags["AVX512-BF16"] or flags["AMX"])
     shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
                     Path(tempfile.mkdtemp()), train_model=train_model)
     pipe = make_pipeline("raft", shared)
@@ -73,15 +76,17 @@ def main() -> None:
     ap.add_argument("--variants", default="128,2,5e-4,1.0;128,2,5e-4,0.5;64,2,1e-3,0.5",
                     help="';'-separated max_examples,epochs,learning_rate,lora_layers")
     ap.add_argument("--held-out", type=int, default=48, help="training pairs outside every variant's sample")
+    ap.add_argument("--sizes", default="", help="comma-separated max_examples whose samples the held-out pairs "
+                    "avoid (default: the variants'); keep it fixed to compare across invocations")
     ap.add_argument("--one", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     variants = a.variants.split(";")
-    sizes = sorted({int(v.split(",")[0]) for v in variants})
+    sizes = sorted({int(x) for x in a.sizes.split(",")} if a.sizes else {int(v.split(",")[0]) for v in variants})
     if a.one:
         return one(a.task, a.one, sizes, a.held_out)
     for v in variants:
         cmd = [sys.executable, __file__, "--task", a.task, "--variants", a.variants, "--held-out", str(a.held_out),
-               "--one", v]
+               "--sizes", ",".join(map(str, sizes)), "--one", v]
         out = subprocess.run(cmd, capture_output=True, text=True)
         print(next((l for l in out.stdout.splitlines() if l.startswith("RESULT")), out.stderr[-800:]), flush=True)
 

@@ -26,6 +26,7 @@ def one(task_name: str, arm: str, micro: int, layers: float, examples: int, epoc
     from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
     from harness.arms.pipeline import Shared, make_pipeline
     from harness.arms.precision import training_copy_for_task
+    from harness.run.machine import cpu_info
     from harness.task.registry import tasks_dir
     from harness.task.folder import load_task
 
@@ -34,7 +35,9 @@ def one(task_name: str, arm: str, micro: int, layers: float, examples: int, epoc
     cfg = task.config.model_copy(update={"finetune": ft})
     src = resolve_model(DEFAULT_MODEL)
     model, tok = load_generator(src, "cpu")
-    train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system)
+    flags = cpu_info()["features"]  # the run's rule (cli.py), so a busy machine does not flip the precision
+    train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system,
+                                                    flags["AVX512-BF16"] or flags["AMX"])
     shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
                     Path(tempfile.mkdtemp()), train_model=train_model)
     pipe = make_pipeline(arm, shared)

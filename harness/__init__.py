@@ -9,4 +9,11 @@ import os
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
+# oneDNN, which runs bf16 products on CPU, keeps every kernel it builds for a new shape (1,024 by default), with
+# its buffers. Training rows of ever-new lengths (RAFT's prompts) build new ones each micro-batch, and the process
+# grew step after step: 48 of coffee's RAFT rows peaked at 2,727 MB with the default and 2,511 MB with 256 kernels
+# kept, at the same loss (bench/README.md). Read when oneDNN starts, so set here, before torch loads; a user's
+# own setting wins.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
+
 __version__ = "0.1.0"

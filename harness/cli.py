@@ -29,20 +29,16 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
 
 def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, args) -> None:
     from harness.arms.catalog import arms
-    from harness.arms.batches import micro_batch_rows
-    from harness.run.memory import estimate, training_row_tokens
+    from harness.run.memory import run_estimate
 
     if shape is None:
         print("memory estimate: unavailable for this model (its shape could not be read before loading)")
         return
     longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split())
                    for p in task.knowledge.pairs + task.update.pairs), default=0)
-    weights = {arms(config)[n].weights for n in names} - {"base"}
-    row = training_row_tokens(config, longest, weights)
-    ft = config.finetune
-    est = estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules),
-                   micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens), row, bool(weights),
-                   args.quantize, bf16_training_copy=_may_train_in_bf16(args, device), lora_layers=ft.lora_layers)
+    weights = {arms(config)[n].weights for n in names}
+    est = run_estimate(shape, config, weights, longest, dtype, device, args.quantize,
+                       bf16_training_copy=_may_train_in_bf16(args, device))
     print(est.line(), flush=True)
     if not est.fits:
         print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "
@@ -60,11 +56,11 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args, sou
     from harness.arms.catalog import arms
     from harness.run.forecast import forecast, forecast_line, pair_writing
     from harness.run.machine import cpu_info
-    from harness.arms.precision import MIN_SPEEDUP, matmul_speeds
+    from harness.arms.precision import bf16_is_fast, matmul_speeds
     from harness.pairs.source import generates
 
     speeds = matmul_speeds()
-    bf16 = _may_train_in_bf16(args, device) and speeds[0] >= MIN_SPEEDUP * speeds[1]
+    bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, _bf16_instructions())
     body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
     writing = []
     if generates(task, config):
@@ -88,20 +84,29 @@ def _cached_rerun(task, config, names: list[str], source, args) -> None:
               "adapters and answers are reused, so expect a small fraction of that, mostly loading", flush=True)
 
 
+def _bf16_instructions() -> bool:
+    from harness.run.machine import cpu_info
+
+    features = cpu_info()["features"]
+    return features["AVX512-BF16"] or features["AMX"]
+
+
 def _may_train_in_bf16(args, device: str) -> bool:
     """Whether --dtype auto may hand training a bf16 copy (precision.py decides by measuring)."""
     return args.dtype == "auto" and device == "cpu" and not args.quantize
 
 
 def _training_precision(args, device: str, model, tokenizer, task, config, names: list[str]):
-    """The base LoRA trains on, and why: with --dtype auto on a CPU, a bf16 copy where bf16 is measured fast and
-    faithful here (precision.py), else `model` itself; answering stays in float32. A run in which no selected arm
-    trains measures nothing and copies nothing. Returns (base, reason or None), and says the reason."""
+    """The base LoRA trains on, and why: with --dtype auto on a CPU, a bf16 copy where bf16 is fast and faithful
+    here (precision.py: this CPU's bf16 instructions, a probe and the loss), else `model` itself; answering stays
+    in float32. A run in which no selected arm trains measures nothing and copies nothing. Returns (base, reason
+    or None), and says the reason."""
     if not _may_train_in_bf16(args, device) or not _trained(config, names):
         return model, None
     from harness.arms.precision import training_copy_for_task
 
-    copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system)
+    copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system,
+                                             _bf16_instructions())
     print(f"training precision: {precision.why}", flush=True)
     return (model if copy is None else copy), precision
 
@@ -506,9 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="allow a model's own Python code to run when loading it (off by default)")
 
     run = sub.add_parser("run", parents=[common, models], help="build every pipeline on a task and write the report",
-                         description="Build base, prompt, rag, finetune and finetune+rag on the same model, answer "
-                                     "the task's held-out questions, run the freshness experiment, and write "
-                                     "accuracy/cost/freshness tables to RESULTS_DIR/TASK/TIMESTAMP/.")
+                         description="Build every arm (base, prompt, rag, finetune, raft, cpt and those the task's "
+                                     "task.yaml declares) on the same model, answer the task's held-out "
+                                     "questions, run the freshness experiment, and write accuracy, cost and "
+                                     "freshness tables to RESULTS_DIR/TASK/TIMESTAMP/. Before any model loads it "
+                                     "prints a time and a memory estimate; a partial report follows each arm.")
     run.add_argument("--embedder", default=DEFAULT_EMBEDDER,
                      help=f"sentence-transformers id or folder (default: {DEFAULT_EMBEDDER}, embedded)")
     run.add_argument("--pipelines", default=None, metavar="ARMS",

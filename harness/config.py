@@ -56,6 +56,9 @@ class RaftConfig(_Strict):
     max_examples: int = Field(128, ge=4)  # it learns to read, not the facts: a sample of pairs suffices
     epochs: int = Field(2, ge=1, le=200)
     learning_rate: float = Field(5e-4, gt=0.0, le=1.0)
+    # RAFT rows are long (passages), so most of its training time is the backward pass: LoRA on the top layers
+    # only stops it early. None: finetune.lora_layers.
+    lora_layers: float | None = Field(None, gt=0.0, le=1.0)
 
 
 class CptConfig(_Strict):
@@ -64,6 +67,7 @@ class CptConfig(_Strict):
     block_tokens: int = Field(256, ge=16, le=8192)
     epochs: int = Field(4, ge=1, le=200)
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    lora_layers: float | None = Field(None, gt=0.0, le=1.0)  # None: finetune.lora_layers
 
 
 class UpdateConfig(_Strict):

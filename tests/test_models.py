@@ -4,7 +4,7 @@ import torch
 from jinja2 import Template
 
 from harness.errors import HarnessError
-from harness.run.memory import estimate, model_shape, training_row_tokens
+from harness.run.memory import estimate, model_shape, run_estimate, training_row_tokens
 from harness.inference.models import (GEMMA_MODEL, PLAIN_TEMPLATE, ModelSource, conversion_folder, pick_dtype,
                             prune_conversions, quantization_config, resolve_model)
 from harness.inference.vllm_engine import check_available
@@ -89,6 +89,25 @@ def test_memory_estimate_sizes_rows_by_the_arms_that_train_and_counts_the_bf16_c
     assert copied.total_gb - plain.total_gb == pytest.approx(0.269, abs=0.001)  # 134.5M weights again in 2 bytes
     assert "bf16 training copy" in copied.line() and "bf16" not in plain.line()
     assert estimate(shape, torch.float32, "cpu", 16, 7, 8, raft, True).activations_gb > 5 * plain.activations_gb
+
+
+def test_run_estimate_is_the_most_demanding_training_with_its_own_lora_layers():
+    from harness.config import TaskConfig
+
+    config = TaskConfig(name="t")
+    top = config.model_copy(update={"raft": config.raft.model_copy(update={"lora_layers": 0.5})})
+    shape = model_shape(resolve_model("smollm2-135m"))
+    est = lambda c, w: run_estimate(shape, c, w, 30, torch.float32, "cpu")  # noqa: E731
+    # RAFT's long rows set the run's peak, not the short Q&A rows trained beside them.
+    assert est(config, {"base", "qa-lora", "raft-lora"}).total_gb == est(config, {"raft-lora"}).total_gb
+    assert est(config, {"raft-lora"}).total_gb > est(config, {"qa-lora"}).total_gb
+    # raft.lora_layers halves only RAFT's kept activations (less the logits' share); the fine-tune's are its own.
+    logits = 648 * shape.vocab * 3 * 4 / 1e9
+    assert est(top, {"raft-lora"}).activations_gb - logits == pytest.approx(
+        (est(config, {"raft-lora"}).activations_gb - logits) / 2)
+    assert est(top, {"qa-lora"}).total_gb == est(config, {"qa-lora"}).total_gb
+    # Answering only: no merged copy, no training.
+    assert est(config, {"base"}).activations_gb == 0 and est(config, {"base"}).merged_copy_gb == 0
 
 
 def test_gpu_only_options_are_refused_on_cpu_with_the_fix():

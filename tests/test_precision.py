@@ -37,6 +37,20 @@ def test_fast_bf16_is_taken_when_the_loss_holds(generator):
     assert drift <= LOSS_TOLERANCE
 
 
+def test_the_cpu_s_bf16_instructions_decide_so_a_loaded_machine_trains_the_same_adapter(generator):
+    """A probe of 1.5x (a 2.4x CPU measured while another process ran) keeps bf16 where the CPU has the
+    instructions; a CPU without them trains in float32 however its probe reads; bf16 slower than float32 is refused."""
+    model, tok, rows = generator
+    copy, p = training_copy(model, tok, rows, speeds=(300.0, 200.0), bf16_instructions=True)
+    assert p.dtype == torch.bfloat16 and copy is not None
+    copy, p = training_copy(model, tok, rows, speeds=(900.0, 200.0), bf16_instructions=False)
+    assert copy is None and "no bf16 dot-product instructions" in p.why
+    copy, p = training_copy(model, tok, rows, speeds=(180.0, 200.0), bf16_instructions=True)
+    assert copy is None and p.dtype == torch.float32 and "bf16 needs to be faster" in p.why
+    # Flags unknown: the probe alone, at MIN_SPEEDUP (1.5x is not enough).
+    assert training_copy(model, tok, rows, speeds=(300.0, 200.0))[0] is None
+
+
 def test_fast_bf16_is_refused_when_the_loss_moves(generator):
     """Zero tolerance: any rounding moves the loss, so training stays in float32."""
     model, tok, rows = generator

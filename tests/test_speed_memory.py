@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.arms.catalog import arms
+from harness.arms.catalog import arms, training_settings
 from harness.arms.batches import micro_batch_rows
 from harness.config import FinetuneConfig
-from harness.run.forecast import TOKENS_PER_WORD, forecast
+from harness.run.forecast import TOKENS_PER_WORD, TRAIN_EFFICIENCY, forecast
 from harness.run.machine import cpu_info
 from harness.task.folder import load_task
 
@@ -92,6 +92,26 @@ def test_forecast_counts_tokens_by_hand_and_scales_with_this_cpus_speed():
     # bf16 training only moves the trained arms.
     bf = {f.name: f for f in forecast(task, cfg, table, list(table), params, body, (1000.0, 20.0), True)}
     assert bf["base"].seconds == pytest.approx(slow["base"].seconds) and bf["cpt"].seconds < slow["cpt"].seconds
+
+
+def test_raft_lora_layers_is_raft_s_own_and_the_forecast_counts_its_shorter_backward_pass():
+    task = load_task(TINY)
+    cfg = task.config.model_copy(update={"finetune": task.config.finetune.model_copy(update={"lora_layers": 1.0})})
+    top = cfg.model_copy(update={"raft": cfg.raft.model_copy(update={"lora_layers": 0.5})})
+    # Unset, RAFT trains finetune's layers; set, only RAFT's recipe changes, with its own rate and epochs kept.
+    assert training_settings("raft-lora", cfg).lora_layers == 1.0
+    assert training_settings("raft-lora", top).lora_layers == 0.5
+    assert training_settings("raft-lora", top).learning_rate == cfg.raft.learning_rate
+    assert training_settings("qa-lora", top).lora_layers == training_settings("cpt-lora", top).lora_layers == 1.0
+    table = arms(cfg)
+    t = lambda c: {f.name: f for f in forecast(task, c, table, list(table), 10**6, 5 * 10**5, (10.0, 20.0), False)}
+    all_layers, half = t(cfg), t(top)
+    # Forward 2 + backward 2 x layers: training 4 units -> 3, answering unchanged; other arms untouched.
+    assert half["raft"].train_tokens == all_layers["raft"].train_tokens
+    per_unit = 10**6 * all_layers["raft"].train_tokens / (20e9 * TRAIN_EFFICIENCY["float32"])
+    assert half["raft"].seconds == pytest.approx(all_layers["raft"].seconds - 4 * per_unit + 3 * per_unit)
+    for name in ("finetune", "cpt", "rag"):
+        assert half[name].seconds == all_layers[name].seconds
 
 
 def test_run_json_and_report_name_the_cpu(tiny_run):

@@ -13,7 +13,7 @@ The defaults below are the families the report compares. A task.yaml adds more u
 """
 from __future__ import annotations
 
-from harness.config import ArmConfig, TaskConfig
+from harness.config import ArmConfig, FinetuneConfig, TaskConfig
 
 DEFAULT_ARMS: dict[str, ArmConfig] = {
     # The untouched model with the bare question: the control every other arm must beat.
@@ -37,6 +37,18 @@ TRAINS_ON_DOCUMENTS = {"cpt-lora"}  # next-token loss on the documents' own text
 TRAINED = TRAINS_ON_PAIRS | TRAINS_ON_DOCUMENTS
 # The task.yaml sections whose settings shape each kind of weights (what a team must choose and keep tuned).
 TUNED_BY = {"base": (), "qa-lora": ("finetune",), "raft-lora": ("finetune", "raft"), "cpt-lora": ("finetune", "cpt")}
+
+
+def training_settings(weights: str, config: TaskConfig) -> FinetuneConfig:
+    """The LoRA recipe a kind of trained weights uses: finetune's, with the raft or cpt section's own learning
+    rate, epochs and (when set) LoRA layers. The memory estimate and the time forecast read it too."""
+    own = {"raft-lora": config.raft, "cpt-lora": config.cpt}.get(weights)
+    if own is None:
+        return config.finetune
+    update = {"learning_rate": own.learning_rate, "epochs": own.epochs}
+    if own.lora_layers is not None:
+        update["lora_layers"] = own.lora_layers
+    return config.finetune.model_copy(update=update)
 
 
 def arms(config: TaskConfig) -> dict[str, ArmConfig]:

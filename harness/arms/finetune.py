@@ -16,14 +16,14 @@ import peft
 import torch
 import transformers
 from datasets import Dataset
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from harness.arms.batches import CheapestBatches, flattening_is_exact, micro_batch_rows
 from harness.config import FinetuneConfig
 from harness.inference.cpu_share import training_callback
 from harness.arms.dropout import use_sparse_dropout
 from harness.errors import HarnessError
-from harness.measure import release_freed_memory
+from harness.measure import release_freed_memory, return_free_pages
 from harness.arms.training_data import IGNORE
 
 
@@ -260,8 +260,20 @@ def _labelled_only_trainer(model, args: TrainingArguments, split, tokenizer, bas
     trainer = LabelledOnlyTrainer(
         model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"], data_collator=batches,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
-                   *([training_callback()] if base.device.type == "cpu" else [])])
+                   *([training_callback(), ReturnFreePages()] if base.device.type == "cpu" else [])])
     return trainer, batches
+
+
+class ReturnFreePages(TrainerCallback):
+    """Free pages back to the system after each micro-batch: rows of new lengths otherwise leave the heap
+    fragmented and the process creeping up step after step (48 of coffee's RAFT rows: 2,870 MB peak without,
+    2,727 MB with, at the same loss; bench/README.md)."""
+
+    def on_substep_end(self, args, state, control, **kwargs):
+        return_free_pages()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        return_free_pages()
 
 
 def _publish(work: Path, final: Path, meta: dict) -> None:

@@ -328,19 +328,11 @@ def _cpt_rows(pipe: Pipeline, knowledge: Knowledge, docs: tuple[Document, ...]) 
     return cpt_examples(pipe.shared.tokenizer, knowledge.docs, pipe.cfg.cpt.block_tokens)
 
 
-def _raft_settings(cfg: TaskConfig) -> FinetuneConfig:
-    return cfg.finetune.model_copy(update={"learning_rate": cfg.raft.learning_rate, "epochs": cfg.raft.epochs})
-
-
-def _cpt_settings(cfg: TaskConfig) -> FinetuneConfig:
-    return cfg.finetune.model_copy(update={"learning_rate": cfg.cpt.learning_rate, "epochs": cfg.cpt.epochs})
-
-
 # A table rather than branches in _train, so a new kind of weights is one entry; "base" trains nothing.
 TRAINING: dict[str, Training] = {
-    "qa-lora": Training("qa", lambda cfg: cfg.finetune, _qa_rows),
-    "raft-lora": Training("raft", _raft_settings, Pipeline._raft_examples),
-    "cpt-lora": Training("cpt", _cpt_settings, _cpt_rows),
+    "qa-lora": Training("qa", lambda cfg: arms_mod.training_settings("qa-lora", cfg), _qa_rows),
+    "raft-lora": Training("raft", lambda cfg: arms_mod.training_settings("raft-lora", cfg), Pipeline._raft_examples),
+    "cpt-lora": Training("cpt", lambda cfg: arms_mod.training_settings("cpt-lora", cfg), _cpt_rows),
 }
 
 

@@ -2,9 +2,10 @@
 
 bfloat16 halves the bytes every weight read costs, and where the CPU has bf16 dot-product kernels (AMX, or
 AVX512-BF16 as on recent Xeons and EPYCs) its matrix products run several times float32's; on a CPU without them
-they fall back to a path many times slower. So the choice is measured, never assumed: training uses a bf16 copy
-of the base only when this CPU's bf16 products run at least `MIN_SPEEDUP` times float32's, and only when that
-copy scores the task's own training pairs within `LOSS_TOLERANCE` of the float32 loss.
+they fall back to a path many times slower. So the choice is never assumed: training uses a bf16 copy of the base
+only where the CPU has those instructions and a probe finds bf16 faster (or, where the flags are unknown, at least
+`MIN_SPEEDUP` times float32's), and only when that copy scores the task's own training pairs within
+`LOSS_TOLERANCE` of the float32 loss.
 
 Answering stays in float32 (its LoRA merged into the float32 weights). In bf16 a batched greedy answer is no
 longer the one-at-a-time answer (rounding follows the batch's shapes: 38 of 48 coffee RAG answers agreed, against
@@ -57,19 +58,34 @@ def _answer_loss(model, batch: dict) -> float:
     return (total / count).item()
 
 
+def bf16_is_fast(speeds: tuple[float, float], bf16_instructions: bool | None = None) -> bool:
+    """Whether bf16 products are fast on this CPU. Where its flags are known (`bf16_instructions`: AVX512-BF16 or
+    AMX), they decide, and the probe only vetoes a bf16 no faster than float32: the probe's ratio moves with the
+    machine's load (a quiet Zen 4 measured 2.4x, and under 2x with other work running), and the adapters a run
+    trains, and so its answers, must not depend on what else ran at that moment, nor differ between the
+    processes of one distributed training. Without flags, the probe alone, at MIN_SPEEDUP."""
+    fast, slow = speeds
+    if bf16_instructions is None:
+        return fast >= MIN_SPEEDUP * slow
+    return bf16_instructions and fast >= slow
+
+
 def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, float] | None = None,
-                  tolerance: float = LOSS_TOLERANCE) -> tuple[object | None, Precision]:
+                  tolerance: float = LOSS_TOLERANCE,
+                  bf16_instructions: bool | None = None) -> tuple[object | None, Precision]:
     """A bf16 copy of the float32 `model` to train LoRA on, or None (train on `model` itself), with the reason.
-    The copy is made when bf16 is both fast here (`speeds`: bf16 and float32 GFLOP/s, measured when not given)
-    and faithful on `examples` (token ids + labels of training pairs)."""
+    The copy is made when bf16 is both fast here (`bf16_is_fast`; `speeds`: bf16 and float32 GFLOP/s, measured
+    when not given) and faithful on `examples` (token ids + labels of training pairs)."""
     from transformers import DataCollatorForSeq2Seq
 
     from harness.arms.training_data import IGNORE
 
     fast, slow = speeds or matmul_speeds()
-    if fast < MIN_SPEEDUP * slow:
+    if not bf16_is_fast((fast, slow), bf16_instructions):
+        lacks = " (no bf16 dot-product instructions)" if bf16_instructions is False else ""
+        need = f"bf16 needs {MIN_SPEEDUP:g}x" if bf16_instructions is None else "bf16 needs to be faster"
         return None, Precision(torch.float32, f"float32: bf16 products run {fast:.0f} GFLOP/s against "
-                               f"{slow:.0f} in float32 on this CPU (bf16 needs {MIN_SPEEDUP:g}x)")
+                               f"{slow:.0f} in float32 on this CPU{lacks} ({need})")
     rows = [{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples[:CHECK_PAIRS]]
     if not rows:
         return None, Precision(torch.float32, "float32: no training pairs to check bf16's loss on")
@@ -87,8 +103,10 @@ def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, f
                           f"pairs is within {drift:.2%} of float32's (tolerance {tolerance:.0%})")
 
 
-def training_copy_for_task(model, tokenizer, pairs, instruction: str | None) -> tuple[object | None, Precision]:
+def training_copy_for_task(model, tokenizer, pairs, instruction: str | None,
+                           bf16_instructions: bool | None = None) -> tuple[object | None, Precision]:
     """`training_copy`, checked on the task's first training pairs asked as the prompt arm asks them."""
     from harness.arms.training_data import qa_examples
 
-    return training_copy(model, tokenizer, qa_examples(tokenizer, list(pairs)[:CHECK_PAIRS], instruction))
+    return training_copy(model, tokenizer, qa_examples(tokenizer, list(pairs)[:CHECK_PAIRS], instruction),
+                         bf16_instructions=bf16_instructions)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harness.arms.catalog import demonstrations
+from harness.arms.catalog import demonstrations, training_settings
 from harness.config import ArmConfig, TaskConfig
 from harness.task.folder import Knowledge, QAPair, Task
 
@@ -133,7 +133,8 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
                      for f in formats) if want == "auto" else 0
         train = _train_tokens(arm, cfg, task, chunk, pair_words)
         # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further.
-        seconds = (answer + choice) / answer_speed + (2 + 2 * cfg.finetune.lora_layers) * params * train / train_speed
+        layers = training_settings(arm.weights, cfg).lora_layers
+        seconds = (answer + choice) / answer_speed + (2 + 2 * layers) * params * train / train_speed
         out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), seconds))
     return out
 

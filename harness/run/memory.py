@@ -10,7 +10,8 @@ from pathlib import Path
 import psutil
 import torch
 
-from harness.arms.catalog import TRAINS_ON_DOCUMENTS, TRAINS_WITH_PASSAGES
+from harness.arms.batches import micro_batch_rows
+from harness.arms.catalog import TRAINS_ON_DOCUMENTS, TRAINS_WITH_PASSAGES, training_settings
 from harness.config import TaskConfig
 from harness.inference.models import ModelSource
 
@@ -161,3 +162,18 @@ def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_ta
         activ = (tokens * shape.layers * lora_layers * shape.hidden * 34 + tokens * shape.vocab * 3) * 4 / 1e9
     copy = shape.params * 2 / 1e9 if finetunes and bf16_training_copy else 0.0
     return Estimate(weights, merged, lora, activ, available_gb(device), device, copy)
+
+
+def run_estimate(shape: Shape, config: TaskConfig, weights: set[str], pair_words: int, dtype: torch.dtype,
+                 device: str, quant_bits: int | None = None, bf16_training_copy: bool = False) -> Estimate:
+    """The estimate for a run whose arms use these kinds of `weights`: the most demanding training among them
+    (its own rows, micro-batches and LoRA layers, from training_settings), or answering alone if none trains."""
+    out = []
+    for w in (weights - {"base"}) or {"base"}:
+        trains = w != "base"
+        row = training_row_tokens(config, pair_words, {w} if trains else set())
+        ft = training_settings(w, config)
+        out.append(estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules),
+                            micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens), row, trains, quant_bits,
+                            bf16_training_copy=bf16_training_copy, lora_layers=ft.lora_layers))
+    return max(out, key=lambda e: e.total_gb)

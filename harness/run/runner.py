@@ -98,6 +98,7 @@ def run_task(task: Task, shared: Shared, pipelines: list[str], freshness: bool =
     own randomness. Results come back in the order of `pipelines`."""
     trained = {n: make_pipeline(n, shared).arm.weights != "base" for n in pipelines}
     results = []
+    release_freed_memory()  # what loading and the precision check freed, so the first arm's peak is its own
     for name in sorted(pipelines, key=trained.get):
         runs = []
         for i in range(seeds if trained[name] else 1):
