@@ -172,16 +172,21 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     assert trained.sizes["generated"] == len(kept)
 
 
-def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tasks_dir, tmp_path, capsys):
+def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tiny_run, tasks_dir, tmp_path, capsys):
     """Documents and test questions only: pairs are generated (for the update's documents too), every arm runs,
     and the run says which pairs each trained arm learnt from."""
     import json
+    import shutil
 
     import pandas as pd
 
     from harness.arms.catalog import DEFAULT_ARMS
     from harness.cli import main
 
+    # A copy of the session run's cache: cpt learns from the documents alone and base shows no pairs, so their
+    # adapters and answers are the session's; the pair-trained arms must still train on the generated pairs. A
+    # copy, because this run's adapters in the shared cache would change what tests/test_run.py counts there.
+    shutil.copytree(tiny_run.parents[2] / "cache", tmp_path / "c")
     (tasks_dir / "tiny" / "train.jsonl").unlink()
     (tasks_dir / "tiny" / "updates" / "train.jsonl").unlink()
     assert main(["validate", "--task", "tiny", "--tasks-dir", str(tasks_dir)]) == 0
@@ -195,7 +200,9 @@ def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tasks_dir, tmp_
     pairs = [json.loads(line) for line in (run / "pairs.generated.jsonl").read_text().splitlines()]
     assert pairs and {"question", "answer", "doc", "chunk", "covers_test"} <= set(pairs[0])
     costs = json.loads((run / "costs.json").read_text())
+    assert costs["costs"]["cpt"]["adapter_cached"]
     for arm in ("finetune", "raft"):
+        assert not costs["costs"][arm]["adapter_cached"]  # the written pairs' adapters are no answer here
         assert costs["costs"][arm]["training_pairs"] == {"generated": sum(p["part"] == "original" for p in pairs)}
         if any(p["part"] == "update" for p in pairs):  # the update's documents brought generated pairs
             assert costs["timings"][arm]["rebuild_note"] != "not retrained: no new training pairs"
