@@ -9,10 +9,16 @@ from pathlib import Path
 from harness.cli import main
 
 BIN = Path(sys.executable).parent
+# --dtype auto picks the training precision by timing bf16 against float32 in each process, and the adapter's
+# cache key holds it: on a loaded machine the ranks (one thread each) and this process disagreed, so the ranks'
+# gradients no longer matched in size (gloo aborted) or `run` missed the ranks' adapter. A fixed precision makes
+# every process train the same way; what is tested here is the data-parallel split, not that choice.
+DTYPE = ["--dtype", "float32"]
 
 
 def _train(tasks_dir: Path, cache: Path, processes: int) -> dict:
-    args = ["train", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--cache-dir", str(cache), "--no-freshness"]
+    args = ["train", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--cache-dir", str(cache), "--no-freshness",
+            *DTYPE]
     if processes == 1:  # in this process: the reference needs no launcher, and a fresh interpreter costs seconds
         assert main(args) == 0
     else:
@@ -40,7 +46,7 @@ def test_two_process_training_matches_one_process_and_run_reuses_it(tasks_dir, t
 
     # `harness run` finds the adapter the two processes trained instead of training its own.
     assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--results-dir", str(tmp_path / "res"),
-                 "--cache-dir", str(tmp_path / "two"), "--pipelines", "finetune", "--no-freshness"]) == 0
+                 "--cache-dir", str(tmp_path / "two"), "--pipelines", "finetune", "--no-freshness", *DTYPE]) == 0
     (run_dir,) = (tmp_path / "res" / "tiny").iterdir()
     cost = json.loads((run_dir / "costs.json").read_text())["costs"]["finetune"]
     assert cost["adapter_cached"] is True

@@ -32,6 +32,9 @@ from harness.config import TaskConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COFFEE = Path(__file__).parents[1] / "tasks" / "coffee"
+# Each case writes and removes a task folder of a dozen files: on a disk (ext4 with discard here) that metadata
+# work cost as much as the validation itself, in memory a fraction of it. Anywhere else, the system's default.
+SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 SECRET = "canary-7f3a-outside-the-task-folder"  # in a file beside the tasks dir: must never reach the output
 JSONL = ("train.jsonl", "test.jsonl", "updates/train.jsonl")
 ERROR = re.compile(r"harness: error: (?P<where>.+?)(?::(?P<line>\d+))?: (?P<what>.+)")
@@ -394,7 +397,7 @@ def validate(tasks: Path, name: str) -> tuple[int, str, str]:
 @example(seed="tiny", mutations=[("profile", "prof.yaml", False, {"\x1f": None})])  # a raw control key in the error
 @example(seed="tiny", mutations=[("yaml_raw", "? [a, b]\n: 1\n", 0)])  # a list as a key: TypeError, exit 1
 def test_a_mutated_task_is_valid_or_refused_in_one_line(seeds, seed, mutations):
-    with tempfile.TemporaryDirectory(prefix="fuzz-") as top:
+    with tempfile.TemporaryDirectory(prefix="fuzz-", dir=SCRATCH) as top:
         top = Path(top)
         (top / "secret.md").write_text(f"{SECRET}\n")
         (top / "secret_dir").mkdir()

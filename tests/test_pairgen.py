@@ -131,21 +131,30 @@ def smollm():
     return source, model, tok
 
 
-def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(smollm, tmp_path):
+@pytest.fixture(scope="module")
+def first_writing(smollm, tmp_path_factory):
+    """tiny without its written pairs, and the pairs the embedded generator first wrote for it (the original
+    documents and the update's) into a fresh cache: (task, retriever, writer, generated, cache folder)."""
     from harness.retrieval.hybrid import build_retriever
     from harness.inference.models import load_embedder
 
     source, model, tok = smollm
+    cache = tmp_path_factory.mktemp("pairgen-cache")
     task = find_task("tiny", FIXTURES.resolve())
     task = dataclasses.replace(task, knowledge=Knowledge(task.knowledge.docs), update=Knowledge(task.update.docs))
     embedder = load_embedder("all-minilm-l6-v2")
     r = task.config.retrieval
 
     def retriever(docs):
-        return build_retriever(r.method, embedder, "all-minilm-l6-v2", docs, r.chunk_words, r.chunk_overlap, tmp_path)
+        return build_retriever(r.method, embedder, "all-minilm-l6-v2", docs, r.chunk_words, r.chunk_overlap, cache)
 
-    first = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
-    gen = make_pairs(task, task.config, first, "smollm2-135m", retriever)
+    first = QuestionWriter(model, tok, source.fingerprint(), [], 0, cache)
+    return task, retriever, first, make_pairs(task, task.config, first, "smollm2-135m", retriever), cache
+
+
+def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(smollm, first_writing):
+    source, model, tok = smollm
+    task, retriever, first, gen, cache = first_writing
     assert first.calls == 2 and not any(p.cached for p in gen.parts)  # the original documents and the update's
     # The generator's tokens are counted (the cost projection prices them): every prompt holds a candidate's
     # sentence, and every question is at least a few tokens.
@@ -153,13 +162,13 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     assert part["prompt_tokens"] > 20 * part["counts"]["candidates"] and part["new_tokens"] >= 3 * part["counts"]["candidates"]
     kept = gen.pairs("original")
     assert len(kept) >= 1 and all(p.origin == "generated" for p in kept)
-    assert len(list((tmp_path / "pairs").glob("*.json"))) == 2
+    assert len(list((cache / "pairs").glob("*.json"))) == 2
     # Never a test question: no kept question is a near-duplicate of one (the task loader's rule).
     from harness.task.folder import NEAR_DUPLICATE
     from harness.text import token_set_similarity
     assert all(token_set_similarity(p.question, q.question) < NEAR_DUPLICATE for p in kept for q in task.test)
 
-    second = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
+    second = QuestionWriter(model, tok, source.fingerprint(), [], 0, cache)
     again = make_pairs(task, task.config, second, "smollm2-135m", retriever)
     assert second.calls == 0 and all(p.cached for p in again.parts)
     # A cached writing keeps the first one's counts and time: only `cached` differs.
@@ -172,16 +181,25 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     assert trained.sizes["generated"] == len(kept)
 
 
-def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tasks_dir, tmp_path, capsys):
+def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tiny_run, first_writing, tasks_dir, tmp_path,
+                                                                 capsys):
     """Documents and test questions only: pairs are generated (for the update's documents too), every arm runs,
     and the run says which pairs each trained arm learnt from."""
     import json
+    import shutil
 
     import pandas as pd
 
     from harness.arms.catalog import DEFAULT_ARMS
     from harness.cli import main
 
+    # A copy of the session run's cache: cpt learns from the documents alone and base shows no pairs, so their
+    # adapters and answers are the session's; the pair-trained arms must still train on the generated pairs. A
+    # copy, because this run's adapters in the shared cache would change what tests/test_run.py counts there.
+    shutil.copytree(tiny_run.parents[2] / "cache", tmp_path / "c")
+    # The run's writer is the one `first_writing` used (same generator, demonstrations, seed and candidates): it
+    # reads those pairs back instead of writing them again, and everything after the writing runs as ever.
+    shutil.copytree(first_writing[-1] / "pairs", tmp_path / "c" / "pairs")
     (tasks_dir / "tiny" / "train.jsonl").unlink()
     (tasks_dir / "tiny" / "updates" / "train.jsonl").unlink()
     assert main(["validate", "--task", "tiny", "--tasks-dir", str(tasks_dir)]) == 0
@@ -195,7 +213,9 @@ def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tasks_dir, tmp_
     pairs = [json.loads(line) for line in (run / "pairs.generated.jsonl").read_text().splitlines()]
     assert pairs and {"question", "answer", "doc", "chunk", "covers_test"} <= set(pairs[0])
     costs = json.loads((run / "costs.json").read_text())
+    assert costs["costs"]["cpt"]["adapter_cached"]
     for arm in ("finetune", "raft"):
+        assert not costs["costs"][arm]["adapter_cached"]  # the written pairs' adapters are no answer here
         assert costs["costs"][arm]["training_pairs"] == {"generated": sum(p["part"] == "original" for p in pairs)}
         if any(p["part"] == "update" for p in pairs):  # the update's documents brought generated pairs
             assert costs["timings"][arm]["rebuild_note"] != "not retrained: no new training pairs"

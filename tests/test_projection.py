@@ -196,13 +196,11 @@ def test_report_with_a_deployment_writes_the_projection(tiny_run, tmp_path):
     assert not (run / "cost_projection.csv").exists() and "Cost at your scale" not in (run / "report.md").read_text()
 
 
-def test_run_records_the_task_profile_and_report_projects_it_again(tiny_run, tasks_dir, tmp_path):
-    shutil.copy(BUILTINS / "h100-8b.yaml", tasks_dir / "tiny" / "deployment.yaml")
-    append(tasks_dir / "tiny" / "task.yaml", "deployment: deployment.yaml")
-    cache = tiny_run.parents[2] / "cache"  # the session run's adapters and answers: nothing trains again
-    assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--results-dir", str(tmp_path / "r"),
-                 "--cache-dir", str(cache), "--pipelines", "base,finetune", "--no-freshness"]) == 0
-    (run,) = (tmp_path / "r" / "tiny").iterdir()
+def test_run_records_the_task_profile_and_report_projects_it_again(seeded_run, tmp_path):
+    # A run of base and finetune whose task.yaml names deployment.yaml, a copy of the built-in h100-8b
+    # (tests/conftest.py); copied, because `report` rewrites the folder another test reads.
+    run = tmp_path / "run"
+    shutil.copytree(seeded_run, run)
     assert json.loads((run / "run.json").read_text())["deployment"]["name"] == "deployment.yaml"
     before = pd.read_csv(run / "cost_projection.csv")
     assert before.set_index("pipeline").loc["finetune", "rebuild"] == "retraining assumed (no update measured)"

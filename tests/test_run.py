@@ -218,11 +218,8 @@ def test_resume_with_nothing_to_resume_is_an_error(tmp_path, capsys):
     assert code == 2 and "nothing to resume" in capsys.readouterr().err
 
 
-def test_seeds_train_each_trained_arm_again_and_widen_the_interval(tiny_run, tmp_path):
-    cache = tiny_run.parents[2] / "cache"  # seed 0's adapter is the session run's; seed 1 trains anew
-    assert main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path / "r"),
-                 "--cache-dir", str(cache), "--pipelines", "base,finetune", "--no-freshness", "--seeds", "2"]) == 0
-    (run,) = (tmp_path / "r" / "tiny").iterdir()
+def test_seeds_train_each_trained_arm_again_and_widen_the_interval(seeded_run):
+    run = seeded_run  # base and finetune with --seeds 2 (tests/conftest.py)
     rows = predictions(run)
     assert {r["seed"] for r in rows if r["pipeline"] == "finetune"} == {0, 1}
     assert {r["seed"] for r in rows if r["pipeline"] == "base"} == {0}  # nothing to train: answered once

@@ -1,5 +1,6 @@
 """`--sweep`: the grid, its validation against the task schema, and the combined table."""
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -34,7 +35,10 @@ def test_bad_sweeps_are_refused_before_anything_runs(spec, message):
         sweep_points(CFG, [spec])
 
 
-def test_sweep_runs_each_point_and_writes_one_table(tmp_path):
+def test_sweep_runs_each_point_and_writes_one_table(tiny_run, tmp_path):
+    # The session run's answers: base at both points and prompt at tiny's own few_shot (2) are asked as there,
+    # so only prompt without demonstrations is generated. A copy: the shared cache stays as that run left it.
+    shutil.copytree(tiny_run.parents[2] / "cache" / "answers", tmp_path / "cache" / "answers")
     assert main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(tmp_path),
                  "--cache-dir", str(tmp_path / "cache"), "--pipelines", "base,prompt", "--no-freshness",
                  "--sweep", "prompt.few_shot=0,2"]) == 0
