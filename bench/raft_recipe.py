@@ -14,7 +14,6 @@ import argparse
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,10 +30,8 @@ def held_out(pairs: list, sizes: list[int], seed: int, n: int) -> list:
 
 
 def one(task_name: str, variant: str, sizes: list[int], n_held: int) -> None:
-    from harness.arms.pipeline import Shared, make_pipeline
-    from harness.arms.precision import training_copy_for_task
-    from harness.run.machine import cpu_info
-    from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
+    from harness.arms.pipeline import make_pipeline
+    from trained_arm import load_shared
     from harness.measure import Measured
     from harness.metrics import score
     from harness.task.demo_pool import demo_pool
@@ -48,13 +45,7 @@ def one(task_name: str, variant: str, sizes: list[int], n_held: int) -> None:
         "raft": c.raft.model_copy(update={"max_examples": int(examples), "epochs": int(epochs),
                                           "learning_rate": float(lr)}),
         "finetune": c.finetune.model_copy(update={"lora_layers": float(layers)})})
-    src = resolve_model(DEFAULT_MODEL)
-    model, tok = load_generator(src, "cpu")
-    flags = cpu_info()["features"]  # the run's rule (cli.py), so a busy machine does not flip the precision
-    train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system,
-                                                    flags["AVX512-BF16"] or flags["AMX"])
-    shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
-                    Path(tempfile.mkdtemp()), train_model=train_model)
+    shared, precision = load_shared(task, cfg)
     pipe = make_pipeline("raft", shared)
     held = held_out(list(task.knowledge.pairs), sizes, cfg.seed, n_held)
     with Measured() as m:

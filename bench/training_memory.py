@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,23 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def one(task_name: str, arm: str, micro: int, layers: float, examples: int, epochs: int) -> None:
     from harness.arms.finetune import train_adapter
     from harness.measure import Measured
-    from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
-    from harness.arms.pipeline import Shared, make_pipeline
-    from harness.arms.precision import training_copy_for_task
-    from harness.run.machine import cpu_info
+    from harness.arms.pipeline import make_pipeline
+    from trained_arm import load_shared
     from harness.task.registry import tasks_dir
     from harness.task.folder import load_task
 
     task = load_task(tasks_dir(None) / task_name)
     ft = task.config.finetune.model_copy(update={"micro_batch_tokens": micro, "lora_layers": layers})
     cfg = task.config.model_copy(update={"finetune": ft})
-    src = resolve_model(DEFAULT_MODEL)
-    model, tok = load_generator(src, "cpu")
-    flags = cpu_info()["features"]  # the run's rule (cli.py), so a busy machine does not flip the precision
-    train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system,
-                                                    flags["AVX512-BF16"] or flags["AMX"])
-    shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
-                    Path(tempfile.mkdtemp()), train_model=train_model)
+    shared, precision = load_shared(task, cfg)
+    tok, src_id = shared.tokenizer, shared.model_id
     pipe = make_pipeline(arm, shared)
     # The pipeline's own rows and settings (RAFT's from its own retriever), so the bench trains what the arm trains.
     training, rows = pipe.training_set(task.knowledge)
@@ -47,7 +39,7 @@ def one(task_name: str, arm: str, micro: int, layers: float, examples: int, epoc
     rows = rows[:examples] if examples else rows
     recipe = recipe.model_copy(update={"epochs": epochs}) if epochs else recipe
     with Measured() as m:
-        a = train_adapter(shared.training_base, tok, rows, recipe, cfg.seed, shared.cache_dir, src.fingerprint(),
+        a = train_adapter(shared.training_base, tok, rows, recipe, cfg.seed, shared.cache_dir, src_id,
                           training.kind)
     evals = [round(h["eval_loss"], 4) for h in a.log_history if "eval_loss" in h]
     print(f"RESULT arm={arm} micro_batch_tokens={micro} lora_layers={layers} training={precision.dtype} "

@@ -55,12 +55,12 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args, sou
 
     from harness.arms.catalog import arms
     from harness.run.forecast import forecast, forecast_line, pair_writing
-    from harness.run.machine import cpu_info
+    from harness.run.machine import cpu_info, has_bf16_dot_products
     from harness.arms.precision import bf16_is_fast, matmul_speeds
     from harness.pairs.source import generates
 
     speeds = matmul_speeds()
-    bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, _bf16_instructions())
+    bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, has_bf16_dot_products())
     body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
     writing = []
     if generates(task, config):
@@ -84,13 +84,6 @@ def _cached_rerun(task, config, names: list[str], source, args) -> None:
               "adapters and answers are reused, so expect a small fraction of that, mostly loading", flush=True)
 
 
-def _bf16_instructions() -> bool:
-    from harness.run.machine import cpu_info
-
-    features = cpu_info()["features"]
-    return features["AVX512-BF16"] or features["AMX"]
-
-
 def _may_train_in_bf16(args, device: str) -> bool:
     """Whether --dtype auto may hand training a bf16 copy (precision.py decides by measuring)."""
     return args.dtype == "auto" and device == "cpu" and not args.quantize
@@ -104,9 +97,10 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
     if not _may_train_in_bf16(args, device) or not _trained(config, names):
         return model, None
     from harness.arms.precision import training_copy_for_task
+    from harness.run.machine import has_bf16_dot_products
 
     copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system,
-                                             _bf16_instructions())
+                                             has_bf16_dot_products())
     print(f"training precision: {precision.why}", flush=True)
     return (model if copy is None else copy), precision
 

@@ -40,3 +40,10 @@ def cpu_info(threads: int | None = None, cpuinfo: Path = Path("/proc/cpuinfo")) 
     if not has["AVX512-BF16"] and not has["AMX"]:
         kind += " (no bf16 dot products)"
     return {"model": model, "cores": cores, "threads": threads, "features": has, "kind": kind}
+
+
+def has_bf16_dot_products() -> bool:
+    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX): what decides training precision
+    (harness/arms/precision.py), read from its flags rather than from a probe that the machine's load moves."""
+    features = cpu_info()["features"]
+    return features["AVX512-BF16"] or features["AMX"]
