@@ -57,7 +57,7 @@ class RaftConfig(_Strict):
     epochs: int = Field(2, ge=1, le=200)
     learning_rate: float = Field(5e-4, gt=0.0, le=1.0)
     # RAFT rows are long (passages), so most of its training time is the backward pass: LoRA on the top layers
-    # only stops it early. None: finetune.lora_layers.
+    # only stops it early (on coffee the top half lost 8-10 held-out points: bench/README.md). None: finetune's.
     lora_layers: float | None = Field(None, gt=0.0, le=1.0)
 
 

@@ -269,6 +269,7 @@ class ReturnFreePages(TrainerCallback):
     fragmented and the process creeping up step after step (48 of coffee's RAFT rows: 2,870 MB peak without,
     2,727 MB with, at the same loss; bench/README.md)."""
 
+    # A step's last micro-batch ends in on_step_end (after the optimiser step), the others in on_substep_end.
     def on_substep_end(self, args, state, control, **kwargs):
         return_free_pages()
 
