@@ -67,17 +67,18 @@ def _prompt_tokens(arm: ArmConfig, cfg: TaskConfig, chunk: float, question_words
 def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_words: float) -> int:
     """Tokens the optimiser sees: training examples x epochs, for the build and the update's continuation."""
     k, u = task.knowledge, task.update
+    epochs = training_settings(arm.weights, cfg).epochs
     if arm.weights == "cpt-lora":
         doc = sum(len(d.text.split()) for d in k.docs) * TOKENS_PER_WORD
         new = sum(len(d.text.split()) for d in u.docs) * TOKENS_PER_WORD
-        return int((doc + new * (1 + cfg.update.replay)) * cfg.cpt.epochs)
+        return int((doc + new * (1 + cfg.update.replay)) * epochs)
     if arm.weights not in ("qa-lora", "raft-lora") or not k.pairs:
         return 0
     row = pair_words * TOKENS_PER_WORD + _overhead(arm)
-    n, epochs = len(k.pairs), cfg.finetune.epochs
+    n = len(k.pairs)
     if arm.weights == "raft-lora":
         row += cfg.retrieval.top_k * chunk * TOKENS_PER_WORD
-        n, epochs = min(n, cfg.raft.max_examples), cfg.raft.epochs
+        n = min(n, cfg.raft.max_examples)
     new = len(u.pairs) * (1 + cfg.update.replay)  # a continuation on the update's pairs plus replay
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
 

@@ -37,13 +37,14 @@ def cpu_info(threads: int | None = None, cpuinfo: Path = Path("/proc/cpuinfo")) 
     has = {name: flag in flags for flag, name in FEATURES.items()}
     present = [name for name, yes in has.items() if yes]
     kind = f"{model}, {cores} cores, " + (" + ".join(present) if present else "no AVX2")
-    if not has["AVX512-BF16"] and not has["AMX"]:
+    if not has_bf16_dot_products(has):
         kind += " (no bf16 dot products)"
     return {"model": model, "cores": cores, "threads": threads, "features": has, "kind": kind}
 
 
-def has_bf16_dot_products() -> bool:
-    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX): what decides training precision
-    (harness/arms/precision.py), read from its flags rather than from a probe that the machine's load moves."""
-    features = cpu_info()["features"]
+def has_bf16_dot_products(features: dict[str, bool] | None = None) -> bool:
+    """Whether this CPU (or `features`, as cpu_info names them) has bf16 dot-product instructions (AVX512-BF16 or
+    AMX): what decides training precision (harness/arms/precision.py), read from its flags rather than from a
+    probe that the machine's load moves."""
+    features = cpu_info()["features"] if features is None else features
     return features["AVX512-BF16"] or features["AMX"]
