@@ -227,3 +227,12 @@ def test_seeds_train_each_trained_arm_again_and_widen_the_interval(seeded_run):
     assert acc.loc["finetune", "seeds"] == 2 and acc.loc["base", "seeds"] == 1
     assert acc.loc["finetune", "contains_seed_spread"] >= 0 and pd.isna(acc.loc["base", "contains_seed_spread"])
     assert acc.loc["finetune", "questions"] == 4  # seeds are averaged per question, not counted as questions
+
+
+def test_a_run_leaves_nothing_frozen_for_the_collector(tiny_run):
+    """run_task freezes what is loaded out of the garbage collector's scans for the run's length (runner.py); a
+    process that goes on after the run (this suite, a notebook) must have those objects collectable again."""
+    import gc
+
+    assert (tiny_run / "report.md").is_file()  # the session's run happened in this process
+    assert gc.get_freeze_count() == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from harness.arms.catalog import arms, training_settings
-from harness.arms.batches import micro_batch_rows
+from harness.arms.batches import labelled_token_weight, micro_batch_rows
 from harness.config import FinetuneConfig
 from harness.run.forecast import TOKENS_PER_WORD, TRAIN_EFFICIENCY, forecast
 from harness.run.machine import cpu_info
@@ -22,6 +22,34 @@ def test_micro_batches_are_the_largest_divisor_that_fits_the_token_budget():
     assert micro_batch_rows([30], 8, 512) == 8  # short Q&A rows: no split
     assert micro_batch_rows([600], 8, 0) == 8  # 0 turns splitting off
     assert micro_batch_rows([100], 6, 512) == 3
+
+
+def test_labelled_tokens_count_their_logits_in_the_micro_batch_budget():
+    """A cpt block labels every token, so its logits weigh on memory as a Q&A row's few answer tokens do not:
+    coffee's two 256-token cpt blocks at once held 3.2 GB where one held 2.8 GB (bench/README.md)."""
+    smollm = labelled_token_weight(vocab=49152, hidden=576, layers=30)
+    gemma = labelled_token_weight(vocab=262144, hidden=640, layers=18)
+    assert 0.2 < smollm < 0.3 and 1.8 < gemma < 2.2  # a big vocabulary over few layers: logits dominate
+    assert micro_batch_rows([256], 8, 512, [256], smollm) == 1  # every token labelled: one block at a time
+    assert micro_batch_rows([240], 8, 512, [6], smollm) == 2  # six answer tokens barely count
+    assert micro_batch_rows([30], 8, 512, [8], gemma) == 8  # short Q&A rows stay whole, even on Gemma
+    assert micro_batch_rows([30], 8, 512, [30], gemma) == 4  # Gemma's logits on every token: split
+
+
+def test_the_memory_estimate_splits_cpt_blocks_as_training_does():
+    """The estimate before loading uses the training's own micro-batch rule: a cpt-only run's activations are
+    one labelled 256-token block's, half of two blocks' (which is what the rule without labels would take)."""
+    import torch
+
+    from harness.run.memory import Shape, run_estimate
+
+    cfg = load_task(TINY).config
+    shape = Shape(params=134_515_008, hidden=576, layers=30, vocab=49152)
+    one = run_estimate(shape, cfg, {"cpt-lora"}, 12, torch.float32, "cpu")
+    unsplit = run_estimate(shape, cfg.model_copy(update={"finetune": cfg.finetune.model_copy(
+        update={"micro_batch_tokens": 0})}), {"cpt-lora"}, 12, torch.float32, "cpu")
+    batch = training_settings("cpt-lora", cfg).batch_size
+    assert one.activations_gb == pytest.approx(unsplit.activations_gb / batch, rel=1e-9)
 
 
 def test_micro_batched_training_is_the_same_mathematics(tmp_path):

@@ -45,16 +45,33 @@ class CheapestBatches:
         return self.padded(features)
 
 
-def micro_batch_rows(lengths: list[int], rows: int, budget_tokens: int) -> int:
+# Floats a training token keeps for the backward pass per hidden unit and layer (harness/run/memory.py's estimate
+# uses the same figure); a labelled token also keeps its logits, their softmax and their gradient: 3 x vocabulary.
+ACTIVATION_FLOATS = 34
+
+
+def labelled_token_weight(vocab: int, hidden: int, layers: int) -> float:
+    """What a labelled token adds to a training token's memory, as a share of an unlabelled token's: 0.25 for
+    SmolLM2-135M (49k vocabulary), 2.0 for Gemma 3 270M (262k), whose logits outweigh its 18 layers."""
+    return 3 * vocab / (ACTIVATION_FLOATS * hidden * layers)
+
+
+def micro_batch_rows(lengths: list[int], rows: int, budget_tokens: int, labelled: list[int] | None = None,
+                     label_weight: float = 0.0) -> int:
     """How many of a step's `rows` one forward and backward pass computes at once; the Trainer accumulates the
     gradients of the rest, so the step's loss and update are the same mathematics. Activations kept for the
     backward pass dominate a small model's training memory (RAFT's 8 rows x 652 tokens peaked at 13 GB) and grow
     with the tokens computed together, so the answer is the largest divisor of `rows` (every micro-batch of a
-    full batch equal) whose rows x the longest training row fit `budget_tokens`, at least 1. 0: no split."""
+    full batch equal) whose rows x the costliest training row fit `budget_tokens`, at least 1. 0: no split.
+
+    A row costs its tokens plus `label_weight` (labelled_token_weight) per labelled token: a Q&A or RAFT row labels
+    a few answer tokens, but a cpt block labels all of them, and two 256-token blocks at once held 3.2 GB against
+    one's 2.7 GB on coffee (float32, bench/README.md)."""
     if budget_tokens <= 0 or not lengths:
         return rows
-    longest = max(lengths)
-    return max(m for m in range(1, rows + 1) if rows % m == 0 and (m == 1 or m * longest <= budget_tokens))
+    counts = labelled if labelled is not None else [0] * len(lengths)
+    costliest = max(n + label_weight * k for n, k in zip(lengths, counts))
+    return max(m for m in range(1, rows + 1) if rows % m == 0 and (m == 1 or m * costliest <= budget_tokens))
 
 
 @torch.no_grad()

@@ -18,7 +18,7 @@ import transformers
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from harness.arms.batches import CheapestBatches, flattening_is_exact, micro_batch_rows
+from harness.arms.batches import CheapestBatches, flattening_is_exact, labelled_token_weight, micro_batch_rows
 from harness.config import FinetuneConfig
 from harness.inference.cpu_share import training_callback
 from harness.arms.dropout import use_sparse_dropout
@@ -101,7 +101,7 @@ def top_layers(base, cfg: FinetuneConfig) -> list[int] | None:
 
 def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base,
               start_from: TrainedAdapter | None = None, flatten: bool | None = None,
-              sparse_dropout: bool = False) -> str:
+              sparse_dropout: bool = False, split_into: int | None = None) -> str:
     """Everything that shapes an adapter: the exact token ids and labels it sees (so prompts, templates and
     data all count), the recipe, the seed, the library versions, and where and in which precision it trains
     (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate)."""
@@ -116,8 +116,19 @@ def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfi
         fields["flatten"] = flatten
     if sparse_dropout:  # another random stream: not the adapter torch's dropout would have trained
         fields["dropout"] = "sparse"
+    if split_into is not None:  # dropout masks are drawn per forward pass, so the layout shapes the adapter
+        fields["rows_at_once"] = split_into
     blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def rows_at_once(base, examples: list[dict], rows: int, cfg: FinetuneConfig) -> int:
+    """The micro-batch a training of `examples` computes at once (batches.py), its labelled tokens weighed by
+    this model's vocabulary against its layers."""
+    text = base.config.get_text_config(decoder=True)
+    weight = labelled_token_weight(text.vocab_size, text.hidden_size, text.num_hidden_layers)
+    return micro_batch_rows([len(e["input_ids"]) for e in examples], rows, cfg.micro_batch_tokens,
+                            [sum(t != IGNORE for t in e["labels"]) for e in examples], weight)
 
 
 def _read_meta(path: Path, cached: bool) -> TrainedAdapter:
@@ -145,18 +156,19 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     `sparse_dropout` (dropout.py) defaults to on a CPU, where drawing torch's dropout masks is a quarter of a step."""
     if sparse_dropout is None:
         sparse_dropout = base.device.type == "cpu" and cfg.lora_dropout > 0
-    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout)
+    world = _training_processes(cfg)
+    rows = cfg.batch_size // world
+    micro = rows_at_once(base, examples, rows, cfg)
+    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout,
+                    micro if micro < rows else None)
     found = cached_adapter(key, cache_dir)
     if found:
         return found
     final = cache_dir / "adapters" / key
     if len(examples) < 4:
         raise HarnessError(f"{kind} training needs at least 4 examples (it has {len(examples)})")
-    world = _training_processes(cfg)
     set_seed(seed)
     split = eval_split(examples, cfg, seed)
-    rows = cfg.batch_size // world
-    micro = micro_batch_rows([len(e["input_ids"]) for e in examples], rows, cfg.micro_batch_tokens)
     train_tok = copy.deepcopy(tokenizer)
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
     work = final.with_name(final.name + ".tmp")

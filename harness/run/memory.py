@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import torch
 
-from harness.arms.batches import micro_batch_rows
+from harness.arms.batches import labelled_token_weight, micro_batch_rows
 from harness.arms.catalog import TRAINS_ON_DOCUMENTS, TRAINS_WITH_PASSAGES, training_settings
 from harness.config import TaskConfig
 from harness.inference.models import ModelSource
@@ -173,7 +173,10 @@ def run_estimate(shape: Shape, config: TaskConfig, weights: set[str], pair_words
         trains = w != "base"
         row = training_row_tokens(config, pair_words, {w} if trains else set())
         ft = training_settings(w, config)
-        out.append(estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules),
-                            micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens), row, trains, quant_bits,
+        # A cpt block labels every token (its logits count too); a Q&A or RAFT row only its short answer.
+        labelled = row if w in TRAINS_ON_DOCUMENTS else 0
+        micro = micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens, [labelled],
+                                 labelled_token_weight(shape.vocab, shape.hidden, shape.layers))
+        out.append(estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules), micro, row, trains, quant_bits,
                             bf16_training_copy=bf16_training_copy, lora_layers=ft.lora_layers))
     return max(out, key=lambda e: e.total_gb)
