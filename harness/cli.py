@@ -29,6 +29,7 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
 
 def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, args) -> None:
     from harness.arms.catalog import arms
+    from harness.run.machine import has_bf16_dot_products
     from harness.run.memory import run_estimate
 
     if shape is None:
@@ -37,8 +38,9 @@ def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, 
     longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split())
                    for p in task.knowledge.pairs + task.update.pairs), default=0)
     weights = {arms(config)[n].weights for n in names}
-    est = run_estimate(shape, config, weights, longest, dtype, device, args.quantize,
-                       bf16_training_copy=_may_train_in_bf16(args, device))
+    # A CPU without bf16 dot products never trains on a bf16 copy (precision.py), so the estimate holds none.
+    copy = _may_train_in_bf16(args, device) and has_bf16_dot_products()
+    est = run_estimate(shape, config, weights, longest, dtype, device, args.quantize, bf16_training_copy=copy)
     print(est.line(), flush=True)
     if not est.fits:
         print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "
