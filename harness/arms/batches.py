@@ -66,7 +66,7 @@ def micro_batch_rows(lengths: list[int], rows: int, budget_tokens: int, labelled
 
     A row costs its tokens plus `label_weight` (labelled_token_weight) per labelled token: a Q&A or RAFT row labels
     a few answer tokens, but a cpt block labels all of them, and two 256-token blocks at once held 3.2 GB against
-    one's 2.7 GB on coffee (float32, bench/README.md)."""
+    one's 2.8 GB on coffee (float32, bench/README.md)."""
     if budget_tokens <= 0 or not lengths:
         return rows
     counts = labelled if labelled is not None else [0] * len(lengths)

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import torch
 
-from harness.arms.batches import labelled_token_weight, micro_batch_rows
+from harness.arms.batches import ACTIVATION_FLOATS, labelled_token_weight, micro_batch_rows
 from harness.arms.catalog import TRAINS_ON_DOCUMENTS, TRAINS_WITH_PASSAGES, training_settings
 from harness.config import TaskConfig
 from harness.inference.models import ModelSource
@@ -159,7 +159,8 @@ def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_ta
         lora = shape.layers * n_targets * lora_rank * 2 * shape.hidden * 16 / 1e9
         tokens = batch * seq_len
         # Only the layers that carry LoRA keep activations for the backward pass (finetune.lora_layers).
-        activ = (tokens * shape.layers * lora_layers * shape.hidden * 34 + tokens * shape.vocab * 3) * 4 / 1e9
+        kept = tokens * shape.layers * lora_layers * shape.hidden * ACTIVATION_FLOATS
+        activ = (kept + tokens * shape.vocab * 3) * 4 / 1e9
     copy = shape.params * 2 / 1e9 if finetunes and bf16_training_copy else 0.0
     return Estimate(weights, merged, lora, activ, available_gb(device), device, copy)
 
