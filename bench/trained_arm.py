@@ -14,12 +14,12 @@ def load_shared(task, cfg):
     from harness.arms.pipeline import Shared
     from harness.arms.precision import training_copy_for_task
     from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
-    from harness.run.machine import has_bf16_dot_products
+    from harness.run.machine import bf16_training_pays
 
     src = resolve_model(DEFAULT_MODEL)
     model, tok = load_generator(src, "cpu")
     train_model, precision = training_copy_for_task(model, tok, task.knowledge.pairs, cfg.prompt.system,
-                                                    has_bf16_dot_products())
+                                                    bf16_training_pays())
     shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
                     Path(tempfile.mkdtemp()), train_model=train_model)
     return shared, precision

@@ -29,7 +29,7 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
 
 def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, args) -> None:
     from harness.arms.catalog import arms
-    from harness.run.machine import has_bf16_dot_products
+    from harness.run.machine import bf16_training_pays
     from harness.run.memory import run_estimate
 
     if shape is None:
@@ -38,8 +38,8 @@ def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, 
     longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split())
                    for p in task.knowledge.pairs + task.update.pairs), default=0)
     weights = {arms(config)[n].weights for n in names}
-    # A CPU without bf16 dot products never trains on a bf16 copy (precision.py), so the estimate holds none.
-    copy = _may_train_in_bf16(args, device) and has_bf16_dot_products()
+    # A CPU whose flags rule bf16 training out never trains on a bf16 copy (precision.py): the estimate holds none.
+    copy = _may_train_in_bf16(args, device) and bf16_training_pays()
     est = run_estimate(shape, config, weights, longest, dtype, device, args.quantize, bf16_training_copy=copy)
     print(est.line(), flush=True)
     if not est.fits:
@@ -57,12 +57,12 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args, sou
 
     from harness.arms.catalog import arms
     from harness.run.forecast import forecast, forecast_line, pair_writing
-    from harness.run.machine import cpu_info, has_bf16_dot_products
+    from harness.run.machine import bf16_training_pays, cpu_info
     from harness.arms.precision import bf16_is_fast, matmul_speeds
     from harness.pairs.source import generates
 
     speeds = matmul_speeds()
-    bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, has_bf16_dot_products())
+    bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, bf16_training_pays())
     body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
     writing = []
     if generates(task, config):
@@ -99,10 +99,10 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
     if not _may_train_in_bf16(args, device) or not _trained(config, names):
         return model, None
     from harness.arms.precision import training_copy_for_task
-    from harness.run.machine import has_bf16_dot_products
+    from harness.run.machine import bf16_training_pays
 
     copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system,
-                                             has_bf16_dot_products())
+                                             bf16_training_pays())
     print(f"training precision: {precision.why}", flush=True)
     return (model if copy is None else copy), precision
 

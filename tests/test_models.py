@@ -69,6 +69,8 @@ def test_memory_estimate_counts_weights_copy_and_training():
     answer_only = estimate(shape, torch.float32, "cpu", 16, 7, 8, 80, finetunes=False)
     assert answer_only.total_gb == pytest.approx(0.538, abs=0.001)  # 134.5M float32 weights, nothing else
     assert train.total_gb > 2 * answer_only.total_gb  # a merged copy plus activations on top
+    # The merged copy shares the 49,152 x 576 embeddings with the base (finetune.load_merged): 0.43 GB, not 0.54.
+    assert train.merged_copy_gb == pytest.approx(0.538 - 49152 * 576 * 4 / 1e9, abs=0.001)
     assert train.fits and "memory estimate" in train.line()
     assert not estimate(shape, torch.float32, "cpu", 16, 7, 4096, 4096, True).fits
 

@@ -44,7 +44,7 @@ def test_the_cpu_s_bf16_instructions_decide_so_a_loaded_machine_trains_the_same_
     copy, p = training_copy(model, tok, rows, speeds=(300.0, 200.0), bf16_instructions=True)
     assert p.dtype == torch.bfloat16 and copy is not None
     copy, p = training_copy(model, tok, rows, speeds=(900.0, 200.0), bf16_instructions=False)
-    assert copy is None and "no bf16 dot-product instructions" in p.why
+    assert copy is None and p.why.endswith("its flags rule bf16 training out (it pays with AVX512-BF16 and no AMX)")
     copy, p = training_copy(model, tok, rows, speeds=(180.0, 200.0), bf16_instructions=True)
     assert copy is None and p.dtype == torch.float32 and "bf16 needs to be faster" in p.why
     # Flags unknown: the probe alone, at MIN_SPEEDUP (1.5x is not enough).
@@ -69,3 +69,40 @@ def test_the_speeds_are_measured_on_this_cpu_and_decide_when_none_are_given(gene
                                           f"float32 on this CPU (bf16 needs {MIN_SPEEDUP:g}x)")
     else:
         assert f"bf16 products run {bf16 / fp32:.1f}x float32's on this CPU" in p.why
+
+
+def test_the_training_copy_is_cast_weight_by_weight_to_the_same_numbers(generator):
+    """`cast_copy` skips the float32 copy `deepcopy(model).to(bf16)` makes on the way, not a single rounding."""
+    import copy as copy_mod
+
+    from harness.arms.precision import cast_copy
+
+    model, _, _ = generator
+    ours, theirs = cast_copy(model, torch.bfloat16), copy_mod.deepcopy(model).to(torch.bfloat16)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+    assert ours.lm_head.weight is ours.model.embed_tokens.weight  # SmolLM2's tied head stays tied
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_the_bf16_copy_is_let_go_while_an_arm_answers_and_cast_again_to_train(generator, tmp_path):
+    """Every arm's Shared (a `dataclasses.replace` of the run's) holds one copy; releasing it in one releases it
+    in all, and the next training gets the same numbers back."""
+    import dataclasses
+
+    from harness.arms.pipeline import Shared
+    from harness.arms.precision import cast_copy
+    from harness.config import TaskConfig
+
+    model, tok, _ = generator
+    copy = cast_copy(model, torch.bfloat16)
+    shared = Shared(model, tok, None, TaskConfig(name="t"), "m", tmp_path, train_model=copy)
+    arm = dataclasses.replace(shared, config=TaskConfig(name="t", seed=1))
+    assert arm.training_base is copy and shared.training_base is copy
+    arm.release_training_copy()
+    again = shared.training_base
+    assert again is not copy and again is arm.training_base
+    assert all(torch.equal(p, q) and p.dtype == torch.bfloat16 for p, q in zip(again.parameters(), copy.parameters()))
+    float32 = Shared(model, tok, None, TaskConfig(name="t"), "m", tmp_path, train_model=model)
+    float32.release_training_copy()
+    assert float32.training_base is model

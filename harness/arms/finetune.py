@@ -298,7 +298,23 @@ def _publish(work: Path, final: Path, meta: dict) -> None:
     work.rename(final)
 
 
+def adapted_modules(adapter_dir: Path) -> set[str]:
+    """The base's modules an adapter changes, by name (`model.layers.0.self_attn.q_proj`), read from the names of
+    its saved tensors (`base_model.model.<module>.lora_A.weight`)."""
+    from safetensors import safe_open
+
+    with safe_open(str(adapter_dir / "adapter_model.safetensors"), framework="pt") as f:
+        names = list(f.keys())
+    return {n.removeprefix("base_model.model.").split(".lora_")[0] for n in names}
+
+
 def load_merged(base, adapter: TrainedAdapter):
-    """A copy of the base with the adapter merged in: LoRA costs nothing extra at answer time."""
-    model = peft.PeftModel.from_pretrained(copy.deepcopy(base), str(adapter.path))
+    """A copy of the base with the adapter merged in: LoRA costs nothing extra at answer time.
+
+    Only the weights of the layers the adapter changes are copied. The rest (embeddings and the tied LM head,
+    norms, layers below the lowest LoRA) stay the base's own tensors, which merging never writes: the same
+    numbers, and 113 MB less for SmolLM2 (its embeddings), 670 MB for Gemma 3 270M, while an arm answers."""
+    changed = adapted_modules(adapter.path)
+    shared = {id(p): p for name, p in base.named_parameters() if name.rpartition(".")[0] not in changed}
+    model = peft.PeftModel.from_pretrained(copy.deepcopy(base, shared), str(adapter.path))
     return model.merge_and_unload().eval()

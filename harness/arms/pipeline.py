@@ -17,6 +17,8 @@ from harness.inference.answerlog import AnswerLog
 from harness.config import ArmConfig, FinetuneConfig, TaskConfig
 from harness.task.demo_pool import DemoPool, draw
 from harness.arms.finetune import TrainedAdapter, load_merged, train_adapter
+from harness.arms.precision import cast_copy
+from harness.measure import release_freed_memory
 from harness.inference.generate import generate
 from harness.retrieval.hybrid import build_retriever
 from harness.metrics import score
@@ -40,19 +42,38 @@ class Shared:
     log: AnswerLog = field(default_factory=AnswerLog)
     embedder_id: str = ""  # what --embedder named: part of the index cache key
     engine: object | None = None  # a VllmEngine with --engine vllm; None answers through transformers
-    # The base LoRA trains on: a bf16 copy where precision.py found bf16 fast and faithful, else `model` itself.
+    # The base LoRA trains on, as given: a bf16 copy where precision.py found bf16 fast and faithful, else `model`.
     train_model: object | None = None
     _merged: dict = field(default_factory=dict)
+    # A copy in another precision is held only while an adapter trains, then cast again from `model` (the same
+    # numbers) for the next: answering holds the merged copy instead (270 MB for SmolLM2 in bf16). Kept here, not
+    # in `train_model`, so every `dataclasses.replace` of this Shared holds the one copy and lets go of it at once.
+    _training: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.train_model is not None and self.train_model is not self.model:
+            self._training.update(model=self.train_model, dtype=next(self.train_model.parameters()).dtype)
+        self.train_model = None
 
     @property
     def training_base(self):
-        return self.train_model if self.train_model is not None else self.model
+        if "dtype" not in self._training:
+            return self.model
+        if self._training.get("model") is None:
+            self._training["model"] = cast_copy(self.model, self._training["dtype"])
+        return self._training["model"]
+
+    def release_training_copy(self) -> None:
+        self._training.pop("model", None)
 
     def merged(self, adapter: TrainedAdapter):
         # Arms on the same adapter share one merged copy; only one is held at a time.
         if adapter.path not in self._merged:
             self._merged.clear()
+            self.release_training_copy()
             self._merged[adapter.path] = load_merged(self.model, adapter)
+            # The training's and the merge's freed memory, returned before answering: answering an arm is its peak.
+            release_freed_memory()
         return self._merged[adapter.path]
 
     def release_merged(self) -> None:

@@ -2,10 +2,12 @@
 
 bfloat16 halves the bytes every weight read costs, and where the CPU has bf16 dot-product kernels (AMX, or
 AVX512-BF16 as on recent Xeons and EPYCs) its matrix products run several times float32's; on a CPU without them
-they fall back to a path many times slower. So the choice is never assumed: training uses a bf16 copy of the base
-only where the CPU has those instructions and a probe finds bf16 faster (or, where the flags are unknown, at least
-`MIN_SPEEDUP` times float32's), and only when that copy scores the task's own training pairs within
-`LOSS_TOLERANCE` of the float32 loss.
+they fall back to a path many times slower. Faster products are not a faster training, though: on a 2-core Xeon
+with AMX, products 6x float32's left LoRA epochs as long as float32's. So the choice is never assumed: training
+uses a bf16 copy of the base only where the CPU's flags say it pays (`machine.bf16_training_pays`: AVX512-BF16
+without AMX) and a probe finds bf16 faster (or, where the flags are unknown, at least `MIN_SPEEDUP` times
+float32's), and only when that copy scores the task's own training pairs within `LOSS_TOLERANCE` of the float32
+loss.
 
 Answering stays in float32 (its LoRA merged into the float32 weights). In bf16 a batched greedy answer is no
 longer the one-at-a-time answer (rounding follows the batch's shapes: 38 of 48 coffee RAG answers agreed, against
@@ -59,8 +61,8 @@ def _answer_loss(model, batch: dict) -> float:
 
 
 def bf16_is_fast(speeds: tuple[float, float], bf16_instructions: bool | None = None) -> bool:
-    """Whether bf16 products are fast on this CPU. Where its flags are known (`bf16_instructions`: AVX512-BF16 or
-    AMX), they decide, and the probe only vetoes a bf16 no faster than float32: the probe's ratio moves with the
+    """Whether bf16 is fast for training on this CPU. Where its flags are known (`bf16_instructions`:
+    `machine.bf16_training_pays`), they decide, and the probe only vetoes a bf16 no faster than float32: the probe's ratio moves with the
     machine's load (a quiet Zen 4 measured 2.4x, and under 2x with other work running), and the adapters a run
     trains, and so its answers, must not depend on what else ran at that moment, nor differ between the
     processes of one distributed training. Without flags, the probe alone, at MIN_SPEEDUP."""
@@ -68,6 +70,14 @@ def bf16_is_fast(speeds: tuple[float, float], bf16_instructions: bool | None = N
     if bf16_instructions is None:
         return fast >= MIN_SPEEDUP * slow
     return bf16_instructions and fast >= slow
+
+
+def cast_copy(model, dtype: torch.dtype):
+    """`copy.deepcopy(model).to(dtype)` without the full-precision copy in between: each weight is cast as it is
+    copied (the same rounding, so the same numbers), and tied weights stay tied."""
+    cast = {id(p): torch.nn.Parameter(p.detach().to(dtype), requires_grad=p.requires_grad)
+            for p in model.parameters()}
+    return copy.deepcopy(model, cast).to(dtype)
 
 
 def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, float] | None = None,
@@ -82,10 +92,12 @@ def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, f
 
     fast, slow = speeds or matmul_speeds()
     if not bf16_is_fast((fast, slow), bf16_instructions):
-        lacks = " (no bf16 dot-product instructions)" if bf16_instructions is False else ""
-        need = f"bf16 needs {MIN_SPEEDUP:g}x" if bf16_instructions is None else "bf16 needs to be faster"
+        lacks = (", and its flags rule bf16 training out (it pays with AVX512-BF16 and no AMX)"
+                 if bf16_instructions is False else "")
+        need = (f" (bf16 needs {MIN_SPEEDUP:g}x)" if bf16_instructions is None
+                else " (bf16 needs to be faster)" if bf16_instructions else "")
         return None, Precision(torch.float32, f"float32: bf16 products run {fast:.0f} GFLOP/s against "
-                               f"{slow:.0f} in float32 on this CPU{lacks} ({need})")
+                               f"{slow:.0f} in float32 on this CPU{lacks}{need}")
     rows = [{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples[:CHECK_PAIRS]]
     if not rows:
         return None, Precision(torch.float32, "float32: no training pairs to check bf16's loss on")
@@ -93,7 +105,7 @@ def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, f
     tok.padding_side = "right"
     batch = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE)(rows)
     exact = _answer_loss(model, batch)
-    low = copy.deepcopy(model).to(torch.bfloat16)
+    low = cast_copy(model, torch.bfloat16)
     drift = abs(_answer_loss(low, batch) - exact) / exact
     speed = f"bf16 products run {fast / slow:.1f}x float32's on this CPU"
     if drift > tolerance:

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from harness.config import MAX_BATCH_GROWTH
 from harness.inference.cpu_share import free_cores
 from harness.inference.models import stop_token_ids
+from harness.measure import return_free_pages
 
 Messages = list[dict[str, str]]
 
@@ -297,7 +298,11 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
             continue
         t0 = time.perf_counter()
         new = _new_tokens(model, tokenizer, [ids[i] for i in batch], prefix, max_new_tokens, eos)
+        # Each batch is a little wider than the last (prompts sorted by length), so its buffers rarely fit the
+        # holes the last one left. After a training had shaped the heap, a RAFT arm's answering grew the process by
+        # 600 MB of such freed memory (2,281 MB against 1,689 with this, the same 50 s): an arm's peak.
         share = (time.perf_counter() - t0) / len(batch)
+        return_free_pages()
         for i, seq in zip(batch, new):
             # A prompt answered earlier keeps its logged answer, so resumed and uninterrupted runs agree.
             results[i] = (log.get(keys[i]) if log else None) or _decoded(tokenizer, seq, eos, len(ids[i]), share)

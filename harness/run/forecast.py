@@ -7,10 +7,12 @@ token, LoRA training 4 x params: forward plus the backward pass to the activatio
 the lower layers carry no LoRA), and divides by this CPU's
 own matrix-product speed (precision.py's probe, 0.1 s) times an efficiency measured on whole runs.
 
-The efficiencies (achieved FLOP/s over the probe's) come from the coffee demo on two CPU kinds (bench/README.md):
+The efficiencies (achieved FLOP/s over the probe's) come from the coffee demo on three CPU kinds (bench/README.md):
 bf16 LoRA training on an AVX512-BF16 EPYC ran at 0.19-0.29 of its bf16 probe, float32 training on an AVX2-only
-EPYC at 0.31-0.40 of its float32 probe; float32 answering at 0.9-1.2 (AVX512-BF16) and 0.55 (AVX2) of the float32
-probe. One constant each, between the kinds, keeps the forecast within about 1.4x on both."""
+EPYC at 0.36-0.50 of its float32 probe and on a Xeon with AMX at 0.32-0.40 of its; float32 answering at 0.9-1.2
+(AVX512-BF16), 0.55 (AVX2) and about 0.6 (AMX) of the float32 probe. One constant each keeps the forecast within
+about 1.4x on all three. A bf16 probe says little about bf16 training where the products are AMX's: 6x float32's
+there, and the training no faster, which is why such a CPU trains in float32 (machine.bf16_training_pays)."""
 from __future__ import annotations
 
 import dataclasses

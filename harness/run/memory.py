@@ -155,7 +155,8 @@ def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_ta
     weights = shape.params * bytes_per / 1e9
     lora = activ = merged = 0.0
     if finetunes:
-        merged = shape.params * torch.finfo(dtype).bits / 8 / 1e9
+        # The merged copy shares the embeddings (and a tied head) with the base (finetune.load_merged).
+        merged = (shape.params - shape.vocab * shape.hidden) * torch.finfo(dtype).bits / 8 / 1e9
         lora = shape.layers * n_targets * lora_rank * 2 * shape.hidden * 16 / 1e9
         tokens = batch * seq_len
         # Only the layers that carry LoRA keep activations for the backward pass (finetune.lora_layers).
