@@ -269,6 +269,23 @@ def test_a_flattened_batch_gives_the_padded_loss_on_fewer_tokens(plain_rows):
     assert flattening_is_exact(model, tok, rows, batch_loss)
 
 
+def test_the_flattening_check_of_long_labelled_rows_holds_little_memory(plain_rows):
+    """cpt's blocks label all their tokens. Eight of them in the check lifted the coffee demo to its peak (3,476 MB)
+    before cpt's first step; two cost a fraction, and the check still holds."""
+    import psutil
+
+    from harness.measure import Measured, release_freed_memory
+
+    model, tok, _ = plain_rows
+    gen = torch.Generator().manual_seed(0)
+    rows = [{"input_ids": ids, "labels": ids} for ids in torch.randint(100, 40000, (8, 256), generator=gen).tolist()]
+    release_freed_memory()
+    before = psutil.Process().memory_info().rss / 2**20
+    with Measured(interval=0.005) as m:
+        assert flattening_is_exact(model, tok, rows, batch_loss)
+    assert m.peak_mb - before < 500  # eight rows: 2,121 MB
+
+
 def test_long_prompts_stay_padded(plain_rows):
     """Attention over one flattened row grows with its length squared: RAFT-sized prompts keep their padding."""
     model, tok, _ = plain_rows
