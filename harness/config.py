@@ -35,7 +35,8 @@ class FinetuneConfig(_Strict):
     epochs: int = Field(8, ge=1, le=200)
     batch_size: int = Field(8, ge=1, le=1024)
     # A step's rows are computed in micro-batches of at most this many tokens (rows x longest row) and their
-    # gradients summed: the same batch and loss, a fraction of the activation memory (harness/arms/batches.py). 0: never.
+    # gradients summed: the same batch and loss, a fraction of the activation memory (harness/arms/batches.py). A row
+    # over it alone recomputes just enough of its layers' activations in the backward pass (recompute.py). 0: never.
     micro_batch_tokens: int = Field(512, ge=0, le=10**7)
     weight_decay: float = Field(0.0, ge=0.0)
     eval_fraction: float = Field(0.1, gt=0.0, lt=0.5)
@@ -59,6 +60,10 @@ class RaftConfig(_Strict):
     # RAFT rows are long (passages), so most of its training time is the backward pass: LoRA on the top layers
     # only stops it early (on coffee the top half lost 8-10 held-out points: bench/README.md). None: finetune's.
     lora_layers: float | None = Field(None, gt=0.0, le=1.0)
+    # finetune.micro_batch_tokens for RAFT's rows, one at a time whichever the budget (each over 256 tokens): 384
+    # only recomputes part of the layers of the longest. coffee's demo peaked in RAFT's training (3,053 MB); at 384
+    # its RAFT arm alone peaked 145 MB lower at the same time and the same adapters (bench/README.md).
+    micro_batch_tokens: int | None = Field(384, ge=0, le=10**7)  # None: finetune's
 
 
 class CptConfig(_Strict):

@@ -1,6 +1,7 @@
 """Memory and time said before and kept during a run: micro-batches that change nothing but memory, the CPU named,
 the time forecast, and the partial report. Trains the tiny task's LoRA for real on the embedded model."""
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,74 @@ def test_micro_batched_training_is_the_same_mathematics(tmp_path):
     print(f"moved {moved:.4g}, apart {apart:.4g}")
     assert moved > 1e-2 and apart / moved < 1e-3
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_the_share_of_layers_recomputed_fits_a_row_to_the_budget():
+    from harness.arms.recompute import recomputed_share
+
+    assert recomputed_share(650, 4, 512, 0.0) == pytest.approx(1 - 512 / 650)  # coffee's longest RAFT row
+    assert recomputed_share(400, 4, 512, 0.25) == 0  # fits: nothing recomputed
+    assert recomputed_share(650, 4, 0, 0.25) == 0  # budget 0: no limit
+    assert recomputed_share(256, 256, 512, 2.0) == 1  # Gemma's logits alone overrun: every layer, the best there is
+
+
+def test_rows_over_the_budget_keep_fewer_activations_and_train_the_same_adapter(tmp_path):
+    """A row longer than finetune.micro_batch_tokens recomputes its lowest layers in the backward pass: the tensors
+    kept for the backward pass shrink with the layers recomputed, and the adapter (dropout on: the recomputed
+    forward must draw the same masks) is the one the plain step trains."""
+    import torch
+    from safetensors.torch import load_file
+
+    from harness.arms.finetune import _lora_model, label_weight, train_adapter
+    from harness.arms.recompute import LayerRecompute
+    from harness.arms.training_data import qa_examples
+    from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
+
+    model, tok = load_generator(resolve_model(DEFAULT_MODEL))
+    examples = qa_examples(tok, load_task(TINY).knowledge.pairs, "Answer briefly.")
+    shortest = min(len(e["input_ids"]) for e in examples)
+
+    lora = _lora_model(model, FinetuneConfig(lora_rank=4, lora_alpha=8), None, sparse_dropout=True)
+    recompute = LayerRecompute(lora, budget_tokens=512, label_weight=0.0)
+    ids = torch.tensor([examples[0]["input_ids"]])
+    kept = []
+    for layers in (0, 15):
+        for i, m in enumerate(recompute.layers):
+            m.gradient_checkpointing = i < layers
+        saved = {}  # activations by storage: weights (saved for their input's gradient) are not kept copies
+        weights = {p.untyped_storage().data_ptr() for p in lora.parameters()}
+
+        def keep(t):
+            if t.untyped_storage().data_ptr() not in weights:
+                saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+            lora.train()
+            lora(input_ids=ids, use_cache=False).logits.sum().backward()
+        kept.append(sum(saved.values()))
+    recompute.close()
+    lora.unload()
+    assert not any(vars(m).get("gradient_checkpointing") for m in model.modules())
+    print(f"kept for the backward pass: {kept[0] / 2**20:.1f} MB, half the layers recomputed {kept[1] / 2**20:.1f}")
+    assert 0.4 < kept[1] / kept[0] < 0.65
+
+    costliest = math.ceil(max(len(e["input_ids"]) + label_weight(model) * sum(t >= 0 for t in e["labels"])
+                              for e in examples))
+    runs = []
+    for budget in (costliest, shortest // 2):  # one row at a time both: without recomputing, then every row over
+        cfg = FinetuneConfig(lora_rank=4, lora_alpha=8, lora_dropout=0.1, epochs=1, batch_size=2, lora_layers=0.2,
+                             eval_fraction=0.25, micro_batch_tokens=budget)  # the top 6 layers: a shorter backward
+        runs.append(train_adapter(model, tok, examples, cfg, 0, tmp_path / str(budget), "m", sparse_dropout=True))
+    plain, recomputed = runs
+    assert (plain.micro_batch, recomputed.micro_batch) == (1, 1)
+    assert plain.recomputed_micro_batches == 0 and recomputed.recomputed_micro_batches > 0
+    a, b = (load_file(str(r.path / "adapter_model.safetensors")) for r in runs)
+    learnt = [k for k in a if "lora_B" in k]
+    moved = sum(a[k].pow(2).sum() for k in learnt).sqrt()
+    apart = sum((a[k] - b[k]).pow(2).sum() for k in learnt).sqrt()
+    print(f"moved {moved:.4g}, apart {apart:.4g}")
+    assert moved > 1e-2 and apart / moved < 1e-5
 
 
 def test_cpu_info_names_the_vector_features(tmp_path):

@@ -41,13 +41,15 @@ TUNED_BY = {"base": (), "qa-lora": ("finetune",), "raft-lora": ("finetune", "raf
 
 def training_settings(weights: str, config: TaskConfig) -> FinetuneConfig:
     """The LoRA recipe a kind of trained weights uses: finetune's, with the raft or cpt section's own learning
-    rate, epochs and (when set) LoRA layers. The memory estimate and the time forecast read it too."""
+    rate, epochs and (when set) LoRA layers and memory budget. The memory estimate and the time forecast read it too."""
     own = {"raft-lora": config.raft, "cpt-lora": config.cpt}.get(weights)
     if own is None:
         return config.finetune
     update = {"learning_rate": own.learning_rate, "epochs": own.epochs}
     if own.lora_layers is not None:
         update["lora_layers"] = own.lora_layers
+    if getattr(own, "micro_batch_tokens", None) is not None:  # raft's own memory budget; cpt has none
+        update["micro_batch_tokens"] = own.micro_batch_tokens
     return config.finetune.model_copy(update=update)
 
 

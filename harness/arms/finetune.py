@@ -22,6 +22,7 @@ from harness.arms.batches import CheapestBatches, flattening_is_exact, labelled_
 from harness.config import FinetuneConfig
 from harness.inference.cpu_share import training_callback
 from harness.arms.dropout import use_sparse_dropout
+from harness.arms.recompute import LayerRecompute
 from harness.errors import HarnessError
 from harness.measure import release_freed_memory, return_free_pages
 from harness.arms.training_data import IGNORE
@@ -44,6 +45,7 @@ class TrainedAdapter:
     batches: dict | None = None  # how many training and eval batches were flattened or padded (batches.py)
     dropout: str = "torch"  # how LoRA dropout masks were drawn: torch | sparse (dropout.py)
     micro_batch: int | None = None  # rows computed at once within a step (gradients accumulated); None: older
+    recomputed_micro_batches: int | None = None  # micro-batches over the budget, checkpointed (recompute.py)
 
 
 def labelled_loss(model, input_ids, attention_mask, labels,
@@ -72,15 +74,19 @@ def batch_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, object]:
 
 
 class LabelledOnlyTrainer(Trainer):
-    """The Trainer, with logits computed only where labels are (see `labelled_loss`)."""
+    """The Trainer, with logits computed only where labels are (see `labelled_loss`), and the layers a micro-batch
+    over the memory budget must recompute switched on before it runs (`recompute`, recompute.py)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, recompute: LayerRecompute | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.recompute = recompute
         # `compute_loss` divides by the labelled count of the whole accumulated step itself; telling the Trainer
         # so makes it count that step's labels and not divide again by the micro-batch count.
         self.model_accepts_loss_kwargs = True
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.recompute is not None and model.training and torch.is_grad_enabled():
+            self.recompute.prepare(inputs["input_ids"].numel(), int((inputs["labels"] != IGNORE).sum()))
         total, count, out = batch_loss(model, inputs)
         if num_items_in_batch is not None and model.training:
             loss = total / num_items_in_batch
@@ -122,13 +128,17 @@ def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfi
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def label_weight(base) -> float:
+    """What a labelled token's logits add to its training memory, for this model (batches.labelled_token_weight)."""
+    text = base.config.get_text_config(decoder=True)
+    return labelled_token_weight(text.vocab_size, text.hidden_size, text.num_hidden_layers)
+
+
 def rows_at_once(base, examples: list[dict], rows: int, cfg: FinetuneConfig) -> int:
     """The micro-batch a training of `examples` computes at once (batches.py), its labelled tokens weighed by
     this model's vocabulary against its layers."""
-    text = base.config.get_text_config(decoder=True)
-    weight = labelled_token_weight(text.vocab_size, text.hidden_size, text.num_hidden_layers)
     return micro_batch_rows([len(e["input_ids"]) for e in examples], rows, cfg.micro_batch_tokens,
-                            [sum(t != IGNORE for t in e["labels"]) for e in examples], weight)
+                            [sum(t != IGNORE for t in e["labels"]) for e in examples], label_weight(base))
 
 
 def _read_meta(path: Path, cached: bool) -> TrainedAdapter:
@@ -178,8 +188,9 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
     use_cache = base.config.use_cache
     model = _lora_model(base, cfg, start_from, sparse_dropout)
+    recompute = LayerRecompute(model, cfg.micro_batch_tokens, label_weight(base))
     try:
-        trainer, batches = _labelled_only_trainer(model, args, split, train_tok, base, cfg, flatten, examples)
+        trainer, batches = _labelled_only_trainer(model, args, split, train_tok, base, cfg, flatten, examples, recompute)
         print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, "
               f"{len(split['test'])} held out for eval loss, up to {cfg.epochs} epochs"
               + (f", batches of {rows} computed {micro} rows at a time" if micro < rows else ""), flush=True)
@@ -189,6 +200,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         if trainer.is_world_process_zero():  # one writer when several processes trained together
             model.save_pretrained(str(work))
     finally:
+        recompute.close()
         model.unload()
         base.config.use_cache = use_cache
         base.eval()
@@ -201,7 +213,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
             "best_eval_loss": state.best_metric, "n_train": len(split["train"]), "n_eval": len(split["test"]),
             "processes": world, "kind": kind, "log_history": state.log_history, "batches": batches.counts,
             "start_from": start_from.path.name if start_from else None,
-            "dropout": "sparse" if sparse_dropout else "torch", "micro_batch": micro})
+            "dropout": "sparse" if sparse_dropout else "torch", "micro_batch": micro,
+            "recomputed_micro_batches": recompute.micro_batches})
     trainer.accelerator.wait_for_everyone()  # the other ranks read the adapter rank 0 just renamed
     return _read_meta(final, cached=False)
 
@@ -261,7 +274,8 @@ def _lora_model(base, cfg: FinetuneConfig, start_from: TrainedAdapter | None, sp
 
 
 def _labelled_only_trainer(model, args: TrainingArguments, split, tokenizer, base, cfg: FinetuneConfig,
-                           flatten: bool | None, examples: list[dict]) -> tuple[LabelledOnlyTrainer, CheapestBatches]:
+                           flatten: bool | None, examples: list[dict],
+                           recompute: LayerRecompute) -> tuple[LabelledOnlyTrainer, CheapestBatches]:
     """The Trainer for `model` on the train/eval `split`, with early stopping, and the collator whose counts of
     flattened and padded batches the adapter's metadata records."""
     if flatten is None:
@@ -271,7 +285,7 @@ def _labelled_only_trainer(model, args: TrainingArguments, split, tokenizer, bas
     batches = CheapestBatches(tokenizer, base, flatten)
     trainer = LabelledOnlyTrainer(
         model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"], data_collator=batches,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
+        recompute=recompute, callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
                    *([training_callback(), ReturnFreePages()] if base.device.type == "cpu" else [])])
     return trainer, batches
 

@@ -11,6 +11,7 @@ import psutil
 import torch
 
 from harness.arms.batches import ACTIVATION_FLOATS, labelled_token_weight, micro_batch_rows
+from harness.arms.recompute import recomputed_share
 from harness.arms.catalog import TRAINS_ON_DOCUMENTS, TRAINS_WITH_PASSAGES, training_settings
 from harness.config import TaskConfig
 from harness.inference.models import ModelSource
@@ -177,8 +178,10 @@ def run_estimate(shape: Shape, config: TaskConfig, weights: set[str], pair_words
         ft = training_settings(w, config)
         # A cpt block labels every token (its logits count too); a Q&A or RAFT row only its short answer.
         labelled = row if w in TRAINS_ON_DOCUMENTS else 0
-        micro = micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens, [labelled],
-                                 labelled_token_weight(shape.vocab, shape.hidden, shape.layers))
+        weight = labelled_token_weight(shape.vocab, shape.hidden, shape.layers)
+        micro = micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens, [labelled], weight)
+        # A row over the budget recomputes part of its layers' activations instead of keeping them (recompute.py).
+        kept = 1 - recomputed_share(micro * row, micro * labelled, ft.micro_batch_tokens, weight)
         out.append(estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules), micro, row, trains, quant_bits,
-                            bf16_training_copy=bf16_training_copy, lora_layers=ft.lora_layers))
+                            bf16_training_copy=bf16_training_copy, lora_layers=ft.lora_layers * kept))
     return max(out, key=lambda e: e.total_gb)
