@@ -19,7 +19,6 @@ import dataclasses
 from dataclasses import dataclass
 
 from harness.arms.catalog import demonstrations, training_settings
-from harness.arms.recompute import recomputed_share
 from harness.config import ArmConfig, TaskConfig
 from harness.task.folder import Knowledge, QAPair, Task
 
@@ -67,14 +66,6 @@ def _prompt_tokens(arm: ArmConfig, cfg: TaskConfig, chunk: float, question_words
     return words * TOKENS_PER_WORD + _overhead(arm)
 
 
-def _train_row(arm: ArmConfig, cfg: TaskConfig, chunk: float, pair_words: float) -> float:
-    """A training row's mean tokens: a pair in the arm's format, with RAFT's passages; a cpt block."""
-    if arm.weights == "cpt-lora":
-        return cfg.cpt.block_tokens
-    row = pair_words * TOKENS_PER_WORD + _overhead(arm)
-    return row + (cfg.retrieval.top_k * chunk * TOKENS_PER_WORD if arm.weights == "raft-lora" else 0)
-
-
 def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_words: float) -> int:
     """Tokens the optimiser sees: training examples x epochs, for the build and the update's continuation."""
     k, u = task.knowledge, task.update
@@ -85,8 +76,11 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
         return int((doc + new * (1 + cfg.update.replay)) * epochs)
     if arm.weights not in ("qa-lora", "raft-lora") or not k.pairs:
         return 0
-    row = _train_row(arm, cfg, chunk, pair_words)
-    n = min(len(k.pairs), cfg.raft.max_examples) if arm.weights == "raft-lora" else len(k.pairs)
+    row = pair_words * TOKENS_PER_WORD + _overhead(arm)
+    n = len(k.pairs)
+    if arm.weights == "raft-lora":
+        row += cfg.retrieval.top_k * chunk * TOKENS_PER_WORD
+        n = min(n, cfg.raft.max_examples)
     new = len(u.pairs) * (1 + cfg.update.replay)  # a continuation on the update's pairs plus replay
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
 
@@ -141,11 +135,9 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
                      * (_prompt_tokens(arm, cfg, chunk, q_words, a_words, *f) * body_params + new_tokens * params) * 2
                      for f in formats) if want == "auto" else 0
         train = _train_tokens(arm, cfg, task, chunk, pair_words)
-        # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further; a
-        # row over the memory budget runs the forward of part of those layers again (recompute.py).
-        ft = training_settings(arm.weights, cfg)
-        again = recomputed_share(_train_row(arm, cfg, chunk, pair_words), 0, ft.micro_batch_tokens, 0.0)
-        seconds = (answer + choice) / answer_speed + (2 + 2 * ft.lora_layers * (1 + again)) * params * train / train_speed
+        # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further.
+        layers = training_settings(arm.weights, cfg).lora_layers
+        seconds = (answer + choice) / answer_speed + (2 + 2 * layers) * params * train / train_speed
         out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), seconds))
     return out
 
