@@ -48,8 +48,8 @@ def training_settings(weights: str, config: TaskConfig) -> FinetuneConfig:
     update = {"learning_rate": own.learning_rate, "epochs": own.epochs}
     if own.lora_layers is not None:
         update["lora_layers"] = own.lora_layers
-    if getattr(own, "micro_batch_tokens", None) is not None:  # raft's own memory budget; cpt has none
-        update["micro_batch_tokens"] = own.micro_batch_tokens
+    if weights == "raft-lora" and config.raft.micro_batch_tokens is not None:  # cpt has no budget of its own
+        update["micro_batch_tokens"] = config.raft.micro_batch_tokens
     return config.finetune.model_copy(update=update)
 
 
