@@ -104,7 +104,7 @@ def test_rows_over_the_budget_keep_fewer_activations_and_train_the_same_adapter(
     import torch
     from safetensors.torch import load_file
 
-    from harness.arms.finetune import _lora_model, label_weight, train_adapter
+    from harness.arms.finetune import lora_model, label_weight, train_adapter
     from harness.arms.recompute import LayerRecompute
     from harness.arms.training_data import qa_examples
     from harness.inference.models import DEFAULT_MODEL, load_generator, resolve_model
@@ -113,13 +113,14 @@ def test_rows_over_the_budget_keep_fewer_activations_and_train_the_same_adapter(
     examples = qa_examples(tok, load_task(TINY).knowledge.pairs, "Answer briefly.")
     shortest = min(len(e["input_ids"]) for e in examples)
 
-    lora = _lora_model(model, FinetuneConfig(lora_rank=4, lora_alpha=8), None, sparse_dropout=True)
-    recompute = LayerRecompute(lora, budget_tokens=512, label_weight=0.0)
+    lora = lora_model(model, FinetuneConfig(lora_rank=4, lora_alpha=8), None, sparse_dropout=True)
     ids = torch.tensor([examples[0]["input_ids"]])
     kept = []
-    for layers in (0, 15):
-        for i, m in enumerate(recompute.layers):
-            m.gradient_checkpointing = i < layers
+    n = ids.shape[1]
+    for budget, half in ((n, False), (n // 2, True)):  # the row fits; the row is about twice the budget
+        recompute = LayerRecompute(lora, budget_tokens=budget, label_weight=0.0)
+        layers = recompute.prepare(n, 0)
+        assert layers == 0 if not half else len(recompute.layers) // 2 <= layers <= len(recompute.layers) // 2 + 1
         saved = {}  # activations by storage: weights (saved for their input's gradient) are not kept copies
         weights = {p.untyped_storage().data_ptr() for p in lora.parameters()}
 
@@ -132,7 +133,7 @@ def test_rows_over_the_budget_keep_fewer_activations_and_train_the_same_adapter(
             lora.train()
             lora(input_ids=ids, use_cache=False).logits.sum().backward()
         kept.append(sum(saved.values()))
-    recompute.close()
+        recompute.close()
     lora.unload()
     assert not any(vars(m).get("gradient_checkpointing") for m in model.modules())
     print(f"kept for the backward pass: {kept[0] / 2**20:.1f} MB, half the layers recomputed {kept[1] / 2**20:.1f}")

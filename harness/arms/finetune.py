@@ -187,7 +187,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
     use_cache = base.config.use_cache
-    model = _lora_model(base, cfg, start_from, sparse_dropout)
+    model = lora_model(base, cfg, start_from, sparse_dropout)
     recompute = LayerRecompute(model, cfg.micro_batch_tokens, label_weight(base))
     try:
         trainer, batches = _labelled_only_trainer(model, args, split, train_tok, base, cfg, flatten, examples, recompute)
@@ -260,7 +260,7 @@ def _training_arguments(cfg: FinetuneConfig, checkpoints: Path, seed: int, rows:
     )
 
 
-def _lora_model(base, cfg: FinetuneConfig, start_from: TrainedAdapter | None, sparse_dropout: bool):
+def lora_model(base, cfg: FinetuneConfig, start_from: TrainedAdapter | None, sparse_dropout: bool):
     """`base` with trainable LoRA layers: a fresh LoRA, or `start_from`'s weights to continue."""
     if start_from is not None:
         model = peft.PeftModel.from_pretrained(base, str(start_from.path), is_trainable=True)
