@@ -281,13 +281,26 @@ def _labelled_only_trainer(model, args: TrainingArguments, split, tokenizer, bas
     if flatten is None:
         # Measured on coffee (bench/precision.py, 3 seeds): flattening makes a float32 epoch 1.27x faster at a
         # held-out loss within the seed spread, and a bf16 epoch no faster (21.9 vs 22.2 s), so bf16 pads.
-        flatten = base.dtype == torch.float32 and flattening_is_exact(model, tokenizer, examples, batch_loss)
+        flatten = base.dtype == torch.float32 and _flattens(model, tokenizer, examples, base)
     batches = CheapestBatches(tokenizer, base, flatten)
     trainer = LabelledOnlyTrainer(
         model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"], data_collator=batches,
         recompute=recompute, callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
                    *([training_callback(), ReturnFreePages()] if base.device.type == "cpu" else [])])
     return trainer, batches
+
+
+# Whether packed rows stay apart is a property of the model's attention code, not of the rows: proven once for a
+# model, it holds for every later training in the process (a run trains up to six adapters on one base).
+_PROVEN_FLAT: set[tuple] = set()
+
+
+def _flattens(model, tokenizer, examples: list[dict], base) -> bool:
+    key = (type(base).__name__, base.config.name_or_path, getattr(base.config, "_attn_implementation", None),
+           str(base.dtype), base.device.type)
+    if key not in _PROVEN_FLAT and flattening_is_exact(model, tokenizer, examples, batch_loss):
+        _PROVEN_FLAT.add(key)  # a failed check is not kept: it may only have lacked two rows to compare
+    return key in _PROVEN_FLAT
 
 
 class ReturnFreePages(TrainerCallback):
