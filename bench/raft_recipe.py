@@ -1,12 +1,15 @@
-"""RAFT's recipe, chosen on held-out training pairs: training time, peak memory and held-out accuracy per variant.
+"""A trained arm's recipe, chosen on held-out training pairs: training time, peak memory and held-out accuracy per
+variant. RAFT's by default; `--arm cpt` or `--arm finetune` (their section's epochs and learning rate; the
+max_examples field is ignored), `--arm rag` (nothing trained; with `--chunking`, the index's chunk size).
 
-Each variant trains the raft arm on the task's real recipe with some of `raft.max_examples`, `raft.epochs`,
-`raft.learning_rate` and `finetune.lora_layers` overridden, in its own process (so the peak RSS is that variant's
-alone) and a throwaway adapter cache. It then asks the trained arm, exactly as a run asks it (the retriever's
-top_k passages), training pairs that no variant's RAFT sample holds: held out from every variant, never test.
-So variants that train on different samples are scored on the same questions.
+Each variant trains the arm on the task's real recipe with some of its settings overridden, in its own process (so
+the peak RSS is that variant's alone) and a throwaway adapter cache. It then asks the trained arm, exactly as a
+run asks it, training pairs that no variant's RAFT sample holds: never test. So variants that train on different
+samples are scored on the same questions. cpt's demonstrations come from the pairs outside the held-out ones;
+finetune trains on every pair outside its eval split, the held-out ones included, so only its eval loss compares.
 
     .venv/bin/python bench/raft_recipe.py --variants "128,2,5e-4,1.0;64,2,1e-3,0.5" --held-out 48
+    .venv/bin/python bench/raft_recipe.py --arm cpt --variants "0,4,1e-3,1.0;0,2,2e-3,1.0" --sizes 64,128
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ def held_out(pairs: list, sizes: list[int], seed: int, n: int) -> list:
     return random.Random(seed + 7).sample(rest, min(n, len(rest)))
 
 
-def one(task_name: str, variant: str, sizes: list[int], n_held: int) -> None:
+def one(task_name: str, arm: str, variant: str, sizes: list[int], n_held: int, chunking: str) -> None:
     from harness.arms.pipeline import make_pipeline
     from trained_arm import load_shared
     from harness.measure import Measured
@@ -41,29 +44,43 @@ def one(task_name: str, variant: str, sizes: list[int], n_held: int) -> None:
     examples, epochs, lr, layers = variant.split(",")
     task = load_task(tasks_dir(None) / task_name)
     c = task.config
+    own = {"epochs": int(epochs), "learning_rate": float(lr)}
     cfg = c.model_copy(update={
-        "raft": c.raft.model_copy(update={"max_examples": int(examples), "epochs": int(epochs),
-                                          "learning_rate": float(lr)}),
-        "finetune": c.finetune.model_copy(update={"lora_layers": float(layers)})})
+        "raft": c.raft.model_copy(update={"max_examples": int(examples), **own}) if arm == "raft" else c.raft,
+        "cpt": c.cpt.model_copy(update=own) if arm == "cpt" else c.cpt,
+        "finetune": c.finetune.model_copy(update={"lora_layers": float(layers),
+                                                  **(own if arm == "finetune" else {})})})
+    if chunking:
+        words, overlap = map(int, chunking.split(","))
+        cfg = cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(
+            update={"chunk_words": words, "chunk_overlap": overlap})})
     shared, precision = load_shared(task, cfg)
-    pipe = make_pipeline("raft", shared)
+    pipe = make_pipeline(arm, shared)
     held = held_out(list(task.knowledge.pairs), sizes, cfg.seed, n_held)
+    shown = [p for p in task.knowledge.pairs if p not in set(held)]
     with Measured() as m:
-        pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
-    a = pipe.adapter
+        pipe.build(task.knowledge, demo_pool(shown, task.test))
+    a = pipe.adapter or argparse.Namespace(train_seconds=0.0, train_tokens=0, best_eval_loss=float("nan"))
     t = time.perf_counter()
     answers = pipe.answer([p.question for p in held], desc="held-out pairs")
     answer_s = time.perf_counter() - t
     acc = sum(score(x.text, (p.answer,))[cfg.metric] for x, p in zip(answers, held)) / len(held)
-    print(f"RESULT examples={examples} epochs={epochs} lr={lr} lora_layers={layers} training={precision.dtype} "
+    prompt = sum(x.prompt_tokens for x in answers) / len(answers)
+    print(f"RESULT arm={arm} chunking={cfg.retrieval.chunk_words},{cfg.retrieval.chunk_overlap} "
+          f"examples={examples} epochs={epochs} lr={lr} lora_layers={layers} training={precision.dtype} "
           f"train_s={a.train_seconds:.1f} train_tokens={a.train_tokens} peak_mb={m.peak_mb:.0f} "
-          f"best_eval={a.best_eval_loss:.4f} held_out={len(held)} {cfg.metric}={acc:.3f} answer_s={answer_s:.1f}",
+          f"best_eval={a.best_eval_loss:.4f} held_out={len(held)} {cfg.metric}={acc:.3f} answer_s={answer_s:.1f} "
+          f"prompt_tokens={prompt:.0f}",
           flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="coffee")
+    ap.add_argument("--arm", default="raft", choices=["raft", "cpt", "rag", "finetune"],
+                    help="the arm whose recipe varies (rag: only --chunking)")
+    ap.add_argument("--chunking", default="", help="'words,overlap': retrieval.chunk_words and chunk_overlap for "
+                    "every variant (default: the task's)")
     ap.add_argument("--variants", default="128,2,5e-4,1.0;128,2,5e-4,0.5;64,2,1e-3,0.5",
                     help="';'-separated max_examples,epochs,learning_rate,lora_layers")
     ap.add_argument("--held-out", type=int, default=48, help="training pairs outside every variant's sample")
@@ -74,9 +91,10 @@ def main() -> None:
     variants = a.variants.split(";")
     sizes = sorted({int(x) for x in a.sizes.split(",")} if a.sizes else {int(v.split(",")[0]) for v in variants})
     if a.one:
-        return one(a.task, a.one, sizes, a.held_out)
+        return one(a.task, a.arm, a.one, sizes, a.held_out, a.chunking)
     for v in variants:
-        cmd = [sys.executable, __file__, "--task", a.task, "--variants", a.variants, "--held-out", str(a.held_out),
+        cmd = [sys.executable, __file__, "--task", a.task, "--arm", a.arm, "--variants", a.variants,
+               "--held-out", str(a.held_out), "--chunking", a.chunking,
                "--sizes", ",".join(map(str, sizes)), "--one", v]
         out = subprocess.run(cmd, capture_output=True, text=True)
         print(next((l for l in out.stdout.splitlines() if l.startswith("RESULT")), out.stderr[-800:]), flush=True)
