@@ -63,10 +63,15 @@ def test_the_committed_report_has_every_section_in_order(run_copy):
 
 def test_a_partial_report_says_which_arms_are_still_to_come(run_copy):
     _edit_info(run_copy, partial={"done": ["base", "prompt"], "pending": ["rag", "finetune"]})
+    for png in run_copy.glob("*.png"):
+        png.unlink()
     render(run_copy)
     text = (run_copy / "report.md").read_text()
     assert "> **Partial report: 2 of 4 arms; rag, finetune still to come.**" in text
     assert text.index("Partial report") < text.index("Model `")
+    # Its figures wait for the last arm: none drawn, none linked, and the page says when they come.
+    assert not list(run_copy.glob("*.png")) and "![" not in text
+    assert "## Figures\n\nDrawn when every arm has finished." in text
 
 
 def test_a_run_without_the_update_experiment_says_it_was_skipped(run_copy):

@@ -59,7 +59,7 @@ def _tables(run: LoadedRun, run_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
-    """(Re)writes the CSV tables, figures, report.md and report.html from the run's saved files; with
+    """(Re)writes the CSV tables, figures (a finished run's), report.md and report.html from the run's saved files; with
     `deployment` (else the profile run.json recorded), cost_projection.csv and Cost at your scale too.
 
     Returns the verdict sentences, for the one-screen summary."""
@@ -69,7 +69,9 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
     acc, cost, fresh = t["accuracy"], t["cost"], t["freshness"]
     profile, proj = _projection(run_dir, info, run.saved, cost, deployment)
     said = verdict(acc, t["significance"], fresh, cost, metric, run.preds) + coverage(info, run.preds)
-    figures = draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(run.saved))
+    # A partial report is rewritten after every arm, and its readers want the tables; drawing the figures each
+    # time was a tenth of a small run's time. They are drawn once, when every arm is done.
+    figures = [] if info.get("partial") else draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(run.saved))
     text = document.markdown(document.context(run, t, said, figures, profile, proj))
     (run_dir / "report.md").write_text(text)
     write_report_html(run_dir, run, text)
