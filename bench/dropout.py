@@ -3,7 +3,8 @@
 Rows are random token ids with the last 8 positions labelled (a RAFT example's shape: a long prompt of passages,
 a short answer), 8 rows a batch, the task-default LoRA (rank 16 on every projection), AdamW, autocast as the
 Trainer sets it for a bf16 base. Each variant loads the model in its own process; 2 warm-up steps, then the mean
-of --steps. `--profile` prints the operators that took the most time in one torch-dropout step.
+of --steps. `--profile` prints the operators that took the most time in one step of `--profile-variant`
+(torch dropout unless named).
 
     .venv/bin/python bench/dropout.py --dtype bfloat16 --length 300
     .venv/bin/python bench/dropout.py --dtype float32 --length 24 --steps 10
@@ -73,6 +74,7 @@ def main() -> None:
     ap.add_argument("--length", type=int, default=300, help="tokens per row")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile-variant", default=VARIANTS[0], choices=VARIANTS, help="the variant --profile times")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -84,14 +86,14 @@ def main() -> None:
     for variant in VARIANTS:
         cmd = [sys.executable, __file__, "--dtype", args.dtype, "--length", str(args.length),
                "--steps", str(args.steps), "--one", variant]
-        if args.profile and variant == "torch dropout":
+        if args.profile and variant == args.profile_variant:
             cmd.append("--profile")
         r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
         first = first or r["s_per_step"]
         table = table or r.get("profile")
         print(f"| {variant} | {r['s_per_step']:.2f} | {first / r['s_per_step']:.2f}x |", flush=True)
     if table:
-        print("\nOne torch-dropout step, by operator:\n" + table)
+        print(f"\nOne step ({args.profile_variant}), by operator:\n" + table)
 
 
 if __name__ == "__main__":
