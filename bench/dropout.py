@@ -97,7 +97,8 @@ def main() -> None:
         r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
         first = first or r["s_per_step"]
         table = table or r.get("profile")
-        print(f"| {variant} | {r['first_s']:.1f} | {r['s_per_step']:.2f} | {first / r['s_per_step']:.2f}x |", flush=True)
+        print(f"| {variant} | {r['first_s']:.1f} | {r['s_per_step']:.2f} | {first / r['s_per_step']:.2f}x |",
+              flush=True)
     if table:
         print(f"\nOne step ({args.profile_variant}), by operator:\n" + table)
 
