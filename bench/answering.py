@@ -98,8 +98,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--arm", default="prompt", help="which arm's prompts: prompt (few-shot) or rag (passages)")
     ap.add_argument("--demo-format", default="2x1",
-                    help="for a rag arm: demonstrations x passages each, fixed instead of chosen on training "
-                         "pairs (2x1 is what the coffee run chose)")
+                    help="for a rag arm: demonstrations x passages each [x passages for the question], fixed "
+                         "instead of chosen on training pairs (2x1 is what the coffee run chose)")
     ap.add_argument("--plain-batched", action="store_true",
                     help="also time the previous harness path (model.generate on left-padded batches)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
@@ -119,7 +119,8 @@ def main() -> None:
                     embedder_id=DEFAULT_EMBEDDER)
     pipe = make_pipeline(args.arm, shared)
     if pipe.retrieves:
-        pipe.demo_format = tuple(int(x) for x in args.demo_format.split("x"))  # skip the choice (minutes)
+        fmt = tuple(int(x) for x in args.demo_format.split("x"))
+        pipe.demo_format = fmt if len(fmt) == 3 else (*fmt, task.config.retrieval.top_k)  # skip the choice (minutes)
     pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
     gen = task.config.generation
     if args.phases:

@@ -37,17 +37,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="coffee")
     ap.add_argument("--questions", type=int, default=48)
-    ap.add_argument("--demo-format", default="2x1", help="demonstrations x passages each (coffee's choice)")
+    ap.add_argument("--demo-format", default="2x1",
+                    help="demonstrations x passages each [x passages for the question]")
     args = ap.parse_args()
     task = find_task(args.task, tasks_dir())
     model, tok = load_generator(resolve_model(DEFAULT_MODEL))
     shared = Shared(model, tok, load_embedder(resolve_embedder(DEFAULT_EMBEDDER)), task.config, DEFAULT_MODEL,
                     Path(tempfile.mkdtemp()), embedder_id=DEFAULT_EMBEDDER)
     pipe = make_pipeline("rag", shared)
-    pipe.demo_format = tuple(int(x) for x in args.demo_format.split("x"))
+    fmt = tuple(int(x) for x in args.demo_format.split("x"))
+    pipe.demo_format = fmt if len(fmt) == 3 else (*fmt, task.config.retrieval.top_k)
     pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
     questions = [q.question for q in task.test][: args.questions]
-    found = pipe.index.search(questions, task.config.retrieval.top_k)
+    found = pipe.index.search(questions, pipe.top_k)
     ids = [tok(render(tok, pipe.prompt(q, p)), add_special_tokens=False).input_ids for q, p in zip(questions, found)]
     shared_len = common_prefix(ids)
     suffixes = sorted(s[shared_len:] for s in ids)

@@ -1,6 +1,7 @@
 """A trained arm's recipe, chosen on held-out training pairs: training time, peak memory and held-out accuracy per
 variant. RAFT's by default; `--arm cpt` or `--arm finetune` (their section's epochs and learning rate; the
 max_examples field is ignored), `--arm rag` (nothing trained; with `--chunking`, the index's chunk size).
+`--top-k` sets how many passages every retrieving prompt holds, in training and in asking alike.
 
 Each variant trains the arm on the task's real recipe with some of its settings overridden, in its own process (so
 the peak RSS is that variant's alone) and a throwaway adapter cache. It then asks the trained arm, exactly as a
@@ -32,7 +33,7 @@ def held_out(pairs: list, sizes: list[int], seed: int, n: int) -> list:
     return random.Random(seed + 7).sample(rest, min(n, len(rest)))
 
 
-def one(task_name: str, arm: str, variant: str, sizes: list[int], n_held: int, chunking: str) -> None:
+def one(task_name: str, arm: str, variant: str, sizes: list[int], n_held: int, chunking: str, top_k: int) -> None:
     from harness.arms.pipeline import make_pipeline
     from trained_arm import load_shared
     from harness.measure import Measured
@@ -54,6 +55,8 @@ def one(task_name: str, arm: str, variant: str, sizes: list[int], n_held: int, c
         words, overlap = map(int, chunking.split(","))
         cfg = cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(
             update={"chunk_words": words, "chunk_overlap": overlap})})
+    if top_k:
+        cfg = cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(update={"top_k": top_k})})
     shared, precision = load_shared(task, cfg)
     pipe = make_pipeline(arm, shared)
     held = held_out(list(task.knowledge.pairs), sizes, cfg.seed, n_held)
@@ -67,10 +70,11 @@ def one(task_name: str, arm: str, variant: str, sizes: list[int], n_held: int, c
     acc = sum(score(x.text, (p.answer,))[cfg.metric] for x, p in zip(answers, held)) / len(held)
     prompt = sum(x.prompt_tokens for x in answers) / len(answers)
     print(f"RESULT arm={arm} chunking={cfg.retrieval.chunk_words},{cfg.retrieval.chunk_overlap} "
+          f"top_k={cfg.retrieval.top_k} "
           f"examples={examples} epochs={epochs} lr={lr} lora_layers={layers} training={precision.dtype} "
           f"train_s={a.train_seconds:.1f} train_tokens={a.train_tokens} peak_mb={m.peak_mb:.0f} "
           f"best_eval={a.best_eval_loss:.4f} held_out={len(held)} {cfg.metric}={acc:.3f} answer_s={answer_s:.1f} "
-          f"prompt_tokens={prompt:.0f}",
+          f"prompt_tokens={prompt:.0f} demo_format={pipe.demo_format}",
           flush=True)
 
 
@@ -81,6 +85,8 @@ def main() -> None:
                     help="the arm whose recipe varies (rag: only --chunking)")
     ap.add_argument("--chunking", default="", help="'words,overlap': retrieval.chunk_words and chunk_overlap for "
                     "every variant (default: the task's)")
+    ap.add_argument("--top-k", type=int, default=0, help="retrieval.top_k for every variant: the passages a RAFT "
+                    "example trains on and every retrieving prompt holds (default: the task's)")
     ap.add_argument("--variants", default="128,2,5e-4,1.0;128,2,5e-4,0.5;64,2,1e-3,0.5",
                     help="';'-separated max_examples,epochs,learning_rate,lora_layers")
     ap.add_argument("--held-out", type=int, default=48, help="training pairs outside every variant's sample")
@@ -91,10 +97,10 @@ def main() -> None:
     variants = a.variants.split(";")
     sizes = sorted({int(x) for x in a.sizes.split(",")} if a.sizes else {int(v.split(",")[0]) for v in variants})
     if a.one:
-        return one(a.task, a.arm, a.one, sizes, a.held_out, a.chunking)
+        return one(a.task, a.arm, a.one, sizes, a.held_out, a.chunking, a.top_k)
     for v in variants:
         cmd = [sys.executable, __file__, "--task", a.task, "--arm", a.arm, "--variants", a.variants,
-               "--held-out", str(a.held_out), "--chunking", a.chunking,
+               "--held-out", str(a.held_out), "--chunking", a.chunking, "--top-k", str(a.top_k),
                "--sizes", ",".join(map(str, sizes)), "--one", v]
         out = subprocess.run(cmd, capture_output=True, text=True)
         print(next((l for l in out.stdout.splitlines() if l.startswith("RESULT")), out.stderr[-800:]), flush=True)

@@ -1,9 +1,9 @@
 """The typed schema of `task.yaml`. Every key is optional except `name`; defaults live here, once."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 METRICS = ("exact_match", "contains", "f1", "recall", "rouge_l", "semantic")
 Metric = Literal[METRICS]  # type: ignore[valid-type]  (one list of names to keep)
@@ -83,10 +83,26 @@ class UpdateConfig(_Strict):
     replay: float = Field(1.0, ge=0.0, le=100.0)  # old examples replayed per new one, against forgetting
 
 
-class DemoConfig(_Strict):
-    """How retrieving arms with `demonstrations: auto` pick their format, on training pairs, never on test."""
+def _asks_with_passages(candidate: list[int]) -> list[int]:
+    if len(candidate) == 3 and candidate[2] < 1:
+        raise ValueError("the third number, the passages retrieved for the question, must be 1 or more")
+    return candidate
 
-    candidates: list[list[int]] = [[0, 0], [1, 1], [2, 1], [3, 1]]  # [demonstrations, passages each]
+
+# [demonstrations, passages each demonstration shows] or, with a third number, also the passages retrieved for
+# the question (otherwise retrieval.top_k).
+Candidate = Annotated[list[Annotated[int, Field(ge=0, le=50)]], Field(min_length=2, max_length=3),
+                      AfterValidator(_asks_with_passages)]
+
+
+class DemoConfig(_Strict):
+    """How retrieving arms with `demonstrations: auto` pick their format, on training pairs, never on test.
+
+    A candidate's third number lets the choice find how many passages the reader does best with: on coffee's
+    held-out training pairs a 135M reader answered more of them with one passage than with three (bench/README.md).
+    Arms trained with passages (RAFT) are always asked with retrieval.top_k, the number they were trained with."""
+
+    candidates: list[Candidate] = Field([[0, 0], [1, 1], [2, 1], [3, 1]], min_length=1)
     eval_questions: int = Field(24, ge=4, le=500)
 
 

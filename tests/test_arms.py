@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from harness.arms.batches import CheapestBatches, flattening_is_exact
+from harness.arms.catalog import DEFAULT_ARMS, describe, format_candidates
 from harness.retrieval.bm25 import BM25Index
 from harness.cli import main
 from harness.config import TaskConfig
@@ -184,6 +185,16 @@ def test_pair_trained_arms_are_not_retrained_without_new_pairs(tiny_run, tmp_pat
     assert "not retrained: no new training pairs" in (run / "report.md").read_text()
 
 
+def test_a_format_may_choose_the_question_s_passages_except_for_an_arm_trained_with_them():
+    cfg = TaskConfig(name="t", retrieval={"top_k": 3}, demonstrations={"candidates": [[0, 0, 1], [2, 1, 2], [2, 1]]})
+    assert format_candidates(DEFAULT_ARMS["rag"], cfg) == [(0, 0, 1), (2, 1, 2), (2, 1, 3)]
+    # RAFT learnt to read three passages: asking it with fewer would not be the format it was trained in.
+    assert format_candidates(DEFAULT_ARMS["raft"], cfg) == [(0, 0, 3), (2, 1, 3)]
+    assert "hybrid passages, as many as held-out training pairs choose" in describe(DEFAULT_ARMS["rag"], cfg)
+    assert "top-1 hybrid passages" in describe(DEFAULT_ARMS["rag"], cfg, 1)
+    assert "top-3 hybrid passages" in describe(DEFAULT_ARMS["raft"], cfg)
+
+
 # Four more pairs on facts the test never asks: with tiny's own two, a demonstration pool of 6, enough to hold 4 out.
 UNTESTED_PAIRS = [("Who founded Quillport?", "salt traders"), ("When do the herons of the Ashen River nest?", "every spring"),
                   ("At which feast do islanders eat their traditional dish?", "the harvest festival"),
@@ -192,13 +203,14 @@ UNTESTED_PAIRS = [("Who founded Quillport?", "salt traders"), ("When do the hero
 
 def test_auto_demonstrations_choose_a_format_on_held_out_training_pairs(tmp_path):
     """rag's `demonstrations: auto` with a pool large enough to choose: every candidate is scored on held-out
-    training pairs, exactly one is chosen (the best, ties to the shorter prompt), and the arm then shows it."""
+    training pairs, exactly one is chosen (the best, ties to the shorter prompt), and the arm then shows it and
+    retrieves as many passages for each question as its format says (a third number, else retrieval.top_k: 1)."""
     tasks = tmp_path / "tasks"
     shutil.copytree(FIXTURES / "tiny", tasks / "tiny")
     with open(tasks / "tiny" / "train.jsonl", "a") as f:
         f.writelines(json.dumps({"question": q, "answer": a}) + "\n" for q, a in UNTESTED_PAIRS)
     cfg = yaml.safe_load((tasks / "tiny" / "task.yaml").read_text())
-    cfg["demonstrations"] = {"candidates": [[0, 0], [1, 1], [2, 1]], "eval_questions": 4}
+    cfg["demonstrations"] = {"candidates": [[0, 0], [1, 1, 2], [2, 1]], "eval_questions": 4}
     (tasks / "tiny" / "task.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks), "--results-dir", str(tmp_path / "r"),
                  "--cache-dir", str(tmp_path / "cache"), "--pipelines", "rag", "--no-freshness"]) == 0
@@ -206,13 +218,18 @@ def test_auto_demonstrations_choose_a_format_on_held_out_training_pairs(tmp_path
     rag = json.loads((run / "costs.json").read_text())["costs"]["rag"]
     assert rag["demo_pool"] == 6
     rows = rag["demo_selection"]
-    assert [(r["demonstrations"], r["passages_each"]) for r in rows] == [(0, 0), (1, 1), (2, 1)]
+    assert [(r["demonstrations"], r["passages_each"], r["question_passages"]) for r in rows] == [
+        (0, 0, 1), (1, 1, 2), (2, 1, 1)]
     assert all(r["eval_questions"] == 4 and 0 <= r["contains"] <= 1 for r in rows)
     chosen = [r for r in rows if r["chosen"] is True]
     assert len(chosen) == 1 and sum(r["chosen"] is False for r in rows) == 2
     assert chosen[0] == max(rows, key=lambda r: (r["contains"], -r["prompt_tokens_mean"]))
     assert rag["demonstrations_shown"] == len(rag["demonstrations"]) == chosen[0]["demonstrations"]
     assert rag["demo_passages_each"] == chosen[0]["passages_each"]
+    k = chosen[0]["question_passages"]
+    assert k == 2  # the model's choice here, so the check below would catch questions asked with top_k's 1
+    rows = [json.loads(x) for x in (run / "predictions.jsonl").read_text().splitlines()]
+    assert rows and all(len(r["passages"]) == k for r in rows) and f"top-{k} " in rag["arm"]
     assert all(len(d["passages"]) == chosen[0]["passages_each"] for d in rag["demonstrations"])
     # Held out and shown alike come from train.jsonl, never from test.jsonl.
     train = {json.loads(x)["question"] for x in (tasks / "tiny" / "train.jsonl").read_text().splitlines()}

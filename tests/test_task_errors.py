@@ -53,6 +53,12 @@ def test_misspelt_key_is_named_with_its_line(tasks_dir, capsys):
     ("learning_rate: 0.001", "learning_rate: -0.001", "finetune.learning_rate", "greater than 0"),
     ("top_k: 1", "top_k: 0", "retrieval.top_k", "greater than or equal to 1"),
     ("epochs: 2", "epochs: two", "finetune.epochs", "integer"),
+    # A demonstration format is 2 or 3 numbers, the third (passages for the question) at least 1: caught here, not
+    # when the choice unpacks it after the model has loaded.
+    ("seed: 0", "seed: 0\ndemonstrations:\n  candidates: [[0, 0], [1, 1, 0]]", "demonstrations.candidates.1",
+     "must be 1 or more"),
+    ("seed: 0", "seed: 0\ndemonstrations:\n  candidates: [[1]]", "demonstrations.candidates.0", "at least 2 items"),
+    ("seed: 0", "seed: 0\ndemonstrations:\n  candidates: []", "demonstrations.candidates", "at least 1 item"),
 ])
 def test_wrong_value_type_or_range(tasks_dir, capsys, old, new, key, says):
     edit(tasks_dir / "tiny" / "task.yaml", old, new)

@@ -73,11 +73,26 @@ def demonstrations(arm: ArmConfig, config: TaskConfig) -> int | str:
     return config.prompt.few_shot if arm.demonstrations == "few_shot" else arm.demonstrations
 
 
-def describe(arm: ArmConfig, config: TaskConfig) -> str:
-    """One line for reports: what the arm is made of."""
+def format_candidates(arm: ArmConfig, config: TaskConfig) -> list[tuple[int, int, int]]:
+    """The formats `demonstrations: auto` chooses among: (demonstrations, passages each shows, passages retrieved
+    for the question). An arm trained with passages is asked with as many as it was trained with."""
+    top = config.retrieval.top_k
+    fixed = arm.weights in TRAINS_WITH_PASSAGES
+    return list(dict.fromkeys((c[0], c[1], c[2] if len(c) == 3 and not fixed else top)
+                              for c in config.demonstrations.candidates))
+
+
+def describe(arm: ArmConfig, config: TaskConfig, top_k: int | None = None) -> str:
+    """One line for reports: what the arm is made of; `top_k`: the passages it retrieves for a question, once
+    known (before its format is chosen, the description says when the choice decides it)."""
     demos = demonstrations(arm, config)
     demo_text = "demonstrations chosen on held-out training pairs" if demos == "auto" else f"{demos} demonstrations"
-    context = f"top-{config.retrieval.top_k} {config.retrieval.method} passages" if arm.context == "retrieved" \
-        else "no context"
+    method = config.retrieval.method
+    if arm.context != "retrieved":
+        context = "no context"
+    elif top_k is None and demos == "auto" and len({c[2] for c in format_candidates(arm, config)}) > 1:
+        context = f"{method} passages, as many as held-out training pairs choose"
+    else:
+        context = f"top-{top_k or config.retrieval.top_k} {method} passages"
     return (f"{arm.weights} weights, {context}, {demo_text}" + ("" if arm.instruction else ", no instruction")
             + (", plain Question/Answer format" if arm.format == "plain" else ""))

@@ -98,7 +98,9 @@ class Pipeline:
         self.index = None
         self.adapter: TrainedAdapter | None = None
         self.demos: list[Demonstration] = []
-        self.demo_format: tuple[int, int] | None = None  # (demonstrations, passages each) once chosen
+        # (demonstrations, passages each shows, passages retrieved for the question) once chosen
+        self.demo_format: tuple[int, int, int] | None = None
+        self.top_k = self.cfg.retrieval.top_k  # passages retrieved for each question
         self.demo_selection: list[dict] = []
         self.timing: dict[str, float] = {}
         self.raft_oracle_share: float | None = None
@@ -224,8 +226,9 @@ class Pipeline:
         if want == "auto" and self.demo_format is None:
             self.demo_format = self._choose_format(pool)
         elif want != "auto":
-            self.demo_format = (int(want), self.cfg.retrieval.top_k if self.retrieves else 0)
-        k, each = self.demo_format
+            top = self.cfg.retrieval.top_k
+            self.demo_format = (int(want), top if self.retrieves else 0, top)
+        k, each, self.top_k = self.demo_format
         self.demos = self._make_demos(draw(pool, k, self.cfg.seed) if k else [], each)
         self.timing["demonstrations_s"] = time.perf_counter() - t
 
@@ -237,32 +240,37 @@ class Pipeline:
         found = self.index.search([p.question for p in pairs], passages_each)
         return [Demonstration(p.question, p.answer, tuple(x.text for x in f)) for p, f in zip(pairs, found)]
 
-    def _choose_format(self, pool: DemoPool) -> tuple[int, int]:
-        """Demonstration count and passages per demonstration, chosen by the task metric on held-out training
-        pairs (never on test); ties go to the shorter prompt."""
-        cands = [tuple(c) for c in self.cfg.demonstrations.candidates]
-        most = max(k for k, _ in cands)
+    def _choose_format(self, pool: DemoPool) -> tuple[int, int, int]:
+        """Demonstration count, passages per demonstration and passages for the question, chosen by the task
+        metric on held-out training pairs (never on test); ties go to the shorter prompt."""
+        top = self.cfg.retrieval.top_k
+        cands = arms_mod.format_candidates(self.arm, self.cfg)
+        most = max(k for k, _, _ in cands)
         n_eval = min(self.cfg.demonstrations.eval_questions, len(pool.pairs) - most)
         if n_eval < 2:
-            fallback = (1, 1) if pool.pairs else (0, 0)
-            self.demo_selection = [{"demonstrations": fallback[0], "passages_each": fallback[1], "score": None,
+            fallback = (1, 1, top) if pool.pairs else (0, 0, top)
+            self.demo_selection = [{"demonstrations": fallback[0], "passages_each": fallback[1],
+                                    "question_passages": top, "score": None,
                                     "note": f"only {len(pool.pairs)} demonstration pairs: too few to choose"}]
             return fallback
         held = random.Random(self.cfg.seed + 1).sample(list(pool.pairs), n_eval)
         rest = DemoPool(tuple(p for p in pool.pairs if p not in set(held)), pool.excluded)
         metric = self.cfg.metric if self.cfg.metric != "semantic" else "f1"  # the embedder is not ours to call
         rows = []
-        for k, each in cands:
+        for k, each, top_k in cands:
+            self.top_k = top_k
             self.demos = self._make_demos(draw(rest, k, self.cfg.seed) if k else [], each)
-            answers = self.answer([p.question for p in held], desc=f"choosing demonstrations [{self.name}] {k}x{each}")
-            rows.append({"demonstrations": k, "passages_each": each, "eval_questions": n_eval,
+            answers = self.answer([p.question for p in held],
+                                  desc=f"choosing demonstrations [{self.name}] {k}x{each}, {self.top_k} passages")
+            rows.append({"demonstrations": k, "passages_each": each, "question_passages": self.top_k,
+                         "eval_questions": n_eval,
                          metric: sum(score(a.text, (p.answer,))[metric] for a, p in zip(answers, held)) / n_eval,
                          "prompt_tokens_mean": sum(a.prompt_tokens for a in answers) / n_eval})
         best = max(rows, key=lambda r: (r[metric], -r["prompt_tokens_mean"]))
         for r in rows:
             r["chosen"] = r is best
         self.demo_selection = rows
-        return best["demonstrations"], best["passages_each"]
+        return best["demonstrations"], best["passages_each"], best["question_passages"]
 
     def add_documents(self, docs: tuple[Document, ...]) -> None:
         """New documents arrive; take them in without rebuilding (only a retriever can)."""
@@ -276,8 +284,7 @@ class Pipeline:
 
     def answer(self, questions: list[str], desc: str | None = None) -> list[Answer]:
         t = time.perf_counter()
-        k = self.cfg.retrieval.top_k
-        found = self.index.search(questions, k) if self.retrieves else [[] for _ in questions]
+        found = self.index.search(questions, self.top_k) if self.retrieves else [[] for _ in questions]
         retrieval_each = (time.perf_counter() - t) / max(1, len(questions)) if self.retrieves else 0.0
         gen = self.cfg.generation
         prompts = [self.prompt(q, p) for q, p in zip(questions, found)]
@@ -300,7 +307,7 @@ class Pipeline:
 
     def costs(self) -> dict:
         idx = self.index
-        out = {"arm": arms_mod.describe(self.arm, self.cfg), "weights": self.arm.weights,
+        out = {"arm": arms_mod.describe(self.arm, self.cfg, self.top_k), "weights": self.arm.weights,
                "context": self.arm.context,
                "index_mb": idx.nbytes / 1e6 if idx is not None else None,
                "index_kind": idx.kind if idx is not None else None,

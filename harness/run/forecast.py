@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harness.arms.catalog import demonstrations, training_settings
+from harness.arms.catalog import demonstrations, format_candidates, training_settings
 from harness.config import ArmConfig, TaskConfig
 from harness.task.folder import Knowledge, QAPair, Task
 
@@ -58,8 +58,8 @@ def _passage_words(task, cfg: TaskConfig) -> float:
 
 
 def _prompt_tokens(arm: ArmConfig, cfg: TaskConfig, chunk: float, question_words: float, answer_words: float,
-                   demos: int, passages_each: int) -> float:
-    words = question_words + (cfg.retrieval.top_k * chunk if arm.context == "retrieved" else 0)
+                   demos: int, passages_each: int, question_passages: int) -> float:
+    words = question_words + (question_passages * chunk if arm.context == "retrieved" else 0)
     words += demos * (question_words + answer_words + passages_each * chunk)
     if arm.instruction:
         words += len((cfg.prompt.rag_instruction if arm.context == "retrieved" else cfg.prompt.system).split())
@@ -124,7 +124,9 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
     for name in names:
         arm = table[name]
         want = demonstrations(arm, cfg)
-        formats = [tuple(c) for c in cfg.demonstrations.candidates] if want == "auto" else [(want, 0)]
+        top = cfg.retrieval.top_k
+        formats = format_candidates(arm, cfg) if want == "auto" else [
+            (want, top if arm.context == "retrieved" else 0, top)]
         shown = formats[len(formats) // 2]  # "auto" picks one candidate: the middle one as a guess
         prompt = _prompt_tokens(arm, cfg, chunk, q_words, a_words, *shown)
         # Main phase, the fresh questions after the update, and the rebuilt phase: every question again for an

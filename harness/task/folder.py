@@ -317,7 +317,8 @@ def load_config(path: Path) -> TaskConfig:
     config, root = load_yaml_as(path, MAX_YAML_BYTES, TaskConfig, "name:, description:", {
         "extra_forbidden": lambda m: "unknown key (check the spelling; `harness new-task` writes a template "
                                      "with every key)",
-        "string_type": lambda m: m + ' (put the value in quotes, e.g. name: "2024")'})
+        "string_type": lambda m: m + ' (put the value in quotes, e.g. name: "2024")',
+        "value_error": lambda m: m.removeprefix("Value error, ")})
     if not is_task_name(config.name):
         raise HarnessError(f"name: {config.name!r} is not a plain task name ({TASK_NAME_RULE}); "
                            "the run folder is named after the task folder", path, yaml_line(root, ("name",)))
