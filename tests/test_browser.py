@@ -62,8 +62,8 @@ def test_report_context_has_one_row_per_question_and_phase():
     assert len(ctx["phases"]["main"]) == len(questions)
     assert list(ctx["phases"]) == ["main", "update_no_rebuild", "update_rebuilt"]
     assert ctx["arms"] == json.loads((EXAMPLE / "run.json").read_text())["pipelines"]
-    rag = ctx["phases"]["main"][0].cells["rag"]
-    assert rag.passages and any(p.source for p in rag.passages)  # coffee-001's source passage is marked
+    raft = ctx["phases"]["main"][0].cells["raft"]  # three passages (rag reads the one it chose, here not the source)
+    assert raft.passages and any(p.source for p in raft.passages)  # coffee-001's source passage is marked
 
 
 def _pred(arm: str, qid: str, contains: float, **extra) -> dict:
