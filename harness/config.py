@@ -99,10 +99,11 @@ class DemoConfig(_Strict):
     """How retrieving arms with `demonstrations: auto` pick their format, on training pairs, never on test.
 
     A candidate's third number lets the choice find how many passages the reader does best with: on coffee's
-    held-out training pairs a 135M reader answered more of them with one passage than with three (bench/README.md).
-    Arms trained with passages (RAFT) are always asked with retrieval.top_k, the number they were trained with."""
+    held-out training pairs a 135M reader answered more of them with one passage than with three (bench/README.md),
+    so the defaults also try one. Arms trained with passages (RAFT) are always asked with retrieval.top_k, the
+    number they were trained with."""
 
-    candidates: list[Candidate] = Field([[0, 0], [1, 1], [2, 1], [3, 1]], min_length=1)
+    candidates: list[Candidate] = Field([[0, 0], [1, 1], [2, 1], [3, 1], [1, 1, 1], [2, 1, 1]], min_length=1)
     eval_questions: int = Field(24, ge=4, le=500)
 
 

@@ -70,7 +70,7 @@ update:                         # how trained arms take in updates/
   replay: {update_replay}                 # old examples replayed per new one when continuing (against forgetting)
 
 demonstrations:                 # how `rag` chooses its demonstration format, on training pairs, never on test
-  candidates: {candidates}   # [demonstrations, passages each]
+  candidates: {candidates}   # [demonstrations, passages each(, passages for the question: else top_k)]
   eval_questions: {eval_questions}
 
 # Extra arms, on top of base, prompt, rag, finetune, raft and cpt: weights (base | qa-lora | raft-lora |
