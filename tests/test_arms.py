@@ -193,6 +193,8 @@ def test_a_format_may_choose_the_question_s_passages_except_for_an_arm_trained_w
     assert "hybrid passages, as many as held-out training pairs choose" in describe(DEFAULT_ARMS["rag"], cfg)
     assert "top-1 hybrid passages" in describe(DEFAULT_ARMS["rag"], cfg, 1)
     assert "top-3 hybrid passages" in describe(DEFAULT_ARMS["raft"], cfg)
+    one = cfg.model_copy(update={"demonstrations": cfg.demonstrations.model_copy(update={"candidates": [[2, 1, 1]]})})
+    assert "top-1 hybrid passages" in describe(DEFAULT_ARMS["rag"], one)  # one choice: known before it is made
 
 
 # Four more pairs on facts the test never asks: with tiny's own two, a demonstration pool of 6, enough to hold 4 out.

@@ -88,11 +88,14 @@ def describe(arm: ArmConfig, config: TaskConfig, top_k: int | None = None) -> st
     demos = demonstrations(arm, config)
     demo_text = "demonstrations chosen on held-out training pairs" if demos == "auto" else f"{demos} demonstrations"
     method = config.retrieval.method
+    if top_k is None:
+        ks = {c[2] for c in format_candidates(arm, config)} if demos == "auto" else {config.retrieval.top_k}
+        top_k = ks.pop() if len(ks) == 1 else None
     if arm.context != "retrieved":
         context = "no context"
-    elif top_k is None and demos == "auto" and len({c[2] for c in format_candidates(arm, config)}) > 1:
+    elif top_k is None:
         context = f"{method} passages, as many as held-out training pairs choose"
     else:
-        context = f"top-{top_k or config.retrieval.top_k} {method} passages"
+        context = f"top-{top_k} {method} passages"
     return (f"{arm.weights} weights, {context}, {demo_text}" + ("" if arm.instruction else ", no instruction")
             + (", plain Question/Answer format" if arm.format == "plain" else ""))

@@ -258,11 +258,11 @@ class Pipeline:
         metric = self.cfg.metric if self.cfg.metric != "semantic" else "f1"  # the embedder is not ours to call
         rows = []
         for k, each, top_k in cands:
-            self.top_k = top_k
+            self.top_k = top_k  # what `answer` retrieves with, for this candidate's questions
             self.demos = self._make_demos(draw(rest, k, self.cfg.seed) if k else [], each)
             answers = self.answer([p.question for p in held],
-                                  desc=f"choosing demonstrations [{self.name}] {k}x{each}, {self.top_k} passages")
-            rows.append({"demonstrations": k, "passages_each": each, "question_passages": self.top_k,
+                                  desc=f"choosing demonstrations [{self.name}] {k}x{each}, {top_k} passages")
+            rows.append({"demonstrations": k, "passages_each": each, "question_passages": top_k,
                          "eval_questions": n_eval,
                          metric: sum(score(a.text, (p.answer,))[metric] for a, p in zip(answers, held)) / n_eval,
                          "prompt_tokens_mean": sum(a.prompt_tokens for a in answers) / n_eval})
