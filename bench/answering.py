@@ -32,6 +32,7 @@ from harness.inference.generate import generate, render
 from harness.task.demo_pool import demo_pool
 from harness.inference.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
                             resolve_model)
+from harness.arms.catalog import full_format
 from harness.arms.pipeline import Shared, make_pipeline
 from harness.task.registry import find_task, tasks_dir
 
@@ -119,8 +120,8 @@ def main() -> None:
                     embedder_id=DEFAULT_EMBEDDER)
     pipe = make_pipeline(args.arm, shared)
     if pipe.retrieves:
-        fmt = tuple(int(x) for x in args.demo_format.split("x"))
-        pipe.demo_format = fmt if len(fmt) == 3 else (*fmt, task.config.retrieval.top_k)  # skip the choice (minutes)
+        # fixed, skipping the choice (minutes)
+        pipe.demo_format = full_format([int(x) for x in args.demo_format.split("x")], task.config.retrieval.top_k)
     pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
     gen = task.config.generation
     if args.phases:

@@ -22,6 +22,7 @@ from harness.task.demo_pool import demo_pool
 from harness.inference.generate import common_prefix, render
 from harness.inference.models import (DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_embedder,
                             resolve_model)
+from harness.arms.catalog import full_format
 from harness.arms.pipeline import Shared, make_pipeline
 from harness.task.registry import find_task, tasks_dir
 
@@ -45,8 +46,7 @@ def main() -> None:
     shared = Shared(model, tok, load_embedder(resolve_embedder(DEFAULT_EMBEDDER)), task.config, DEFAULT_MODEL,
                     Path(tempfile.mkdtemp()), embedder_id=DEFAULT_EMBEDDER)
     pipe = make_pipeline("rag", shared)
-    fmt = tuple(int(x) for x in args.demo_format.split("x"))
-    pipe.demo_format = fmt if len(fmt) == 3 else (*fmt, task.config.retrieval.top_k)
+    pipe.demo_format = full_format([int(x) for x in args.demo_format.split("x")], task.config.retrieval.top_k)
     pipe.build(task.knowledge, demo_pool(task.knowledge.pairs, task.test))
     questions = [q.question for q in task.test][: args.questions]
     found = pipe.index.search(questions, pipe.top_k)

@@ -73,13 +73,18 @@ def demonstrations(arm: ArmConfig, config: TaskConfig) -> int | str:
     return config.prompt.few_shot if arm.demonstrations == "few_shot" else arm.demonstrations
 
 
+def full_format(candidate: list[int] | tuple[int, ...], top_k: int) -> tuple[int, int, int]:
+    """A demonstration format as (demonstrations, passages each shows, passages retrieved for the question): a
+    format of two numbers retrieves `top_k` for the question."""
+    return candidate[0], candidate[1], candidate[2] if len(candidate) == 3 else top_k
+
+
 def format_candidates(arm: ArmConfig, config: TaskConfig) -> list[tuple[int, int, int]]:
-    """The formats `demonstrations: auto` chooses among: (demonstrations, passages each shows, passages retrieved
-    for the question). An arm trained with passages is asked with as many as it was trained with."""
+    """The formats `demonstrations: auto` chooses among. An arm trained with passages is asked with as many as it
+    was trained with."""
     top = config.retrieval.top_k
     fixed = arm.weights in TRAINS_WITH_PASSAGES
-    return list(dict.fromkeys((c[0], c[1], c[2] if len(c) == 3 and not fixed else top)
-                              for c in config.demonstrations.candidates))
+    return list(dict.fromkeys(full_format(c[:2] if fixed else c, top) for c in config.demonstrations.candidates))
 
 
 def describe(arm: ArmConfig, config: TaskConfig, top_k: int | None = None) -> str:
