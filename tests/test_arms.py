@@ -189,7 +189,10 @@ def test_a_format_may_choose_the_question_s_passages_except_for_an_arm_trained_w
     cfg = TaskConfig(name="t", retrieval={"top_k": 3}, demonstrations={"candidates": [[0, 0, 1], [2, 1, 2], [2, 1]]})
     assert format_candidates(DEFAULT_ARMS["rag"], cfg) == [(0, 0, 1), (2, 1, 2), (2, 1, 3)]
     # RAFT learnt to read three passages: asking it with fewer would not be the format it was trained in.
-    assert format_candidates(DEFAULT_ARMS["raft"], cfg) == [(0, 0, 3), (2, 1, 3)]
+    assert format_candidates(DEFAULT_ARMS["raft"], cfg) == [(0, 3, 3)]  # no demonstrations: its one format
+    auto_raft = DEFAULT_ARMS["raft"].model_copy(update={"demonstrations": "auto"})
+    assert format_candidates(auto_raft, cfg) == [(0, 0, 3), (2, 1, 3)]
+    assert format_candidates(DEFAULT_ARMS["prompt"], cfg) == [(cfg.prompt.few_shot, 0, 3)]
     assert "hybrid passages, as many as held-out training pairs choose" in describe(DEFAULT_ARMS["rag"], cfg)
     assert "top-1 hybrid passages" in describe(DEFAULT_ARMS["rag"], cfg, 1)
     assert "top-3 hybrid passages" in describe(DEFAULT_ARMS["raft"], cfg)

@@ -80,9 +80,13 @@ def full_format(candidate: list[int] | tuple[int, ...], top_k: int) -> tuple[int
 
 
 def format_candidates(arm: ArmConfig, config: TaskConfig) -> list[tuple[int, int, int]]:
-    """The formats `demonstrations: auto` chooses among. An arm trained with passages is asked with as many as it
-    was trained with."""
+    """The formats the arm may be asked in: those `demonstrations: auto` chooses among, else its one fixed format
+    (each demonstration with the question's passages when it retrieves). An arm trained with passages is asked
+    with as many as it was trained with."""
     top = config.retrieval.top_k
+    want = demonstrations(arm, config)
+    if want != "auto":
+        return [(int(want), top if arm.context == "retrieved" else 0, top)]
     fixed = arm.weights in TRAINS_WITH_PASSAGES
     return list(dict.fromkeys(full_format(c[:2] if fixed else c, top) for c in config.demonstrations.candidates))
 
@@ -94,7 +98,7 @@ def describe(arm: ArmConfig, config: TaskConfig, top_k: int | None = None) -> st
     demo_text = "demonstrations chosen on held-out training pairs" if demos == "auto" else f"{demos} demonstrations"
     method = config.retrieval.method
     if top_k is None:
-        ks = {c[2] for c in format_candidates(arm, config)} if demos == "auto" else {config.retrieval.top_k}
+        ks = {c[2] for c in format_candidates(arm, config)}
         top_k = ks.pop() if len(ks) == 1 else None
     if arm.context != "retrieved":
         context = "no context"

@@ -226,8 +226,7 @@ class Pipeline:
         if want == "auto" and self.demo_format is None:
             self.demo_format = self._choose_format(pool)
         elif want != "auto":
-            top = self.cfg.retrieval.top_k
-            self.demo_format = (int(want), top if self.retrieves else 0, top)
+            (self.demo_format,) = arms_mod.format_candidates(self.arm, self.cfg)
         k, each, self.top_k = self.demo_format
         self.demos = self._make_demos(draw(pool, k, self.cfg.seed) if k else [], each)
         self.timing["demonstrations_s"] = time.perf_counter() - t

@@ -120,13 +120,11 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
     chunk = _passage_words(task, cfg)
     new_tokens = cfg.generation.max_new_tokens * NEW_TOKEN_SHARE
     n_test, n_fresh = len(task.test), len(task.fresh) if freshness else 0
-    top = cfg.retrieval.top_k
     out = []
     for name in names:
         arm = table[name]
         want = demonstrations(arm, cfg)
-        formats = format_candidates(arm, cfg) if want == "auto" else [
-            (want, top if arm.context == "retrieved" else 0, top)]
+        formats = format_candidates(arm, cfg)
         shown = formats[len(formats) // 2]  # "auto" picks one candidate: the middle one as a guess
         prompt = _prompt_tokens(arm, cfg, chunk, q_words, a_words, *shown)
         # Main phase, the fresh questions after the update, and the rebuilt phase: every question again for an
