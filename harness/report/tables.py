@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config import METRICS
-from harness.names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
+from harness.names import DEFAULT_PRICES, NOT_RETRAINED, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT, PHASES
 from harness.report.stats import bootstrap_ci, bootstrap_ci_seeds, holm, paired_p
 from harness.task.taught import STABLE_LABELS
 
@@ -81,25 +81,44 @@ def accuracy_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int
     return pd.DataFrame(rows)
 
 
+def pairwise(wide: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> list[dict]:
+    """Every pair of `order`'s arms on the questions of `wide` (question x arm scores): difference of means, a
+    paired test, and the Holm-adjusted p-value over these pairs, which is what `significant` uses."""
+    batch = []
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            p, test = paired_p(wide[a].to_numpy(), wide[b].to_numpy(), seed)
+            batch.append({"a": a, "b": b, f"{metric}_a": float(wide[a].mean()), f"{metric}_b": float(wide[b].mean()),
+                          "difference": float(wide[a].mean() - wide[b].mean()), "p_value": p, "test": test})
+    for r, adj in zip(batch, holm([r["p_value"] for r in batch])):
+        r.update(p_holm=adj, significant=adj < 0.05)
+    return batch
+
+
 def significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
-    """Every pair of arms on the same questions, per group: difference of means, a paired test, and the
-    Holm-adjusted p-value over the group's pairs, which is what `significant` uses."""
+    """Every pair of arms on the same questions, per group (see pairwise); Holm runs over each group's pairs."""
     rows = []
     for group, stable in groups(average_seeds(preds)):
         wide = stable.pivot(index="id", columns="pipeline", values=metric)
-        batch = []
-        for i, a in enumerate(order):
-            for b in order[i + 1:]:
-                p, test = paired_p(wide[a].to_numpy(), wide[b].to_numpy(), seed)
-                batch.append({"knowledge": group, "a": a, "b": b, f"{metric}_a": float(wide[a].mean()),
-                              f"{metric}_b": float(wide[b].mean()), "difference": float(wide[a].mean() - wide[b].mean()),
-                              "p_value": p, "test": test})
-        for r, adj in zip(batch, holm([r["p_value"] for r in batch])):
-            r.update(p_holm=adj, significant=adj < 0.05)
-        rows += batch
+        rows += [{"knowledge": group, **r} for r in pairwise(wide, order, metric, seed)]
+    return pd.DataFrame(rows, columns=_pair_columns("knowledge", metric))
+
+
+def fresh_significance_table(preds: pd.DataFrame, order: list[str], metric: str, seed: int = 0) -> pd.DataFrame:
+    """The same pairs on the fresh questions, per phase (before the update, no rebuild, rebuilt), among the arms
+    answered in that phase; Holm runs over each phase's pairs. Not written as a CSV: the verdict reads it."""
+    rows = []
+    preds = average_seeds(preds)
+    for phase in PHASES:
+        fresh = preds[(preds.phase == phase) & preds.fresh.astype(bool)]
+        wide = fresh.pivot(index="id", columns="pipeline", values=metric)
+        rows += [{"phase": phase, **r} for r in pairwise(wide, [n for n in order if n in wide], metric, seed)]
+    return pd.DataFrame(rows, columns=_pair_columns("phase", metric))
+
+
+def _pair_columns(label: str, metric: str) -> list[str]:
     # Named columns even with no pairs (a one-arm run), so readers can filter on them.
-    return pd.DataFrame(rows, columns=["knowledge", "a", "b", f"{metric}_a", f"{metric}_b", "difference", "p_value",
-                                       "test", "p_holm", "significant"])
+    return [label, "a", "b", f"{metric}_a", f"{metric}_b", "difference", "p_value", "test", "p_holm", "significant"]
 
 
 def slice_table(preds: pd.DataFrame, order: list[str], metric: str) -> pd.DataFrame:
