@@ -98,20 +98,29 @@ def test_raft_mix_at_a_fixed_seed():
                 if i.oracle}) == 3  # shuffled: the source is not always in the same slot
 
 
-def _fresh_preds(scores: dict[str, list[float]]):
+def _fresh_standing(scores: dict[str, list[float]]):
+    """The Standing of arms on fresh questions after a rebuild, judged from their per-question scores through the
+    same paired tests (Holm over the phase's pairs) as the report's."""
     import pandas as pd
 
-    return pd.DataFrame([{"phase": "update_rebuilt", "pipeline": arm, "id": f"f{i}", "fresh": True, "contains": s}
-                         for arm, ss in scores.items() for i, s in enumerate(ss)])
+    from harness.report.standing import Costs, judge
+    from harness.report.tables import fresh_significance_table
+
+    preds = pd.DataFrame([{"phase": "update_rebuilt", "pipeline": arm, "id": f"f{i}", "fresh": True, "contains": s}
+                          for arm, ss in scores.items() for i, s in enumerate(ss)])
+    pairs = fresh_significance_table(preds, list(scores), "contains")
+    means = {arm: sum(ss) / len(ss) for arm, ss in scores.items()}
+    costs = Costs({arm: 1.0 for arm in scores}, {arm: 2 for arm in scores})
+    return judge(means, pairs[pairs.phase == "update_rebuilt"], "base", 16, "contains", costs)
 
 
-def test_a_fresh_lead_that_one_seed_could_reverse_is_called_so():
+def test_a_fresh_lead_that_one_seed_could_reverse_is_called_a_tie():
     """coffee's fresh-after-rebuild winner changed with the training precision (finetune 0.688 in float32, 0.375
-    trained in bf16): a lead on 16 questions is stated with its paired test, not as a plain win."""
-    from harness.report.verdict import fresh_lead
-
-    close = _fresh_preds({"raft": [1] * 10 + [0] * 6, "finetune": [1] * 6 + [0] * 10, "base": [0] * 16})
-    said = fresh_lead(close, "raft", ["finetune", "base"], "contains")
-    assert "raft's lead over finetune (0.375) on 16 fresh questions is not significant" in said
-    clear = _fresh_preds({"raft": [1] * 16, "finetune": [0] * 16})
-    assert "raft leads finetune (0.000) significantly" in fresh_lead(clear, "raft", ["finetune"], "contains")
+    trained in bf16): a lead on 16 questions the paired tests do not carry is a tie, not a win."""
+    close = _fresh_standing({"raft": [1] * 10 + [0] * 6, "finetune": [1] * 6 + [0] * 10, "base": [0] * 16})
+    assert close.headline() == "raft (contains 0.625) and finetune (0.375) tie at the top"
+    # raft is shown better than base (10 to 0, p = 0.002, Holm x 3 = 0.006), finetune is not (6 to 0, p = 0.031,
+    # Holm x 2 = 0.062): raft is the only arm of the tie to act on.
+    assert close.pick == "raft" and close.shown == ("raft",)
+    clear = _fresh_standing({"raft": [1] * 16, "finetune": [0] * 16, "base": [0] * 16})
+    assert clear.headline() == "**raft** scores best (contains 1.000)"

@@ -14,6 +14,7 @@ from harness.report.loaded import LoadedRun
 from harness.report.opinion import opinion_table
 from harness.report.pairs import pairs_used, section as pairs_section, trust_note as pairs_trust_note
 from harness.report.scale import assumptions, break_even_text, display
+from harness.report.standing import Standings
 from harness.report.tables import break_even, prices
 from harness.task.deployment import Profile
 from harness.task.taught import DOCS_ONLY, PARAPHRASE_JACCARD, TAUGHT, TAUGHT_GENERATED
@@ -33,9 +34,10 @@ def markdown(context: dict) -> str:
 
 
 def context(run: LoadedRun, tables: dict[str, pd.DataFrame], said: list[str], figures: list[tuple[str, str]],
-            profile: Profile | None, proj: pd.DataFrame | None) -> dict:
+            profile: Profile | None, proj: pd.DataFrame | None, judged: Standings) -> dict:
     """Everything report.md shows: `tables` as render computed them, `said` the verdict, `figures` the files drawn,
-    `profile` and `proj` the deployment profile and its cost projection (None without one)."""
+    `profile` and `proj` the deployment profile and its cost projection (None without one), `judged` where the
+    arms stand (the verdict read the same)."""
     info, metric = run.info, run.info["config"]["metric"]
     acc, cost, fresh = tables["accuracy"], tables["cost"], tables["freshness"]
     on = (profile.name, proj) if profile is not None and proj is not None else None
@@ -44,7 +46,7 @@ def context(run: LoadedRun, tables: dict[str, pd.DataFrame], said: list[str], fi
             "machine": machine(info), "metric": metric, "n_stable": int(acc.questions.max()),
             "n_fresh": int(fresh.fresh_questions.max() if len(fresh) else 0), "verdict": said,
             "trust": trust_notes(info, run.preds, cost, metric),
-            "opinion": opinion(acc, tables["significance"], cost, fresh, metric, on),
+            "opinion": opinion(acc, judged, cost, fresh, metric, on),
             "accuracy": accuracy(acc, metric), "significance": tables["significance"], "slices": tables["slices"],
             "retrieval": tables["retrieval"], "arms": arms(info, run.saved),
             "pairs": pairs_section(info.get("pair_generation"), run.pairs, info["seed"]),
@@ -100,9 +102,9 @@ def _precision_note(info: dict) -> list[str]:
     return []
 
 
-def opinion(acc, sig, cost, fresh, metric: str, scale: tuple[str, pd.DataFrame] | None) -> dict | None:
+def opinion(acc, judged: Standings, cost, fresh, metric: str, scale: tuple[str, pd.DataFrame] | None) -> dict | None:
     """The opinion table, its recommendation and the profile its cost row was projected on, if any."""
-    made = opinion_table(acc, sig, cost, fresh, metric, scale)
+    made = opinion_table(acc, judged, cost, fresh, metric, scale)
     if made is None:
         return None
     table, rec, projected_on = made

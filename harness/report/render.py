@@ -11,11 +11,14 @@ from harness.errors import HarnessError
 from harness.report import document
 from harness.report.html import write_report_html
 from harness.report.loaded import LoadedRun, load
+from harness.report.opinion import arm_costs
 from harness.report.plots import draw_all
 from harness.report.projection import projection_table
+from harness.report.roles import control
+from harness.report.standing import Standings, judge_run
 from harness.report.verdict import coverage, verdict
-from harness.report.tables import (accuracy_table, cost_table, freshness_table, prices, retrieval_table,
-                                   significance_table, slice_table)
+from harness.report.tables import (accuracy_table, cost_table, freshness_table, fresh_significance_table, prices,
+                                   retrieval_table, significance_table, slice_table)
 from harness.task.deployment import Profile, from_record
 
 
@@ -58,6 +61,16 @@ def _tables(run: LoadedRun, run_dir: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _judged(run: LoadedRun, t: dict[str, pd.DataFrame], profile: Profile | None,
+            proj: pd.DataFrame | None) -> Standings:
+    """Where the arms stand on each group of stable questions and each phase of the update: judged once, for
+    every sentence and cell that names a leader, a tie or an arm to act on."""
+    info, metric, cost = run.info, run.info["config"]["metric"], t["cost"]
+    fresh_pairs = fresh_significance_table(run.preds, info["pipelines"], metric, info["seed"])
+    costs = arm_costs(cost, (profile.name, proj) if profile is not None and proj is not None else None)
+    return judge_run(t["accuracy"], t["significance"], t["freshness"], fresh_pairs, control(cost), metric, costs)
+
+
 def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
     """(Re)writes the CSV tables, figures (a finished run's), report.md and report.html from the run's saved files; with
     `deployment` (else the profile run.json recorded), cost_projection.csv and Cost at your scale too.
@@ -68,11 +81,12 @@ def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
     t = _tables(run, run_dir)
     acc, cost, fresh = t["accuracy"], t["cost"], t["freshness"]
     profile, proj = _projection(run_dir, info, run.saved, cost, deployment)
-    said = verdict(acc, t["significance"], fresh, cost, metric, run.preds) + coverage(info, run.preds)
+    judged = _judged(run, t, profile, proj)
+    said = verdict(acc, judged, fresh, cost, metric) + coverage(info, run.preds)
     # A partial report is rewritten after every arm, and its readers want the tables; drawing the figures each
     # time was a tenth of a small run's time. They are drawn once, when every arm is done.
     figures = [] if info.get("partial") else draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(run.saved))
-    text = document.markdown(document.context(run, t, said, figures, profile, proj))
+    text = document.markdown(document.context(run, t, said, figures, profile, proj, judged))
     (run_dir / "report.md").write_text(text)
     write_report_html(run_dir, run, text)
     return said

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.markdown import cell
-from harness.names import NOTHING_TO_REBUILD, PHASE_MAIN, PHASE_REBUILT, REINDEXED
+from harness.names import NOTHING_TO_REBUILD, PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT, REINDEXED
 from harness.report import roles
-from harness.report.stats import paired_p
+from harness.report.standing import LEAD, NONE, NOTHING, TIE, Standing, Standings
 from harness.task.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED
 
 
@@ -16,32 +16,35 @@ def _the(n: int, group: str) -> str:
     return f"all {n} {group[4:]}" if group.startswith("all ") else f"the {n} {group}"
 
 
-def ranking(acc: pd.DataFrame, sig: pd.DataFrame, group: str, metric: str, base_arm: str | None) -> list[str]:
-    part = acc[acc.knowledge == group].sort_values(metric, ascending=False)
+def ranking(acc: pd.DataFrame, standing: Standing, group: str, metric: str) -> list[str]:
+    """Who leads `group`, as its Standing says, the ranking behind it, why a tie is one, and the arms not shown
+    better than the untouched model."""
+    # Stable: arms with equal scores keep run order, the order a tie names them in.
+    part = acc[acc.knowledge == group].sort_values(metric, ascending=False, kind="stable")
     if part.empty:
         return []
-    best = part.iloc[0]
-    n = int(best.questions)
-    if best[metric] == 0:  # no winner to name when nothing scores
-        return [f"On {_the(n, group)} questions, no arm answers any correctly ({metric} 0.000 for every arm)."]
-    out = [f"On {_the(n, group)} questions, **{best.pipeline}** scores best ({metric} "
-           f"{best[metric]:.3f}); ranking: " + ", ".join(f"{r.pipeline} {r[metric]:.3f}" for _, r in part.iterrows())
-           + "."]
-    g = sig[sig.knowledge == group]
-    vs_best = g[(g.a == best.pipeline) | (g.b == best.pipeline)]
-    unclear = [r.b if r.a == best.pipeline else r.a for _, r in vs_best.iterrows() if not r.significant]
-    if unclear:
-        out.append(f"On {group} questions the lead of {best.pipeline} over {', '.join(unclear)} is not significant "
-                   "(paired test, Holm-corrected p ≥ 0.05): they cannot be told apart here.")
-    base = part[part.pipeline == base_arm]
-    if len(base):
-        b = float(base[metric].iloc[0])
+    n, kind = int(part.questions.max()), standing.kind
+    out = [f"On {_the(n, group)} questions, {standing.headline()}"
+           + ("." if kind == NOTHING else "; ranking: " + ", ".join(f"{r.pipeline} {r[metric]:.3f}"
+                                                                    for _, r in part.iterrows()) + ".")]
+    why = _why(standing)
+    if why:
+        out.append(f"On {group} questions, {why}.")
+    if kind in (TIE, LEAD) and standing.control:
         losers = [f"{r.pipeline} ({r[metric]:.3f})" for _, r in part.iterrows()
-                  if r.pipeline != base_arm and r[metric] <= b]
+                  if r.pipeline != standing.control and r.pipeline not in standing.shown]
         if losers:
-            out.append(f"On {group} questions, not better than the untouched base model ({b:.3f}): "
-                       + ", ".join(losers) + ".")
+            out.append(f"On {group} questions, not shown better than the untouched base model "
+                       f"({standing.floor:.3f}): " + ", ".join(losers) + ".")
     return out
+
+
+def _why(standing: Standing) -> str:
+    """What stands behind a headline that names no best arm: the questions that would show whether the leader
+    beats the untouched model, or the tie explained."""
+    if standing.kind == NONE:
+        return standing.to_beat_control()
+    return standing.tie_words() if standing.kind == TIE else ""
 
 
 def published_direction(acc: pd.DataFrame, cost: pd.DataFrame, metric: str) -> list[str]:
@@ -61,55 +64,39 @@ def published_direction(acc: pd.DataFrame, cost: pd.DataFrame, metric: str) -> l
             "answers (report.html) and the retrieval table: a weak reader or a lenient metric can cause this."]
 
 
-def fresh_lead(preds: pd.DataFrame | None, best: str, others: list[str], metric: str) -> str:
-    """Whether the best arm on fresh questions after the rebuild is told apart from the runner-up: 16 fresh
-    questions and one training seed can hand first place to either (coffee's finetune scored 0.688 in a float32
-    run and 0.375 in a bf16-trained one, where an early stop on 10 held-out pairs ended its update after one
-    epoch)."""
-    if preds is None or not others:
-        return ""
-    rows = preds[(preds.phase == PHASE_REBUILT) & preds.fresh.astype(bool)]
-    wide = rows.groupby(["id", "pipeline"])[metric].mean().unstack()  # seeds averaged per question
-    if best not in wide or len(wide) < 2:
-        return ""
-    runner = max(others, key=lambda p: wide[p].mean() if p in wide else -1.0)
-    if runner not in wide:
-        return ""
-    p, test = paired_p(wide[best].to_numpy(), wide[runner].to_numpy())
-    if p < 0.05:
-        return f" {best} leads {runner} ({wide[runner].mean():.3f}) significantly ({test}, p = {p:.3f})."
-    return (f" {best}'s lead over {runner} ({wide[runner].mean():.3f}) on {len(wide)} fresh questions is not "
-            f"significant ({test}, p = {p:.2f}): another training seed could reverse it (`--seeds N`).")
+def freshness(fresh: pd.DataFrame, judged: Standings) -> list[str]:
+    """The fresh questions in each phase of the update, worded by the phase's Standing as a knowledge group's is."""
+    phases = [judged.fresh.get(p) for p in (PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT)]
+    if any(s is None for s in phases):
+        return []
+    before, added, rebuilt = phases
+    f = fresh.dropna(subset=["fresh_after_rebuild"]).set_index("pipeline")
+    took = f", the documents added in {cell(f.loc[added.leader, 'no_rebuild_s'])} s" if added.kind == LEAD else ""
+    rebuilds = ", ".join(f"{n} {cell(r.rebuild_s)} s"
+                         + (f" ({r.rebuild})" if r.rebuild not in (REINDEXED, NOTHING_TO_REBUILD) else "")
+                         for n, r in f.iterrows())
+    out = [f"Fresh questions (the {rebuilt.questions} answered only by documents that arrive later): before the "
+           f"update, {before.headline()}; with the new documents added and no rebuild, {added.headline()}{took}."]
+    out += [f"{when}, {_why(s)}." for when, s in (("Before the update", before), ("With no rebuild", added)) if _why(s)]
+    out.append(f"After a rebuild, on fresh questions {rebuilt.headline()}; rebuild costs (including the training "
+               f"each depends on): {rebuilds}.")
+    return out + ([f"After a rebuild, {_why(rebuilt)}."] if _why(rebuilt) else [])
 
 
-def verdict(acc: pd.DataFrame, sig: pd.DataFrame, fresh: pd.DataFrame, cost: pd.DataFrame, metric: str,
-            preds: pd.DataFrame | None = None) -> list[str]:
-    """Plain sentences that say who won and who lost, for each knowledge group, from the tables (and, for the
-    fresh questions' paired test, the per-question scores in `preds`)."""
+def verdict(acc: pd.DataFrame, judged: Standings, fresh: pd.DataFrame, cost: pd.DataFrame, metric: str) -> list[str]:
+    """Plain sentences that say who won and who lost, for each knowledge group and each phase of the update,
+    from the tables and the Standings judged on them."""
     groups = list(dict.fromkeys(acc.knowledge))
     out = []
     for g in groups:
-        out += ranking(acc, sig, g, metric, roles.control(cost))
+        out += ranking(acc, judged.groups[g], g, metric)
     if DOCS_ONLY not in groups:
         out.append("This task has no documents-only questions (every stable answer is taught by a training pair, "
                    "hand-written or generated), "
                    "so it cannot speak to knowledge the fine-tune was not given.")
     out += published_direction(acc, cost, metric)
     if len(fresh) and fresh.fresh_questions.sum() > 0:
-        f = fresh.dropna(subset=["fresh_after_rebuild"])
-        if len(f):
-            nb = f.sort_values("fresh_after_update_no_rebuild", ascending=False).iloc[0]
-            after = (f"**{nb.pipeline}** reaches {nb.fresh_after_update_no_rebuild:.3f} (in {cell(nb.no_rebuild_s)} s)"
-                     if nb.fresh_after_update_no_rebuild > 0 else "no arm answers any of them")
-            out.append(f"Fresh questions (answered only by documents that arrive later): before the update the best "
-                       f"arm scores {f.fresh_before.max():.3f}; with the new documents added and no rebuild, {after}.")
-            rb = f.sort_values("fresh_after_rebuild", ascending=False).iloc[0]
-            out.append(f"After a rebuild, **{rb.pipeline}** scores best on fresh questions ({rb.fresh_after_rebuild:.3f});"
-                       " rebuild costs (including the training each depends on): "
-                       + ", ".join(f"{r.pipeline} {cell(r.rebuild_s)} s"
-                                   + (f" ({r.rebuild})" if r.rebuild not in (REINDEXED, NOTHING_TO_REBUILD) else "")
-                                   for _, r in f.iterrows()) + "."
-                       + fresh_lead(preds, rb.pipeline, [p for p in f.pipeline if p != rb.pipeline], metric))
+        out += freshness(fresh, judged)
     return out
 
 
