@@ -352,6 +352,16 @@ def test_a_significant_fresh_lead_is_named_a_lead(tmp_path):
            "questions);" in rec
 
 
+def test_one_seed_on_few_fresh_questions_is_named_in_the_trust_section(tmp_path):
+    run = run_folder(tmp_path, STABLE, fresh=FRESH_TIE)
+    report(run)
+    text = (run / "report.md").read_text()
+    trust = text[text.index("### How far to trust these numbers"):text.index("## The opinion table")]
+    assert ("- Freshness is where one training seed misleads most: its 16 fresh questions are fewer than the 22 "
+            "stable ones and are scored after a rebuild that trains again, so each answer a retrained arm gets right "
+            "or wrong there moves its score by 0.062, and a second seed can change which arm leads") in trust
+
+
 # The recommendation's other branches, through the public function with the Standings it is given.
 
 def judged(scores: dict[str, float], pairs: list[tuple[str, str, str, float, float]], cost: dict[str, float],

@@ -8,7 +8,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from harness.config import MAX_BATCH_GROWTH
 from harness.markdown import markdown_table
 from harness.metrics import NOTES as METRIC_NOTES
-from harness.names import CONTINUED, NOT_RETRAINED, RETRAINED, SHIPPED_SIZES
+from harness.names import CONTINUED, NOT_RETRAINED, PHASE_MAIN, RETRAINED, SHIPPED_SIZES
 from harness.report import roles
 from harness.report.loaded import LoadedRun
 from harness.report.opinion import opinion_table
@@ -45,7 +45,7 @@ def context(run: LoadedRun, tables: dict[str, pd.DataFrame], said: list[str], fi
     return {"info": info, "partial": info.get("partial"), "commit": info.get("git_commit") or "n/a",
             "machine": machine(info), "metric": metric, "n_stable": int(acc.questions.max()),
             "n_fresh": int(fresh.fresh_questions.max() if len(fresh) else 0), "verdict": said,
-            "trust": trust_notes(info, run.preds, cost, metric),
+            "trust": trust_notes(info, run.preds, cost, metric, acc),
             "opinion": opinion(acc, judged, cost, fresh, metric, on),
             "accuracy": accuracy(acc, metric), "significance": tables["significance"], "slices": tables["slices"],
             "retrieval": tables["retrieval"], "arms": arms(info, run.saved),
@@ -63,7 +63,7 @@ def machine(info: dict) -> str:
     return f" · {info['device']}: {cpu['kind']}, {cpu['threads']} torch threads"
 
 
-def trust_notes(info: dict, preds: pd.DataFrame, cost: pd.DataFrame, metric: str) -> list[str]:
+def trust_notes(info: dict, preds: pd.DataFrame, cost: pd.DataFrame, metric: str, acc: pd.DataFrame) -> list[str]:
     """Where a number in this report should not be taken at face value, in words."""
     out = []
     size = SHIPPED_SIZES.get(info.get("model"))
@@ -82,6 +82,7 @@ def trust_notes(info: dict, preds: pd.DataFrame, cost: pd.DataFrame, metric: str
     if seeds == 1 and roles.trained(cost):
         out.append("Trained arms were trained once (1 seed): their intervals cover question sampling, not "
                    "training randomness (`--seeds N` measures that).")
+        out += _fresh_seed_note(info, preds, acc)
     reused = info.get("answers_reused") or 0
     if reused:
         out.append(f"{reused} of {info.get('answers_logged', reused)} answers came from the answer cache (an earlier "
@@ -89,6 +90,19 @@ def trust_notes(info: dict, preds: pd.DataFrame, cost: pd.DataFrame, metric: str
                    "latency is as timed when first generated, possibly on a busier or quieter machine. `--reanswer` "
                    "generates and times every answer again.")
     return out
+
+
+def _fresh_seed_note(info: dict, preds: pd.DataFrame, acc: pd.DataFrame) -> list[str]:
+    """With one training seed, the fewer the questions the more one seed's luck decides a ranking, and the
+    fresh questions are fewer than the stable ones and scored after a rebuild trained again."""
+    n = int(preds[(preds.phase == PHASE_MAIN) & preds.fresh.astype(bool)].id.nunique())
+    stable = int(acc.questions.max())
+    if not info.get("freshness", True) or not 0 < n < stable:
+        return []
+    return [f"Freshness is where one training seed misleads most: its {n} fresh questions are fewer than the {stable} "
+            f"stable ones and are scored after a rebuild that trains again, so each answer a retrained arm gets right "
+            f"or wrong there moves its score by {1 / n:.3f}, and a second seed can change which arm leads (`--seeds N` "
+            "measures that; the verdict names a leader only where the paired tests carry it)."]
 
 
 def _precision_note(info: dict) -> list[str]:
