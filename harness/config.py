@@ -120,11 +120,20 @@ class ArmConfig(_Strict):
 
 
 class PairGenerationConfig(_Strict):
-    """Training pairs written from the documents (harness/pairs/candidates.py, pairgen.py, pairfilters.py)."""
+    """Training pairs made from the documents (harness/pairs/). `writer: parse` (the default) builds each question
+    from a sentence's parse around a span of it, so every pair is true by construction, in several phrasings
+    (construct.py); `writer: model` has the generator model write one question per candidate answer (writer.py),
+    which the 135M model gets mostly wrong (bench/README.md)."""
 
-    candidates: Literal["numbers-names", "numbers-names-terms"] = "numbers-names"  # bench/README.md compares them
-    per_chunk: int = Field(4, ge=1, le=50)  # candidate answers per document chunk, spread over its sentences
-    demonstrations: int = Field(4, ge=0, le=8)  # solved examples shown to the question writer
+    writer: Literal["parse", "model"] = "parse"
+    facts_per_sentence: int = Field(4, ge=1, le=20)  # parse: numbers and names first, then terms
+    phrasings: int = Field(3, ge=1, le=5)  # parse: at most this many questions per fact (short, fronted, ...)
+    # A fine-tune on built pairs trains this many epochs instead of finetune.epochs (None: finetune.epochs): its
+    # phrasings already repeat each fact. Chosen on a dev set, never test (bench/README.md, true pairs).
+    epochs: int | None = Field(3, ge=1, le=200)
+    candidates: Literal["numbers-names", "numbers-names-terms"] = "numbers-names"  # model: bench/README.md
+    per_chunk: int = Field(4, ge=1, le=50)  # model: candidate answers per document chunk
+    demonstrations: int = Field(4, ge=0, le=8)  # model: solved examples shown to the question writer
 
 
 MAX_BATCH_GROWTH = 8  # a batch of short prompts grows to at most this many times generation.batch_size
@@ -144,8 +153,8 @@ class TaskConfig(_Strict):
     description: str = ""
     metric: Metric = "contains"
     seed: int = Field(0, ge=0, le=2**32 - 1)
-    # Where the trained arms' question/answer pairs come from: train.jsonl (written), pairs a generator model
-    # writes from the documents (generated), or both. Unset: written when train.jsonl has pairs, else generated.
+    # Where the trained arms' question/answer pairs come from: train.jsonl (written), pairs made from the
+    # documents (generated, see pair_generation), or both. Unset: written when train.jsonl has pairs, else generated.
     training_pairs: Literal["written", "generated", "both"] | None = None
     pair_generation: PairGenerationConfig = PairGenerationConfig()
     prompt: PromptConfig = PromptConfig()

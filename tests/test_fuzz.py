@@ -367,8 +367,12 @@ def _audit(event: str, args: tuple) -> None:
 
 sys.addaudithook(_audit)  # for this process's life; it records only while `validate` runs
 # Where validate may read beside the task folder: the interpreter, the installed packages, the harness's built-ins.
+# The parser pair building loads (spaCy) reads every installed package's entry points, the editable harness's
+# own metadata beside the package among them, and asks the editable install's path hook by a made-up name.
 ALLOWED = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                                       Path(harness.__file__).parent, "/dev/null")})
+                                                       Path(harness.__file__).parent, "/dev/null",
+                                                       Path(harness.__file__).parent.parent / "harness.egg-info")})
+EDITABLE_HOOK = "__editable__.harness-"
 
 
 def validate(tasks: Path, name: str) -> tuple[int, str, str]:
@@ -379,7 +383,8 @@ def validate(tasks: Path, name: str) -> tuple[int, str, str]:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(["validate", "--task", name, "--tasks-dir", str(tasks)])
         task = os.path.realpath(tasks / name) + os.sep
-        outside = [p for p, _ in _opened if not (p + os.sep).startswith((task, *ALLOWED))]
+        outside = [p for p, _ in _opened if not (p + os.sep).startswith((task, *ALLOWED))
+                   and not os.path.basename(p).startswith(EDITABLE_HOOK)]
         written = [p for p, writes in _opened if writes and p != "/dev/null"]
     finally:
         _opened = None

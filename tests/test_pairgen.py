@@ -1,4 +1,5 @@
-"""Training pairs written from the documents: candidates, each filter, the embedded generator, its cache, labels."""
+"""Training pairs from the documents: candidates, each filter, the embedded generator as writer (pair_generation.writer:
+model), its cache, labels; the default writer, the parse, is tests/test_true_pairs.py's."""
 import dataclasses
 from pathlib import Path
 
@@ -181,10 +182,9 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     assert trained.sizes["generated"] == len(kept)
 
 
-def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tiny_run, first_writing, tasks_dir, tmp_path,
-                                                                 capsys):
-    """Documents and test questions only: pairs are generated (for the update's documents too), every arm runs,
-    and the run says which pairs each trained arm learnt from."""
+def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tiny_run, tasks_dir, tmp_path, capsys):
+    """Documents and test questions only: pairs are built from the documents' parse (for the update's documents
+    too), every arm runs, and the run says which pairs each trained arm learnt from."""
     import json
     import shutil
 
@@ -194,24 +194,22 @@ def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tiny_run, first
     from harness.cli import main
 
     # A copy of the session run's cache: cpt learns from the documents alone and base shows no pairs, so their
-    # adapters and answers are the session's; the pair-trained arms must still train on the generated pairs. A
+    # adapters and answers are the session's; the pair-trained arms must still train on the built pairs. A
     # copy, because this run's adapters in the shared cache would change what tests/test_run.py counts there.
     shutil.copytree(tiny_run.parents[2] / "cache", tmp_path / "c")
-    # The run's writer is the one `first_writing` used (same generator, demonstrations, seed and candidates): it
-    # reads those pairs back instead of writing them again, and everything after the writing runs as ever.
-    shutil.copytree(first_writing[-1] / "pairs", tmp_path / "c" / "pairs")
     (tasks_dir / "tiny" / "train.jsonl").unlink()
     (tasks_dir / "tiny" / "updates" / "train.jsonl").unlink()
     assert main(["validate", "--task", "tiny", "--tasks-dir", str(tasks_dir)]) == 0
     said = capsys.readouterr().out
-    assert "training pairs: generated" in said and "candidate answers from 3 chunks of docs/" in said
+    assert "training pairs: generated; built from each sentence's parse" in said
     assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--results-dir", str(tmp_path / "r"),
                  "--cache-dir", str(tmp_path / "c")]) == 0
     (run,) = (tmp_path / "r" / "tiny").iterdir()
     acc = pd.read_csv(run / "accuracy.csv")
     assert list(acc[acc.knowledge == "all stable"].pipeline) == list(DEFAULT_ARMS)
     pairs = [json.loads(line) for line in (run / "pairs.generated.jsonl").read_text().splitlines()]
-    assert pairs and {"question", "answer", "doc", "chunk", "covers_test"} <= set(pairs[0])
+    assert pairs and {"question", "answer", "doc", "kind", "form", "chunk", "covers_test"} <= set(pairs[0])
+    assert all(p["answer"] in p["sentence"] for p in pairs)
     costs = json.loads((run / "costs.json").read_text())
     assert costs["costs"]["cpt"]["adapter_cached"]
     for arm in ("finetune", "raft"):
@@ -220,7 +218,9 @@ def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tiny_run, first
         if any(p["part"] == "update" for p in pairs):  # the update's documents brought generated pairs
             assert costs["timings"][arm]["rebuild_note"] != "not retrained: no new training pairs"
     info = json.loads((run / "run.json").read_text())["pair_generation"]
-    assert info["training_pairs"] == "generated" and info["demonstrations_from"] == "generic"
+    assert info["training_pairs"] == "generated" and info["writer"] == "parse"
+    assert info["parts"]["original"]["counts"]["facts_kept"] >= 1
     report = (run / "report.md").read_text()
-    assert "## Training pairs written from the documents" in report and "135M-parameter generator" in report
+    assert "## Training pairs made from the documents" in report and "true of its sentence by construction" in report
+    assert "built from the documents' own sentences" in report  # how far to trust: said in words
     assert "generated-pairs" in (run / "report.html").read_text()

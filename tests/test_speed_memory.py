@@ -237,22 +237,34 @@ def test_forecast_of_a_task_without_pairs_counts_the_pairs_it_will_write(tmp_pat
     import shutil
 
     from harness.pairs.candidates import candidates
-    from harness.run.forecast import KEPT_SHARE, pair_writing
+    from harness.pairs.construct import build, per_fact
+    from harness.run.forecast import BUILT_KEPT_SHARE, KEPT_SHARE, pair_writing
 
     shutil.copytree(TINY, tmp_path / "tiny")
     (tmp_path / "tiny" / "train.jsonl").unlink()
     (tmp_path / "tiny" / "updates" / "train.jsonl").unlink(missing_ok=True)
     task = load_task(tmp_path / "tiny")
     cfg, table = task.config, arms(task.config)
+    r, g = cfg.retrieval, cfg.pair_generation
     before = {f.name: f for f in forecast(task, cfg, table, list(table), 10**6, 5 * 10**5, (10.0, 20.0), False)}
     assert before["finetune"].train_tokens == 0  # no pairs: nothing to count without the writer's
+    # The default writer builds the pairs here for real (no model), and the forecast counts the filters' share.
     writing, planned = pair_writing(task, cfg, 10**6, 5 * 10**5, 20.0)
-    found = candidates(task.knowledge.docs, cfg.retrieval.chunk_words, cfg.retrieval.chunk_overlap,
-                       cfg.pair_generation.candidates, cfg.pair_generation.per_chunk)[0]
-    assert len(planned.knowledge.pairs) == round(len(found) * KEPT_SHARE) > 0
-    assert writing.seconds > 0 and writing.answer_tokens > 0
+    built = per_fact(build(task.knowledge.docs, r.chunk_words, r.chunk_overlap, g.facts_per_sentence).items,
+                     g.phrasings)
+    assert len(planned.knowledge.pairs) == round(len(built) * BUILT_KEPT_SHARE) > 0
+    assert writing.seconds > 0 and writing.answer_tokens == 0  # no model asked
     after = {f.name: f for f in forecast(planned, cfg, table, list(table), 10**6, 5 * 10**5, (10.0, 20.0), False)}
     assert after["finetune"].train_tokens > 0 and after["raft"].train_tokens > 0
+    # A fine-tune on built pairs trains pair_generation.epochs, not finetune.epochs.
+    longer = cfg.model_copy(update={"pair_generation": g.model_copy(update={"epochs": 2 * g.epochs})})
+    again = {f.name: f for f in forecast(planned, longer, table, list(table), 10**6, 5 * 10**5, (10.0, 20.0), False)}
+    assert again["finetune"].train_tokens == 2 * after["finetune"].train_tokens
+    # The model writer still forecasts the generator's tokens.
+    model = cfg.model_copy(update={"pair_generation": g.model_copy(update={"writer": "model"})})
+    writing, planned = pair_writing(task, model, 10**6, 5 * 10**5, 20.0)
+    found = candidates(task.knowledge.docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)[0]
+    assert len(planned.knowledge.pairs) == round(len(found) * KEPT_SHARE) > 0 and writing.answer_tokens > 0
 
 
 def test_freed_memory_goes_back_to_the_system():

@@ -39,12 +39,15 @@ TRAINED = TRAINS_ON_PAIRS | TRAINS_ON_DOCUMENTS
 TUNED_BY = {"base": (), "qa-lora": ("finetune",), "raft-lora": ("finetune", "raft"), "cpt-lora": ("finetune", "cpt")}
 
 
-def training_settings(weights: str, config: TaskConfig) -> FinetuneConfig:
+def training_settings(weights: str, config: TaskConfig, built_pairs: bool = False) -> FinetuneConfig:
     """The LoRA recipe a kind of trained weights uses: finetune's, with the raft or cpt section's own learning
-    rate, epochs and (when set) LoRA layers and memory budget. The memory estimate and the time forecast read it too."""
+    rate, epochs and (when set) LoRA layers and memory budget. A fine-tune on pairs built from the documents
+    (`built_pairs`) trains `pair_generation.epochs` epochs: several phrasings of each fact already repeat it.
+    The memory estimate and the time forecast read it too."""
     own = {"raft-lora": config.raft, "cpt-lora": config.cpt}.get(weights)
     if own is None:
-        return config.finetune
+        epochs = config.pair_generation.epochs if built_pairs and weights == "qa-lora" else None
+        return config.finetune if epochs is None else config.finetune.model_copy(update={"epochs": epochs})
     update = {"learning_rate": own.learning_rate, "epochs": own.epochs}
     if own.lora_layers is not None:
         update["lora_layers"] = own.lora_layers
@@ -66,6 +69,23 @@ def needs_pairs(config: TaskConfig, names: list[str]) -> set[str]:
     """The selected arms that cannot be built without training pairs."""
     table = arms(config)
     return {n for n in names if table[n].weights in TRAINS_ON_PAIRS}
+
+
+def pair_users(config: TaskConfig, names: list[str]) -> dict[str, str]:
+    """The selected arms that read training pairs, each with why: trained on them (and retrained on an update's),
+    shown some as demonstrations, or choosing a demonstration format on held-out ones. An arm missing here
+    reads none, so a run of only such arms makes no pairs."""
+    table, out = arms(config), {}
+    for n in names:
+        arm = table[n]
+        formats = format_candidates(arm, config)
+        if arm.weights in TRAINS_ON_PAIRS:
+            out[n] = "trains on them"
+        elif len(formats) > 1:
+            out[n] = "chooses its demonstration format on held-out ones"
+        elif formats[0][0] > 0:
+            out[n] = f"shows {formats[0][0]} as demonstrations"
+    return out
 
 
 def demonstrations(arm: ArmConfig, config: TaskConfig) -> int | str:

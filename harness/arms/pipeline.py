@@ -26,6 +26,7 @@ from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXE
 from harness.prompts import Demonstration, Messages, chat_template, messages
 from harness.retrieval.chunking import Passage
 from harness.task.folder import Document, Knowledge, QAPair
+from harness.task.taught import GENERATED
 from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
 
 
@@ -181,7 +182,8 @@ class Pipeline:
             examples, start_from = self._continued_rows(knowledge, update, rows), self.adapter
         self.model = None
         s.release_merged()  # training may come: don't hold a merged copy through it
-        self.adapter = train_adapter(s.training_base, s.tokenizer, examples, training.settings(cfg), cfg.seed,
+        built = bool(knowledge.pairs) and all(p.origin == GENERATED for p in knowledge.pairs)
+        self.adapter = train_adapter(s.training_base, s.tokenizer, examples, training.settings(cfg, built), cfg.seed,
                                      s.cache_dir, s.model_id, training.kind, start_from)
         # vLLM serves the adapter itself; only the transformers path needs the merged weights.
         self.model = s.merged(self.adapter) if s.engine is None else s.model
@@ -343,7 +345,7 @@ class Training:
     and its examples from (pipeline, knowledge to learn, all documents)."""
 
     kind: str
-    settings: Callable[[TaskConfig], FinetuneConfig]
+    settings: Callable[[TaskConfig, bool], FinetuneConfig]  # (config, trained on pairs built from the documents)
     rows: Callable[[Pipeline, Knowledge, tuple[Document, ...]], list[dict]]
 
 
@@ -357,9 +359,10 @@ def _cpt_rows(pipe: Pipeline, knowledge: Knowledge, docs: tuple[Document, ...]) 
 
 # A table rather than branches in _train, so a new kind of weights is one entry; "base" trains nothing.
 TRAINING: dict[str, Training] = {
-    "qa-lora": Training("qa", lambda cfg: arms_mod.training_settings("qa-lora", cfg), _qa_rows),
-    "raft-lora": Training("raft", lambda cfg: arms_mod.training_settings("raft-lora", cfg), Pipeline._raft_examples),
-    "cpt-lora": Training("cpt", lambda cfg: arms_mod.training_settings("cpt-lora", cfg), _cpt_rows),
+    "qa-lora": Training("qa", lambda cfg, built=False: arms_mod.training_settings("qa-lora", cfg, built), _qa_rows),
+    "raft-lora": Training("raft", lambda cfg, built=False: arms_mod.training_settings("raft-lora", cfg),
+                          Pipeline._raft_examples),
+    "cpt-lora": Training("cpt", lambda cfg, built=False: arms_mod.training_settings("cpt-lora", cfg), _cpt_rows),
 }
 
 

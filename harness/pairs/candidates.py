@@ -56,6 +56,7 @@ class Candidate:
     chunk: str  # the retrieval chunk that holds the sentence whole
     sentence: str
     answer: str
+    kind: str = ""  # the fact's kind (harness/pairs/facts.py) where the pair was built, "" for a model's
 
 
 def sentences(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The filters a written question must pass to become a training pair, applied in order and each counted.
 
     verbatim        the answer is a verbatim span of its source chunk
-    well_formed     one question: ends with "?", 4 to 30 words, no word sequence repeated (the 135M model loops:
+    well_formed     one question: ends with "?", 4 to 40 words, no word sequence repeated (the 135M model loops:
                     "What is the ratio of 1:2 in a 1:2 ratio of..."), not a copy of a demonstration's question
     answer_hidden   the question does not contain its answer (normalised, as whole words)
     answer_type     the question asks for the kind of thing its answer is: a number (a quantity, year, date,
@@ -22,11 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.pairs.candidates import Candidate, chunk_of
+from harness.pairs.phrasings import CLOZE
 from harness.task.folder import NEAR_DUPLICATE, TestQuestion
 from harness.text import best_matches, normalize, normalize_words, word_set
 
+CLOZE_OPENING = CLOZE.split("{")[0]
 FILTERS = ("verbatim", "well_formed", "answer_hidden", "answer_type", "unique", "not_test", "round_trip")
-MIN_WORDS, MAX_WORDS = 4, 30
+MIN_WORDS, MAX_WORDS = 4, 40
 REPEAT_NGRAM = 3
 
 
@@ -36,6 +38,7 @@ class Written:
 
     candidate: Candidate
     question: str
+    form: str = ""  # the phrasing (harness/pairs/phrasings.py) of a built question, "" for a model's
 
 
 def verbatim(items: Sequence[Written]) -> list[Written]:
@@ -86,7 +89,10 @@ def answer_kind(answer: str) -> str:
 
 
 def ask_kind(question: str) -> str | None:
-    """"number" or "name" by the question's first ask, None when it has neither ("What does X do?")."""
+    """"number" or "name" by the question's first ask, None when it has neither ("What does X do?") or is a
+    cloze, whose blank stands for any kind."""
+    if question.startswith(CLOZE_OPENING):
+        return None
     m = _ASK.search(question.lower())
     return None if m is None else m.lastgroup
 

@@ -1,7 +1,9 @@
 """Where the trained arms' pairs come from (`training_pairs` in task.yaml), and the generated ones made.
 
     written    train.jsonl (and updates/train.jsonl): the default when train.jsonl has pairs
-    generated  pairs the generator writes from docs/ (and from updates/docs/ for the update), filtered
+    generated  pairs made from docs/ (and from updates/docs/ for the update), filtered: built from each
+               sentence's parse (`pair_generation.writer: parse`, harness/pairs/construct.py), or written by the
+               generator model (`writer: model`, harness/pairs/writer.py)
     both       the two together
 
 Generated pairs become ordinary `QAPair`s with origin "generated", so everything downstream treats them as
@@ -12,12 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.pairs.candidates import candidates
 from harness.config import TaskConfig
+from harness.pairs.construct import build, per_fact
 from harness.pairs.filters import Written, apply_filters
 from harness.task.demo_pool import demo_pool
 from harness.pairs.writer import Demo, QuestionWriter, demos_for
@@ -25,6 +29,7 @@ from harness.task.folder import Document, Knowledge, QAPair, Task
 from harness.task.taught import GENERATED, Coverage
 
 WRITTEN, BOTH = "written", "both"
+PARSE = "parse"
 
 
 def pair_source(task: Task, config: TaskConfig | None = None) -> str:
@@ -59,6 +64,8 @@ class Generated:
     demos_from: str  # "task" (its own training pairs) or "generic"
     demos: list[Demo]
     parts: list[Part] = field(default_factory=list)
+    writer: str = PARSE
+    phrasings: int | None = None  # parse: the most phrasings kept a fact
 
     def pairs(self, part: str) -> tuple[QAPair, ...]:
         return tuple(QAPair(w.question, w.candidate.answer, w.candidate.doc, GENERATED)
@@ -66,7 +73,9 @@ class Generated:
 
     def summary(self) -> dict:
         """What run.json records: the generator, and per part the counts, time and whether it was cached."""
-        return {"generator": self.generator, "candidates": self.rule, "demonstrations_from": self.demos_from,
+        return {"writer": self.writer, "generator": self.generator, "candidates": self.rule,
+                "phrasings": self.phrasings,
+                "demonstrations_from": self.demos_from,
                 "demonstrations": [vars(d) for d in self.demos],
                 "parts": {p.name: {"counts": p.counts, "left_after": p.left, "kept": len(p.kept),
                                    "seconds": round(p.seconds, 2), "cached": p.cached,
@@ -74,11 +83,20 @@ class Generated:
                           for p in self.parts}}
 
 
-def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskConfig, writer: QuestionWriter,
+def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskConfig, writer: QuestionWriter | None,
                   search: Callable[[list[str], int], list[list]]) -> Part:
-    """Candidates of `docs`, a question for each, and the filters; `search` is the retriever the round trip
-    asks (over the documents a retrieving arm would hold at that point)."""
+    """The pairs of `docs` that pass the filters: built from the parse when `writer` is None, else a question
+    the writer model wrote for each candidate answer. `search` is the retriever the round trip asks (over the
+    documents a retrieving arm would hold at that point)."""
     r, g = config.retrieval, config.pair_generation
+    if writer is None:
+        t = time.perf_counter()
+        built = build(tuple(docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence)
+        kept, left = apply_filters(built.items, task.test, search, r.top_k)
+        kept = per_fact(kept, g.phrasings)
+        left["phrasings_per_fact"] = len(kept)
+        counts = {**built.counts, "candidates": built.counts["facts"], **coverage(kept)}
+        return Part(name, kept, left, counts, time.perf_counter() - t, False)
     cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
     counts["candidates"] = len(cands)
     w = writer.write(cands)
@@ -87,19 +105,28 @@ def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskC
     return Part(name, kept, left, counts, w.seconds, w.cached, w.prompt_tokens, w.new_tokens)
 
 
-def make_pairs(task: Task, config: TaskConfig, writer: QuestionWriter, generator: str,
+def coverage(kept: Sequence[Written]) -> dict[str, int]:
+    """How many facts and sentences the kept pairs teach."""
+    return {"facts_kept": len({(w.candidate.sentence, w.candidate.answer) for w in kept}),
+            "sentences_covered": len({(w.candidate.doc, w.candidate.sentence) for w in kept})}
+
+
+def make_pairs(task: Task, config: TaskConfig, writer: QuestionWriter | None, generator: str,
                retriever: Callable[[tuple[Document, ...]], object]) -> Generated:
-    """Generated pairs for the original documents and, when there is an update, for its documents. The writer
-    is shown demonstrations from the task's pairs that carry no test answer (else generic ones)."""
+    """Generated pairs for the original documents and, when there is an update, for its documents. A writer
+    model is shown demonstrations from the task's pairs that carry no test answer (else generic ones)."""
     g = config.pair_generation
-    pool = demo_pool(task.knowledge.pairs, task.test).pairs
-    writer.demos, where = demos_for(pool, task.knowledge.docs, g.demonstrations, config.seed)
-    out = Generated(generator, g.candidates, where, writer.demos)
+    if writer is None:
+        out = Generated(generator, PARSE, "", [], writer=PARSE, phrasings=g.phrasings)
+    else:
+        pool = demo_pool(task.knowledge.pairs, task.test).pairs
+        writer.demos, where = demos_for(pool, task.knowledge.docs, g.demonstrations, config.seed)
+        out = Generated(generator, g.candidates, where, writer.demos, writer="model")
     sets = [("original", task.knowledge.docs, task.knowledge.docs)]
     if task.update.docs:  # the round trip asks the index a rebuilt retriever would hold
         sets.append(("update", task.update.docs, task.knowledge.docs + task.update.docs))
     for name, docs, indexed in sets:
-        print(f"writing training pairs from {len(docs)} {name} document(s) with {generator}", flush=True)
+        print(f"making training pairs from {len(docs)} {name} document(s) with {generator}", flush=True)
         out.parts.append(generate_part(name, docs, task, config, writer, retriever(indexed).search))
     return out
 
@@ -111,9 +138,20 @@ def plan(task: Task, config: TaskConfig) -> str:
     r, g = config.retrieval, config.pair_generation
     parts = []
     for name, docs in (("docs/", task.knowledge.docs), ("updates/docs/", task.update.docs)):
-        if docs:
+        if not docs:
+            continue
+        if g.writer == PARSE:
+            built = build(tuple(docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence)
+            c = built.counts
+            parts.append(f"{len(per_fact(built.items, g.phrasings))} questions about {c['facts_phrased']} facts in "
+                         f"{c['sentences_with_facts']} of {c['sentences']} sentences of {name}")
+        else:
             cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
             parts.append(f"{len(cands)} candidate answers from {counts['chunks']} chunks of {name}")
+    if g.writer == PARSE:
+        return (f"training pairs: {pair_source(task, config)}; built from each sentence's parse, true by "
+                f"construction, at most {g.phrasings} phrasings a fact: {' and '.join(parts) or 'no documents'}, "
+                "then kept where they pass the filters (pairs.generated.jsonl in the run folder)")
     where = "its training pairs" if demo_pool(task.knowledge.pairs, task.test).pairs else "built-in examples"
     return (f"training pairs: {pair_source(task, config)}; the generator (the run's --model unless --generator is "
             f"given; default smollm2-135m) will write a question for each of {' and '.join(parts) or 'no documents'}"
@@ -145,10 +183,11 @@ def write_jsonl(path: Path, generated: Generated, task: Task) -> int:
             for w in part.kept:
                 c = w.candidate
                 pair = QAPair(w.question, c.answer, c.doc, GENERATED)
-                cover = Coverage([pair])
+                cover = Coverage([pair], same_fact=True)
                 covers = [q.id for q in (stable if part.name == "original" else fresh) if cover.covers(q)]
                 f.write(json.dumps({"question": w.question, "answer": c.answer, "doc": c.doc, "part": part.name,
-                                    "sentence": c.sentence, "chunk": c.chunk, "covers_test": covers},
+                                    "kind": c.kind, "form": w.form, "sentence": c.sentence, "chunk": c.chunk,
+                                    "covers_test": covers},
                                    ensure_ascii=False) + "\n")
                 n += 1
     return n

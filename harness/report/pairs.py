@@ -29,18 +29,37 @@ def pairs_used(cost: dict) -> str:
 
 
 def filter_table(generation: dict) -> pd.DataFrame:
-    """Per part (original documents, update): candidates, then how many remained after each filter."""
+    """Per part (original documents, update): candidates, then how many remained after each filter; for pairs
+    built from the parse, the sentences and facts they cover."""
     rows = []
     for part, p in (generation.get("parts") or {}).items():
-        row = {"documents": part, "chunks": p["counts"].get("chunks"), "candidates": p["counts"].get("candidates")}
-        row.update({f"after {k}" if k != "written" else "questions written": v for k, v in p["left_after"].items()})
-        row.update({"kept share": p["kept"] / max(1, p["counts"].get("candidates") or 0),
-                    "seconds": p["seconds"], "cached": p["cached"]})
+        c = p["counts"]
+        row = {"documents": part, "chunks": c.get("chunks")}
+        if generation.get("writer") == "parse":
+            row.update({"sentences": c.get("sentences"), "with facts": c.get("sentences_with_facts"),
+                        "facts": c.get("facts")})
+        else:
+            row["candidates"] = c.get("candidates")
+        row.update({f"after {k}" if k != "written" else "questions written": v for k, v in p["left_after"].items()
+                    if k != "phrasings_per_fact"})
+        if generation.get("writer") == "parse":
+            row.update({"kept": p["kept"], "facts kept": c.get("facts_kept"),
+                        "sentences covered": c.get("sentences_covered"),
+                        "phrasings a fact": p["kept"] / max(1, c.get("facts_kept") or 0), "seconds": p["seconds"]})
+        else:
+            row.update({"kept share": p["kept"] / max(1, c.get("candidates") or 0),
+                        "seconds": p["seconds"], "cached": p["cached"]})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def trust_note(generation: dict | None) -> list[str]:
+    if (generation or {}).get("writer") == "parse":
+        return ["Training pairs were built from the documents' own sentences (no hand-written pairs): every answer "
+                "is a span of its sentence, so the pairs are true, but their questions keep the documents' wording, "
+                "and a fine-tune learns a fact from them only as far as a real question resembles that wording. "
+                "A test question counts as `taught (generated)` only when a kept pair has its answer and shares a "
+                "content word with it (bench/README.md: how often built pairs were right, read by hand)."]
     size = SHIPPED_SIZES.get((generation or {}).get("generator", ""))
     if not size:
         return []
@@ -57,6 +76,7 @@ def section(generation: dict | None, pairs: list[dict], seed: int) -> dict | Non
         return None
     shown = random.Random(seed).sample(pairs, min(SHOWN_IN_MARKDOWN, len(pairs)))
     return {"training_pairs": generation.get("training_pairs"), "generator": generation.get("generator"),
+            "writer": generation.get("writer", "model"), "phrasings": generation.get("phrasings"),
             "candidates": generation.get("candidates"),
             "demonstrations": len(generation.get("demonstrations") or []),
             "demonstrations_from": "the task's own training pairs" if generation.get("demonstrations_from") == "task"

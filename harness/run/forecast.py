@@ -31,6 +31,10 @@ LOAD_SECONDS = 20.0  # model and embedder load, the precision check, writing the
 # Pairs written from the documents: the share of candidate answers the filters keep (about 0.31 on coffee,
 # bench/README.md), and each question writer's prompt: its demonstrations' sentences, answers and questions.
 KEPT_SHARE = 0.31
+# Pairs built from the parse: the share the filters keep, and what building takes on 2 cores (bench/README.md).
+BUILT_KEPT_SHARE = 0.9
+PARSER_LOAD_S = 6.0
+ROUND_TRIP_S = 0.01
 WRITER_PROMPT_WORDS = 200
 
 
@@ -69,7 +73,8 @@ def _prompt_tokens(arm: ArmConfig, cfg: TaskConfig, chunk: float, question_words
 def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_words: float) -> int:
     """Tokens the optimiser sees: training examples x epochs, for the build and the update's continuation."""
     k, u = task.knowledge, task.update
-    epochs = training_settings(arm.weights, cfg).epochs
+    built = bool(k.pairs) and all(p.origin == "generated" for p in k.pairs)
+    epochs = training_settings(arm.weights, cfg, built).epochs
     if arm.weights == "cpt-lora":
         doc = sum(len(d.text.split()) for d in k.docs) * TOKENS_PER_WORD
         new = sum(len(d.text.split()) for d in u.docs) * TOKENS_PER_WORD
@@ -86,8 +91,10 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
 
 
 def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: float) -> tuple[ArmForecast, Task]:
-    """The question writer's share of a run whose training pairs are generated, and the task with as many
+    """The pair writer's share of a run whose training pairs are generated, and the task with as many
     placeholder pairs as the filters should keep, so the trained arms' tokens are counted too."""
+    if cfg.pair_generation.writer == "parse":
+        return _pairs_built(task, cfg)
     from harness.pairs.candidates import candidates
 
     r, g = cfg.retrieval, cfg.pair_generation
@@ -103,6 +110,26 @@ def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: flo
     seconds = asked * (prompt * body_params + new * params) * 2 / (fp32 * ANSWER_EFFICIENCY * 1e9)
     planned = dataclasses.replace(task, knowledge=made["knowledge"][1], update=made["update"][1])
     return ArmForecast("pair writing", 0, int(asked * (prompt + new)), seconds), planned
+
+
+def _pairs_built(task, cfg: TaskConfig) -> tuple[ArmForecast, Task]:
+    """Pairs built from the parse: built here for real (seconds, and cached for the run), the filters' share
+    kept. The time is the parser's load and the round trip's embedding of every question."""
+    from harness.pairs.construct import build, per_fact
+
+    r, g = cfg.retrieval, cfg.pair_generation
+    made, asked = {}, 0
+    for part in ("knowledge", "update"):
+        k = getattr(task, part)
+        items = per_fact(build(tuple(k.docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence).items,
+                         g.phrasings) if k.docs else []
+        asked += len(items)
+        pairs = tuple(QAPair(w.question, w.candidate.answer, w.candidate.doc, "generated")
+                      for w in items[:round(len(items) * BUILT_KEPT_SHARE)])
+        made[part] = Knowledge(k.docs, k.pairs + pairs)
+    seconds = PARSER_LOAD_S + asked * ROUND_TRIP_S
+    return ArmForecast("pair writing", 0, 0, seconds), dataclasses.replace(task, knowledge=made["knowledge"],
+                                                                          update=made["update"])
 
 
 def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str], params: int, body_params: int,

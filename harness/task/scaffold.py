@@ -23,14 +23,19 @@ description: What this task's questions are about.
 metric: {metric}
 seed: {seed}
 
-# Where finetune and raft get question/answer pairs: written (train.jsonl) | generated (written by the
-# generator model from docs/, filtered; see pairs.generated.jsonl in the run folder) | both.
+# Where finetune and raft get question/answer pairs: written (train.jsonl) | generated (made from docs/,
+# filtered; see pairs.generated.jsonl in the run folder) | both.
 # Left out: written when train.jsonl has pairs, else generated.
 # training_pairs: written
 pair_generation:
-  candidates: {pg_candidates}         # numbers-names | numbers-names-terms: which spans of a chunk become answers
-  per_chunk: {pg_per_chunk}                    # candidate answers per document chunk
-  demonstrations: {pg_demonstrations}               # solved examples shown to the question writer
+  writer: {pg_writer}                 # parse: questions built from each sentence's parse, true by construction |
+                                  # model: the generator model writes them (--generator)
+  facts_per_sentence: {pg_facts}          # parse: facts asked for in one sentence (numbers, names, then terms)
+  phrasings: {pg_phrasings}                   # parse: questions kept per fact (short, fronted, cloze, topic, sentence)
+  epochs: {pg_epochs}                      # finetune's epochs on built pairs (replaces finetune.epochs for them)
+  candidates: {pg_candidates}         # model: numbers-names | numbers-names-terms, which spans become answers
+  per_chunk: {pg_per_chunk}                    # model: candidate answers per document chunk
+  demonstrations: {pg_demonstrations}               # model: solved examples shown to the question writer
 
 prompt:
   system: {system}          # arms without passages (prompt, finetune, cpt)
@@ -138,7 +143,9 @@ def new_task(name: str, root: Path) -> Path:
                            candidates=json.dumps(d.demonstrations.candidates),
                            eval_questions=d.demonstrations.eval_questions,
                            pg_candidates=d.pair_generation.candidates, pg_per_chunk=d.pair_generation.per_chunk,
-                           pg_demonstrations=d.pair_generation.demonstrations)
+                           pg_demonstrations=d.pair_generation.demonstrations, pg_writer=d.pair_generation.writer,
+                           pg_facts=d.pair_generation.facts_per_sentence, pg_phrasings=d.pair_generation.phrasings,
+                           pg_epochs=d.pair_generation.epochs)
     tmp = path.with_name(f".{name}.partial")
     try:
         for rel, content in {"task.yaml": text, **EXAMPLES}.items():
