@@ -432,14 +432,60 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+IMPORT_FLAGS = ("questions", "updates", "train", "question_col", "answer_col", "answer_sep", "fresh_col", "doc_col",
+                "topic_col", "id_col", "description")
+
+
 def cmd_new_task(args: argparse.Namespace) -> int:
     from harness.task.registry import tasks_dir
     from harness.task.scaffold import new_task
 
-    path = new_task(args.name, tasks_dir(args.tasks_dir))
     where = f" --tasks-dir {shlex.quote(args.tasks_dir)}" if args.tasks_dir else ""
+    given = [f"--{k.replace('_', '-')}" for k in IMPORT_FLAGS if getattr(args, k) not in (None, *IMPORT_DEFAULTS)]
+    if args.docs is not None or given:
+        if args.docs is None or args.questions is None:
+            raise HarnessError(f"{', '.join(given) or '--docs'}: an import needs both --docs DIR and --questions FILE "
+                               "(without either, new-task writes a template to fill in)")
+        return _import_task(args, where)
+    path = new_task(args.name, tasks_dir(args.tasks_dir))
     print(f"created {path}: replace the example files (marked harness:example) in docs/, train.jsonl, test.jsonl "
           f"and updates/, edit task.yaml, then `harness validate --task {shlex.quote(args.name)}{where}`")
+    return 0
+
+
+def _import_task(args: argparse.Namespace, where: str) -> int:
+    from harness.task.importer import Inputs, import_task
+    from harness.task.questions import Columns
+    from harness.task.registry import tasks_dir
+
+    cols = Columns(args.question_col, args.answer_col, args.answer_sep, args.fresh_col, args.doc_col, args.topic_col,
+                   args.id_col)
+    inputs = Inputs(Path(args.docs), Path(args.questions), Path(args.updates) if args.updates else None,
+                    Path(args.train) if args.train else None)
+    made = import_task(args.name, tasks_dir(args.tasks_dir), inputs, cols, args.description)
+    if made.unchanged:
+        print(f"{made.path}: unchanged since its last import (every input has the same content hash); nothing "
+              "written")
+        return 0
+    from harness.task.folder import load_task
+
+    for target, e in made.documents.items():
+        pages = f"{e['pages']} {'slides' if e['kind'] == 'pptx' else 'pages'}, " if e["pages"] else ""
+        print(f"  {target:<40} <- {e['source']} ({e['kind']}, {pages}{e['words']:,} words)")
+    for rel, why in made.skipped:
+        print(f"  skipped {rel}: {why}")
+    docs = made.documents.values()
+    print(f"made {made.path}: {len(made.documents)} documents ({sum(e['pages'] for e in docs)} pages or slides, "
+          f"{sum(e['words'] for e in docs):,} words"
+          + (f"; {made.reused} unchanged, reused from the last import" if made.reused else "")
+          + f"), {made.questions} questions ({made.fresh} fresh), training pairs: "
+          + (f"{made.train} from {inputs.train.name}" if made.train else "generated from the documents at run time")
+          + (f"; {len(made.skipped)} file(s) skipped" if made.skipped else ""))
+    if made.kept_yaml:
+        print(f"kept {made.path / 'task.yaml'}: it was edited since the last import")
+    task = load_task(made.path)
+    print(f"validate: ok ({', '.join(f'{k} {v}' for k, v in task.sizes.items())}); next: "
+          f"harness run --task {shlex.quote(args.name)}{where}")
     return 0
 
 
@@ -465,6 +511,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 DEPLOYMENT_HELP = ("project each arm's measured tokens onto a deployment: a profile YAML file, or a built-in "
                    "(h100-8b, h100x8-70b, api-8b); writes cost_projection.csv and 'Cost at your scale'")
+
+
+IMPORT_DEFAULTS = ("question", "answer")  # the column options' defaults: given or not, they are no import
+
+
+def add_import_options(new: argparse.ArgumentParser) -> None:
+    new.add_argument("--docs", metavar="DIR", default=None,
+                     help="import: the folder of documents (PDF, DOCX, PPTX, HTML, Markdown, text; sub-folders too); "
+                          "other files are skipped and listed")
+    new.add_argument("--questions", metavar="FILE", default=None,
+                     help="import: the held-out questions, a .csv, .tsv, .xlsx (first sheet) or .jsonl file whose "
+                          "first row names the columns")
+    new.add_argument("--updates", metavar="DIR", default=None,
+                     help="import: documents that arrive after the build (updates/docs/), for the freshness test")
+    new.add_argument("--train", metavar="FILE", default=None,
+                     help="import: hand-written training pairs, a sheet with the same question and answer columns "
+                          "(default: none; pairs are generated from the documents at run time)")
+    new.add_argument("--question-col", default="question", metavar="NAME",
+                     help="the column holding the question (default: question; any case)")
+    new.add_argument("--answer-col", default="answer", metavar="NAME",
+                     help="the column holding the reference answer (default: answer)")
+    new.add_argument("--answer-sep", default=None, metavar="SEP",
+                     help="split an answer cell into several accepted answers at SEP, e.g. '|' (default: one answer)")
+    new.add_argument("--fresh-col", default=None, metavar="NAME",
+                     help="a yes/no column marking questions only --updates documents answer (default: none fresh)")
+    new.add_argument("--doc-col", default=None, metavar="NAME",
+                     help="a column naming the file that answers the question, e.g. manual.pdf: the report then "
+                          "scores retrieval (default: none)")
+    new.add_argument("--topic-col", default=None, metavar="NAME",
+                     help="a column with a topic label, for the by-topic table (default: none)")
+    new.add_argument("--id-col", default=None, metavar="NAME",
+                     help="a column with each question's id in your tracker (default: q001, q002, ... by row)")
+    new.add_argument("--description", default=None, metavar="TEXT",
+                     help="task.yaml's description (default: what was imported)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -567,10 +647,15 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--deployment", default=None, metavar="PROFILE", help="check this deployment profile too")
     val.set_defaults(func=cmd_validate)
 
-    new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder with a commented task.yaml",
-                         description="Create TASKS_DIR/NAME/ with a commented task.yaml (every key at its default) "
-                                     "and one example line in each data file.")
+    new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder, or import one from your files",
+                         description="Without --docs: create TASKS_DIR/NAME/ with a commented task.yaml (every key at "
+                                     "its default) and one example line in each data file. With --docs DIR "
+                                     "--questions FILE: import a complete task: PDF, DOCX, PPTX, HTML, Markdown and "
+                                     "text documents converted to Markdown (pages kept, so passages cite "
+                                     "'manual.pdf p. 12'), questions from a CSV, TSV, XLSX or JSONL sheet. A "
+                                     "re-import of unchanged files changes nothing.")
     new.add_argument("name", help="folder name for the task (letters, digits, '-', '_', '.')")
+    add_import_options(new)
     new.set_defaults(func=cmd_new_task)
 
     rep = sub.add_parser("report", help="re-render a run's tables and report from its saved predictions",
