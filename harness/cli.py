@@ -240,6 +240,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.seeds <= 50:
         raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
+    if args.mlflow is not None:  # before minutes of work, not after: the store must open
+        from harness.report.mlflow_export import client
+        client(args.mlflow)
     # Everything that can be known without a model, checked before torch is even imported: --resume's match on
     # the inputs too, so a resume of changed inputs is refused in seconds, not after the model has loaded.
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, pipelines=args.pipelines,
@@ -271,6 +274,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
                                    device, results_dir, engine, precision, checked.deployment, generated)
         done.append((overrides, run_dir))
+        if args.mlflow is not None:
+            _export(run_dir, args.mlflow)
     if args.sweep:
         _sweep_summary(results_dir, task.name, done, config.metric)
     else:
@@ -489,6 +494,17 @@ def _import_task(args: argparse.Namespace, where: str) -> int:
     return 0
 
 
+def _export(run_dir: Path, uri: str) -> None:
+    from harness.report.mlflow_export import export
+
+    print(export(run_dir, uri or None).line(), flush=True)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _export(Path(args.run_dir), args.mlflow)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.task.deployment import from_option
     from harness.report.render import render
@@ -509,6 +525,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+MLFLOW_HELP = ("log the run into MLflow: a folder (default mlruns/: a SQLite store mlruns/mlflow.db, artifacts in "
+               "mlruns/artifacts; no server), a .db file, or a tracking URI (sqlite:///x.db, file:./mlruns, "
+               "http://host:5000); run --mlflow exports once the run folder is complete")
 DEPLOYMENT_HELP = ("project each arm's measured tokens onto a deployment: a profile YAML file, or a built-in "
                    "(h100-8b, h100x8-70b, api-8b); writes cost_projection.csv and 'Cost at your scale'")
 
@@ -622,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reanswer", action="store_true",
                      help="generate every answer again instead of reusing the answer cache (--cache-dir/answers/), "
                           "so latencies are timed anew; answers are the same either way (greedy decoding)")
+    run.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI", help=MLFLOW_HELP)
     run.add_argument("--resume", action="store_true",
                      help="continue the newest unfinished run with the same inputs: training from its last "
                           "checkpoint, answering from the last answered batch")
@@ -666,6 +686,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help=DEPLOYMENT_HELP + " (default: the profile the run recorded, else none; run.json is "
                           "left as it is)")
     rep.set_defaults(func=cmd_report)
+
+    exp = sub.add_parser("export", help="log a finished run into MLflow, with a nested run per arm",
+                         description="Log RUN_DIR (a folder written by `harness run`) as an MLflow run: params from "
+                                     "run.json (task fingerprint, arms, config, model, embedder, CPU, git commit), "
+                                     "metrics from accuracy.csv (every arm x knowledge group x metric, with "
+                                     "intervals), cost.csv and freshness.csv, and the reports, tables and figures "
+                                     "as artifacts. Needs no server. Exporting the same run again adds nothing.")
+    exp.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
+    exp.add_argument("--mlflow", nargs="?", const="", default="", metavar="URI", help=MLFLOW_HELP)
+    exp.set_defaults(func=cmd_export)
 
     cmp = sub.add_parser("compare", help="show what changed between two runs",
                          description="Compare two run folders: inputs (config, models, versions, data), accuracy, "

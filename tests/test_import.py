@@ -308,8 +308,11 @@ def test_page_citations_reach_predictions_and_the_report(inputs, tmp_path, capsy
                       .replace("chunk_overlap: 30", "chunk_overlap: 0"))
     results = tmp_path / "results"
     assert main(["run", "--task", "mytask", "--tasks-dir", str(tmp_path / "tasks"), "--pipelines", "rag",
-                 "--no-freshness", "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache")]) == 0
+                 "--no-freshness", "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"),
+                 "--mlflow", str(tmp_path / "mlruns")]) == 0
     (run_dir,) = (results / "mytask").iterdir()
+    # run --mlflow exported the finished folder through `harness export`'s code (tests/test_mlflow.py reads one back)
+    assert "mlflow: run " in capsys.readouterr().out and (tmp_path / "mlruns" / "mlflow.db").is_file()
     rows = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
     cited = {p["cite"] for r in rows for p in r["passages"]}
     assert cited <= {"manual.pdf p. 1", "manual.pdf p. 2"} and cited, cited
