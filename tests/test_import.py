@@ -319,3 +319,12 @@ def test_page_citations_reach_predictions_and_the_report(inputs, tmp_path, capsy
     descale = next(r for r in rows if "descaled" in r["question"])
     assert descale["passages"][0]["cite"] == "manual.pdf p. 2"
     assert "(manual.pdf p. 2)" in (run_dir / "report.html").read_text()
+
+
+def test_sheets_among_the_documents_are_not_listed_and_a_deleted_conversion_is_made_again(inputs, tmp_path, capsys):
+    (inputs / "questions.csv").rename(inputs / "docs" / "questions.csv")
+    code, out, err = run(tmp_path, capsys, questions=str(inputs / "docs" / "questions.csv"))
+    assert code == 0 and "skipped" not in out, err
+    (tmp_path / "tasks" / "mytask" / "docs" / "manual.md").unlink()
+    code, out, err = run(tmp_path, capsys, questions=str(inputs / "docs" / "questions.csv"))
+    assert code == 0 and "unchanged" not in out and (tmp_path / "tasks" / "mytask" / "docs" / "manual.md").is_file()

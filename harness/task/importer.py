@@ -72,9 +72,10 @@ def _refuse_outside(link: Path, target: Path, base: Path) -> None:
                            "instead", link)
 
 
-def scan(folder: Path, exclude: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+def scan(folder: Path, exclude: set[Path]) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
     """(input name, file to read) for each document under `folder`, and (input name, why) for each skipped file.
-    Links are followed only to files inside `folder`; `exclude` (the tasks folder) is never read."""
+    Links are followed only to files inside `folder`; `exclude` (the tasks folder, the questions and training
+    sheets when they sit among the documents) is passed over in silence."""
     if not folder.is_dir():
         raise HarnessError("is not a folder; give the folder that holds the documents", folder)
     base = folder.resolve()
@@ -86,7 +87,7 @@ def scan(folder: Path, exclude: Path) -> tuple[list[tuple[str, Path]], list[tupl
                 _refuse_outside(here / d, (here / d).resolve(), base)
                 skipped.append(((here / d).relative_to(folder).as_posix(), "a link to a folder inside the input "
                                 "folder: its files are imported from where they are"))
-            if d.startswith(".") or (here / d).is_symlink() or (here / d).resolve() == exclude:
+            if d.startswith(".") or (here / d).is_symlink() or (here / d).resolve() in exclude:
                 dirs.remove(d)
         dirs.sort()
         for name in sorted(names):
@@ -95,6 +96,8 @@ def scan(folder: Path, exclude: Path) -> tuple[list[tuple[str, Path]], list[tupl
             real = p.resolve() if p.is_symlink() else p
             if p.is_symlink():
                 _refuse_outside(p, real, base)
+            if real.resolve() in exclude:
+                continue
             if name.startswith((".", "~$")):
                 skipped.append((rel, "a hidden or lock file"))
             elif not real.is_file():
@@ -286,8 +289,9 @@ def import_task(name: str, root: Path, inputs: Inputs, cols: Columns, descriptio
     path = task_path(name, root)
     previous = _previous(path)
     made = Made(path)
-    docs, skipped = scan(inputs.docs, root.resolve())
-    updates, skipped_upd = scan(inputs.updates, root.resolve()) if inputs.updates else ([], [])
+    exclude = {root.resolve()} | {p.resolve() for p in (inputs.questions, inputs.train) if p is not None}
+    docs, skipped = scan(inputs.docs, exclude)
+    updates, skipped_upd = scan(inputs.updates, exclude) if inputs.updates else ([], [])
     made.skipped = skipped + [(f"updates: {rel}", why) for rel, why in skipped_upd]
     if not docs:
         raise HarnessError(f"holds no document to import ({KINDS})", inputs.docs)
@@ -298,7 +302,8 @@ def import_task(name: str, root: Path, inputs: Inputs, cols: Columns, descriptio
         if p is not None:
             hashes[label] = _sha(_read(p))
     key = _key(inputs, cols, description, hashes)
-    if previous.get("import_key") == key:
+    # The same inputs, and every converted file still there (one deleted by hand is made again).
+    if previous.get("import_key") == key and all((path / t).is_file() for t in previous.get("documents", {})):
         made.unchanged = True
         made.documents = previous.get("documents", {})
         return made
