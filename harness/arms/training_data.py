@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 from harness.prompts import messages, with_answer
 from harness.retrieval.chunking import Passage, chunk_document
 from harness.task.folder import Document, QAPair
+from harness.task.provenance import without_markers
 from harness.text import normalize
 
 IGNORE = -100
@@ -91,7 +92,8 @@ def cpt_examples(tokenizer, docs: Sequence[Document], block_tokens: int) -> list
     ids: list[int] = []
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     for d in docs:
-        ids += tokenizer(d.text, add_special_tokens=False).input_ids + eos
+        # An imported document's page markers are bookkeeping, not text to learn.
+        ids += tokenizer(without_markers(d.text) if d.source else d.text, add_special_tokens=False).input_ids + eos
     block_tokens = max(16, min(block_tokens, len(ids) // MIN_BLOCKS))
     blocks = [ids[i:i + block_tokens] for i in range(0, len(ids), block_tokens)]
     return [{"input_ids": b, "labels": list(b)} for b in blocks if len(b) > 1]

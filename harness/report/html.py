@@ -32,6 +32,7 @@ class Passage:
     score: float | None
     text: str
     source: bool  # the question's own source document: what retrieval should have found
+    cite: str = ""  # an imported document's source file and page, e.g. "manual.pdf p. 12"
 
 
 @dataclass
@@ -108,8 +109,8 @@ def _cell(p: dict, metric: str, doc: str) -> Cell:
     score = _number(p.get(metric))
     metrics = {m: v for m in METRICS if (v := _number(p.get(m))) is not None}
     listed = p.get("passages") if isinstance(p.get("passages"), list) else []
-    passages = [Passage(q.get("doc", ""), _number(q.get("score")), q.get("text", ""), bool(doc) and q.get("doc") == doc)
-                for q in listed]
+    passages = [Passage(q.get("doc", ""), _number(q.get("score")), q.get("text", ""), bool(doc) and q.get("doc") == doc,
+                        str(q.get("cite") or "")) for q in listed]
     return Cell(p["pipeline"], p.get("answer", ""), score, is_right(score), metrics, passages)
 
 

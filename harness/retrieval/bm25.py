@@ -6,6 +6,7 @@ and at task scale that takes milliseconds, with no model involved.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import bm25s
@@ -38,7 +39,7 @@ class BM25Index:
         k = min(k, len(self.passages))
         ids, scores = self._bm25.retrieve([score_tokens(q) or ["_"] for q in queries], k=k, show_progress=False,
                                           n_threads=1)
-        return [[Passage(self.passages[i].doc, self.passages[i].text, float(s)) for i, s in zip(row_i, row_s)]
+        return [[dataclasses.replace(self.passages[i], score=float(s)) for i, s in zip(row_i, row_s)]
                 for row_i, row_s in zip(np.asarray(ids), np.asarray(scores))]
 
     @property

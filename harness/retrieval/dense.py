@@ -10,6 +10,7 @@ was tuned); it can be saved to a folder and loaded back memory-mapped:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -43,7 +44,7 @@ class PassageStore(Sequence[Passage]):
     """The passages in index order: in memory, or a memory-mapped Arrow table plus those added since loading."""
 
     def __init__(self, table=None):
-        self._table = table  # datasets.Dataset with "doc" and "text" columns, or None
+        self._table = table  # datasets.Dataset with "doc", "text" and (since imports) "cite" columns, or None
         self._added: list[Passage] = []
 
     def __len__(self) -> int:
@@ -66,17 +67,22 @@ class PassageStore(Sequence[Passage]):
         n_table = len(self._table) if self._table is not None else 0
         mapped = [i for i in ids if i < n_table]
         rows = self._table[mapped] if mapped else {"doc": [], "text": []}
-        from_table = iter(zip(rows["doc"], rows["text"]))
+        # An index saved before citations existed has no "cite" column: its passages cite nothing.
+        cites = rows.get("cite") or [""] * len(rows["doc"])
+        from_table = iter(zip(rows["doc"], rows["text"], [0.0] * len(cites), cites))
         return [Passage(*next(from_table)) if i < n_table else self._added[i - n_table] for i in ids]
 
     def save(self, folder: Path) -> None:
         from datasets import Dataset, Features, Value, concatenate_datasets
 
         # Typed columns: an empty store would otherwise save "null" columns that later strings cannot join.
-        features = Features({"doc": Value("string"), "text": Value("string")})
-        added = Dataset.from_dict({"doc": [p.doc for p in self._added], "text": [p.text for p in self._added]},
-                                  features=features)
-        table = added if self._table is None else concatenate_datasets([self._table, added])
+        features = Features({"doc": Value("string"), "text": Value("string"), "cite": Value("string")})
+        added = Dataset.from_dict({"doc": [p.doc for p in self._added], "text": [p.text for p in self._added],
+                                   "cite": [p.cite for p in self._added]}, features=features)
+        table = self._table
+        if table is not None and "cite" not in table.column_names:  # saved before citations: they cite nothing
+            table = table.add_column("cite", [""] * len(table)).cast(features)
+        table = added if table is None else concatenate_datasets([table, added])
         table.save_to_disk(str(folder))
 
     @classmethod
@@ -147,7 +153,7 @@ class VectorIndex:
 
     def _hits(self, scores: np.ndarray, ids: np.ndarray) -> list[Passage]:
         found = [(float(s), int(i)) for s, i in zip(scores, ids) if i >= 0]  # HNSW may return fewer than k
-        return [Passage(p.doc, p.text, s) for (s, _), p in zip(found, self.passages.take([i for _, i in found]))]
+        return [dataclasses.replace(p, score=s) for (s, _), p in zip(found, self.passages.take([i for _, i in found]))]
 
     @property
     def nbytes(self) -> int:
@@ -216,6 +222,8 @@ def index_key(embedder_id: str, docs: Iterable[Document], chunk_words: int, chun
     h = hashlib.sha256(json.dumps([FORMAT_VERSION, embedder_id, chunk_words, chunk_overlap]).encode())
     for d in docs:
         h.update(d.path.encode() + b"\0" + d.text.encode() + b"\0")
+        if d.source:  # an imported document's chunks cite their source: another source, another index
+            h.update(b"source\0" + d.source.encode() + b"\0")
     return h.hexdigest()[:20]
 
 

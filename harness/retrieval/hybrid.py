@@ -2,6 +2,7 @@
 reciprocal rank fusion (Cormack et al. 2009), which needs no score calibration between the two."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from harness.retrieval.bm25 import BM25Index
@@ -33,11 +34,13 @@ class HybridIndex:
         out = []
         for dense, lexical in zip(self.dense.search(queries, n), self.lexical.search(queries, n)):
             fused: dict[tuple[str, str], float] = {}
+            found: dict[tuple[str, str], Passage] = {}
             for ranking in (dense, lexical):
                 for rank, p in enumerate(ranking, 1):
                     fused[(p.doc, p.text)] = fused.get((p.doc, p.text), 0.0) + 1.0 / (RRF_K + rank)
+                    found.setdefault((p.doc, p.text), p)
             best = sorted(fused.items(), key=lambda kv: -kv[1])[:k]
-            out.append([Passage(doc, text, score) for (doc, text), score in best])
+            out.append([dataclasses.replace(found[key], score=score) for key, score in best])
         return out
 
     @property

@@ -45,7 +45,9 @@ def _records(pipeline: str, phase: str, questions: list[TestQuestion], answers: 
             "references": list(q.answers), **score(a.text, q.answers), "semantic": s,
             # Scored here, after answering: the gold document never reaches the pipeline.
             "gold_retrieved": (q.doc in retrieved) if a.passages and q.doc else None,
-            "passages": [{"doc": p.doc, "score": round(p.score, 4), "text": p.text} for p in a.passages],
+            # "cite" only where the document was imported: "manual.pdf p. 12" (harness/task/provenance.py).
+            "passages": [{"doc": p.doc, "score": round(p.score, 4), "text": p.text, **({"cite": p.cite} if p.cite
+                                                                                      else {})} for p in a.passages],
             "prompt_tokens": a.prompt_tokens, "new_tokens": a.new_tokens, "seconds": a.seconds,
         })
     return rows

@@ -7,6 +7,8 @@ Layout (paths relative to the task folder):
     test.jsonl            {"id", "question", "answers" | "answer", "doc"?, "fresh"?, "topic"?}: held out
     updates/docs/*        documents that arrive after the model was built
     updates/train.jsonl   training pairs for the update, used only when a pipeline retrains
+    provenance.json       written by `harness new-task --docs`: the source file each converted document came
+                          from (harness/task/provenance.py), so passages cite "manual.pdf p. 12"
 
 A task folder is untrusted input (people share them like datasets), so reading it follows these rules:
 - No symbolic links anywhere inside the folder, and nothing but folders and regular files: a link could
@@ -25,6 +27,7 @@ A task folder is untrusted input (people share them like datasets), so reading i
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -41,6 +44,7 @@ from pydantic import BaseModel, ValidationError
 from harness.config import TaskConfig
 from harness.errors import HarnessError
 from harness.names import TASK_NAME_RULE, is_task_name
+from harness.task.provenance import PROVENANCE_FILE, parse_provenance
 from harness.text import best_matches, normalize, word_set
 
 Schema = TypeVar("Schema", bound=BaseModel)
@@ -64,6 +68,7 @@ EXAMPLE_FIELD = "harness_example"
 class Document:
     path: str  # relative to the task folder, e.g. "docs/roasting.md"
     text: str
+    source: str = ""  # the file it was converted from, e.g. "manual.pdf" (provenance.json); "" if written as is
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,8 @@ def _size(n: int) -> str:
     return f"{n / MB:.1f} MB" if n >= MB else f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
+def read_bytes(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, refused (one line) when it is a link, not a regular file, or over `limit`."""
     # O_NOFOLLOW: a file swapped for a link after check_tree is still refused, not followed.
     # O_NONBLOCK: a pipe swapped in is refused below instead of waiting forever for a writer.
     try:
@@ -176,7 +182,12 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 
 
 def read_text(path: Path, limit: int = MAX_DOC_BYTES) -> str:
-    raw = _read_bytes(path, limit)
+    return decode_text(read_bytes(path, limit), path)
+
+
+def decode_text(raw: bytes, path: Path) -> str:
+    """A file's bytes as text: UTF-8 only (a leading byte-order mark dropped), refused naming the line of the first
+    NUL byte or undecodable byte."""
     if b"\x00" in raw:  # the line of the first one: a stray NUL in a long JSONL file is otherwise hard to find
         raise HarnessError("looks like a binary file (contains NUL bytes); only UTF-8 text is allowed here", path,
                            raw[: raw.index(b"\x00")].count(b"\n") + 1)
@@ -356,7 +367,8 @@ def load_documents(folder: Path, task_root: Path) -> tuple[Document, ...]:
 
 # ---------------------------------------------------------------- JSONL
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """A JSONL file's objects with their line numbers, under the limits above (a task's files, an import's)."""
     rows = []
     # "\n" only: str.splitlines would also break at U+2028, U+2029 and U+0085, which JSON strings may hold.
     for n, line in enumerate(read_text(path, MAX_JSONL_BYTES).split("\n"), start=1):
@@ -405,7 +417,7 @@ def _pairs(rows: list[tuple[int, dict[str, Any]]], path: Path,
 
 def load_pairs(path: Path, known_docs: set[str]) -> tuple[tuple[QAPair, ...], list[int]]:
     """The pairs and the line each came from (for the leakage check's messages)."""
-    return _pairs(_read_jsonl(path), path, known_docs)
+    return _pairs(read_jsonl(path), path, known_docs)
 
 
 def _test_question(obj: dict[str, Any], path: Path, n: int, known_docs: set[str],
@@ -452,7 +464,7 @@ def _test_items(rows: list[tuple[int, dict[str, Any]]], path: Path, known_docs: 
 
 
 def load_test(path: Path, known_docs: set[str], update_docs: set[str]) -> tuple[list[TestQuestion], list[int]]:
-    rows = _read_jsonl(path) if path.is_file() else []
+    rows = read_jsonl(path) if path.is_file() else []
     return _test_items(rows, path, known_docs, update_docs)
 
 
@@ -462,14 +474,24 @@ def _same_question(where: str, line: int, other: str, sim: float) -> str:
     return f"{where}:{line} {'=' if sim >= 1.0 else '≈'} {other}" + ("" if sim >= 1.0 else f" (similarity {sim:.2f})")
 
 
+def repeated_question(questions: list[str]) -> tuple[int, int, float] | None:
+    """The first question that repeats an earlier one word for word or nearly (word-set Jaccard >=
+    NEAR_DUPLICATE), as (its index, the earlier one's index, similarity); None when all differ."""
+    sets = [word_set(q) for q in questions]
+    for i, (j, sim) in sorted(best_matches(sets, sets, NEAR_DUPLICATE, skip_self=True).items()):
+        if j < i:  # each pair once, at its second question
+            return i, j, sim
+    return None
+
+
 def check_duplicate_questions(task_root: Path, test: list[TestQuestion], test_lines: list[int]) -> None:
     """The same question twice in test.jsonl counts one fact twice and hides a copy-paste slip."""
-    sets = [word_set(q.question) for q in test]
-    for i, (j, sim) in sorted(best_matches(sets, sets, NEAR_DUPLICATE, skip_self=True).items()):
-        if j < i:  # report each pair once, at its second line
-            near = "" if sim >= 1.0 else f" in other order or nearly (similarity {sim:.2f})"
-            raise HarnessError(f"the same question as line {test_lines[j]}{near}; remove or reword one of them",
-                               task_root / "test.jsonl", test_lines[i])
+    found = repeated_question([q.question for q in test])
+    if found:
+        i, j, sim = found
+        near = "" if sim >= 1.0 else f" in other order or nearly (similarity {sim:.2f})"
+        raise HarnessError(f"the same question as line {test_lines[j]}{near}; remove or reword one of them",
+                           task_root / "test.jsonl", test_lines[i])
 
 
 def check_leakage(task_root: Path, test: list[TestQuestion], test_lines: list[int],
@@ -508,15 +530,30 @@ def _warnings(root: Path, config: TaskConfig, examples: list[str]) -> tuple[str,
     return tuple(out)
 
 
+def with_sources(root: Path, docs: tuple[Document, ...]) -> tuple[tuple[Document, ...], list[str]]:
+    """The documents with the source file provenance.json names for each, and a warning for every entry that
+    names no document (a converted file deleted by hand)."""
+    path = root / PROVENANCE_FILE
+    if not path.is_file():
+        return docs, []
+    sources = parse_provenance(read_text(path, MAX_JSONL_BYTES), path)
+    known = {d.path for d in docs}
+    stale = [f"{path}: lists {doc!r}, which is not in the task; re-run the import or delete the entry"
+             for doc in sorted(set(sources) - known)]
+    return tuple(dataclasses.replace(d, source=sources.get(d.path, "")) for d in docs), stale
+
+
 def load_task(root: Path) -> Task:
     check_tree(root)  # before anything is read: no links, no special files
     config = load_config(root / "task.yaml")
     docs_dir, upd_dir = root / "docs", root / "updates" / "docs"
     docs = load_documents(docs_dir, root) if docs_dir.is_dir() else ()
     update_docs = load_documents(upd_dir, root) if upd_dir.is_dir() else ()
+    sourced, stale = with_sources(root, docs + update_docs)
+    docs, update_docs = sourced[:len(docs)], sourced[len(docs):]
     known = {d.path for d in docs}
     known_upd = {d.path for d in update_docs}
-    read = {rel: (_read_jsonl(root / rel) if (root / rel).is_file() else [])
+    read = {rel: (read_jsonl(root / rel) if (root / rel).is_file() else [])
             for rel in ("train.jsonl", "updates/train.jsonl", "test.jsonl")}
     pairs, pair_lines = _pairs(read["train.jsonl"], root / "train.jsonl", known)
     update_pairs, upd_lines = _pairs(read["updates/train.jsonl"], root / "updates" / "train.jsonl", known | known_upd)
@@ -529,4 +566,4 @@ def load_task(root: Path) -> Task:
     sizes = {"docs": len(docs), "train": len(pairs), "test": len(test),
              "fresh": sum(q.fresh for q in test), "update_docs": len(update_docs)}
     return Task(root.name, root, config, Knowledge(docs, pairs), Knowledge(update_docs, update_pairs),
-                tuple(test), sizes, _warnings(root, config, examples))
+                tuple(test), sizes, _warnings(root, config, examples) + tuple(stale))

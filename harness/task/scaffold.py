@@ -118,17 +118,11 @@ EXAMPLES = {
 }
 
 
-def _check_root(root: Path) -> None:
-    if root.exists() and not root.is_dir():
-        raise HarnessError("the tasks directory is a file, not a folder; pass a folder with --tasks-dir "
-                           "(or $HARNESS_TASKS_DIR)", root)
+DESCRIPTION = "What this task's questions are about."
 
 
-def new_task(name: str, root: Path) -> Path:
-    _check_root(root)
-    path = task_path(name, root)
-    if path.exists():
-        raise HarnessError(f"{path} already exists; pick another name or edit that folder")
+def task_yaml(name: str, training_pairs: str | None = None, description: str = DESCRIPTION) -> str:
+    """The commented task.yaml `new-task` writes: every key at its default, `training_pairs` set when given."""
     d = TaskConfig(name=name)
     # json.dumps quotes the name: unquoted, YAML reads `2024` as a number and `null` as nothing.
     text = TEMPLATE.format(name=json.dumps(name), metric=d.metric, seed=d.seed, **d.prompt.model_dump(),
@@ -146,6 +140,25 @@ def new_task(name: str, root: Path) -> Path:
                            pg_demonstrations=d.pair_generation.demonstrations, pg_writer=d.pair_generation.writer,
                            pg_facts=d.pair_generation.facts_per_sentence, pg_phrasings=d.pair_generation.phrasings,
                            pg_epochs=d.pair_generation.epochs)
+    if description != DESCRIPTION:
+        text = text.replace(f"description: {DESCRIPTION}", f"description: {json.dumps(description)}")
+    if training_pairs:
+        text = text.replace("# training_pairs: written", f"training_pairs: {training_pairs}")
+    return text
+
+
+def check_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise HarnessError("the tasks directory is a file, not a folder; pass a folder with --tasks-dir "
+                           "(or $HARNESS_TASKS_DIR)", root)
+
+
+def new_task(name: str, root: Path) -> Path:
+    check_root(root)
+    path = task_path(name, root)
+    if path.exists():
+        raise HarnessError(f"{path} already exists; pick another name or edit that folder")
+    text = task_yaml(name)
     tmp = path.with_name(f".{name}.partial")
     try:
         for rel, content in {"task.yaml": text, **EXAMPLES}.items():
