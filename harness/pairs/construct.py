@@ -35,10 +35,11 @@ class Built:
 
 
 def clauses(text: str) -> list[str]:
-    """The document's sentences, each cut at semicolons and colons where both sides are four words or more."""
+    """The document's sentences, each cut at semicolons where both sides are four words or more (a colon often
+    opens a list that belongs to its sentence: phrasings.py keeps to the answer's side of it)."""
     out = []
     for s in sentences(text):
-        parts = [p.strip() for p in re.split(r"[;:]\s+", s)]
+        parts = [p.strip() for p in re.split(r";\s+", s)]
         if len(parts) > 1 and all(len(p.split()) >= 4 for p in parts):
             out += parts  # as written, so each is still a span of its chunk
         else:

@@ -48,7 +48,10 @@ _PRONOUN_HEADS = frozenset("it its they them this these those that which who who
 # Heads too general to be a fact on their own ("the rest", "a way").
 _GENERIC = frozenset("use way part rest kind type lot number form amount thing things area time times end fact "
                      "result level side top bottom one ones all most some many much other others example case "
-                     "cases term name word place point percent method process technique practice approach system style".split())
+                     "cases term name word place point percent method process technique practice approach system style east west "
+                     "north south centre center middle".split())
+# Words opening a noun phrase that say how much or which, not what: left out of a term ("several layers").
+_NOT_CONTENT = frozenset("only such other several many few various numerous some most all both each".split())
 _NAME_LABELS = frozenset("PERSON ORG GPE LOC NORP FAC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split())
 # A species epithet's Latin ending ("arabica", "canephora", "hampei", "vastatrix", "eugenioides").
 _LATIN_EPITHET = re.compile(r"[a-z]{3,}(?:a|ae|i|us|um|is|ix|ii|ei|oides|ensis)")
@@ -237,8 +240,10 @@ def _terms(doc, taken: set[int]) -> list[Fact]:
             continue
         s = chunk.start
         while s < chunk.end and (doc[s].dep_ in ("det", "poss", "predet") or doc[s].pos_ in ("DET", "PRON")
-                                 or doc[s].lower_ in ("only", "such", "other")):
+                                 or doc[s].lower_ in _NOT_CONTENT):
             s += 1
+        if chunk.end - s == 1 and any(t.lower_ in _NOT_CONTENT - {"only", "other"} for t in doc[chunk.start:s]):
+            continue  # "several layers": what is left says nothing
         e = chunk.end
         while s < e and doc[s].is_punct:  # "an airtight, opaque container": never an answer opening on a comma
             s += 1
@@ -248,6 +253,8 @@ def _terms(doc, taken: set[int]) -> list[Fact]:
             continue
         if any(doc[i].is_digit or doc[i].like_num for i in range(s, e)):
             continue
+        if e - s == 1 and s > chunk.start and doc[s - 1].lower_ == "the":
+            continue  # "the contract", "the genus": a word pointing back at what the text named before
         if any(i in taken for i in range(chunk.start, e)):
             continue
         taken.update(range(chunk.start, e))
@@ -259,7 +266,19 @@ def facts(doc, common: frozenset[str] = frozenset(), limit: int = 0) -> list[Fac
     """The facts of one parsed sentence, no two overlapping: numbers first, then names, then terms whose head
     word is not in `common` (a word most sentences of the documents use, such as "coffee" in coffee's, is no
     fact); at most `limit` of them (0: all), returned in sentence order."""
+    if len(doc) and doc[0].tag_ == "VB":
+        return []  # a sentence opening on a bare verb is an instruction or a misparse ("Wet hulling, ..."), no fact
     taken: set[int] = set()
     found = _numbers(doc, taken) + _names(doc, taken)
     found += [f for f in _terms(doc, taken) if doc[f.start:f.end].root.lemma_.lower() not in common]
+    found = [f for f in found if not _glued(doc, f)]
     return sorted(found[:limit] if limit else found, key=lambda f: f.start)
+
+
+def _glued(doc, f: Fact) -> bool:
+    """Whether the answer is part of a longer word ("spring-piston", "18/64"): asking for a piece of it is no
+    question."""
+    before = doc[f.start - 1] if f.start > 0 else None
+    after = doc[f.end] if f.end < len(doc) else None
+    return ((before is not None and not before.whitespace_ and before.text not in "($€£\"'“‘")
+            or (after is not None and not doc[f.end - 1].whitespace_ and after.text in "-–/"))

@@ -246,6 +246,10 @@ def _fronted(doc, ids: list[int], head, fact: Fact, prefix: str | None, subj) ->
     if not (top.dep_ in _MOVABLE or (top.dep_ == "prep" and _verbal(top.head))):
         return None
     moved = [i for i in ids if top.left_edge.i <= i <= top.right_edge.i]
+    if fact.wh == "what" and any(i >= fact.replace[1] for i in moved):
+        return None  # "At what of about 18 to 22 °C does arabica grow best?": a bare "what" cannot carry a tail
+    if moved and moved[0] > 0 and doc[moved[0] - 1].text == ",":
+        return None  # set off by a comma: an aside to something else, not the verb's own argument
     if any(doc[i].dep_ == "cc" for i in moved):
         return None  # "What and activated carbon filters does ...": a coordination does not move whole
     subj_ids = [i for i in ids if subj is not None and subj.left_edge.i <= i <= subj.right_edge.i]
@@ -286,7 +290,8 @@ def self_contained(question: str) -> bool:
 def _clause_forms(doc, fact: Fact, antecedent: str | None) -> list[Phrasing]:
     """short, fronted and cloze over the clause that holds the answer; [] when that clause cannot stand alone."""
     head = clause_head(doc, fact.start)
-    ids = [i for i in _keep(head, range(*fact.replace)) if not (doc[i].is_punct and doc[i].text in ".!?")]
+    ids = _colon_side(doc, [i for i in _keep(head, range(*fact.replace)) if not (doc[i].is_punct and doc[i].text
+                                                                                 in ".!?")], fact)
     subj = _subject(head)
     prefix = None
     if subj is None:
@@ -316,6 +321,20 @@ def _clause_forms(doc, fact: Fact, antecedent: str | None) -> list[Phrasing]:
         out.append(Phrasing("fronted", fronted + "?"))
     out.append(Phrasing("cloze", CLOZE.format(_cap(_in_place(doc, ids, (fact.start, fact.end), BLANK, prefix)))))
     return out
+
+
+def _colon_side(doc, ids: list[int], fact: Fact) -> list[int]:
+    """The side of a colon that holds the answer: "Kenya grades beans by size: AA is the largest screen size"
+    asks about size without AA's clause. [] when that side states nothing (a list: the sentence forms ask it)."""
+    colons = [i for i in ids if doc[i].text == ":"]
+    if not colons:
+        return ids
+    cuts = [-1] + colons + [len(doc)]
+    for a, b in zip(cuts, cuts[1:]):
+        if a < fact.start < b:
+            side = [i for i in ids if a < i < b]
+            return side if any(doc[i].tag_ in _FINITE for i in side) else []
+    return []
 
 
 def _sentence_forms(doc, fact: Fact, antecedent: str | None) -> list[Phrasing]:
