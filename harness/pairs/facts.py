@@ -52,6 +52,7 @@ _GENERIC = frozenset("use way part rest kind type lot number form amount thing t
                      "north south centre center middle".split())
 # Words opening a noun phrase that say how much or which, not what: left out of a term ("several layers").
 _NOT_CONTENT = frozenset("only such other several many few various numerous some most all both each".split())
+_RELATIONAL = frozenset("same different similar other another former latter".split())
 _NAME_LABELS = frozenset("PERSON ORG GPE LOC NORP FAC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split())
 # A species epithet's Latin ending ("arabica", "canephora", "hampei", "vastatrix", "eugenioides").
 _LATIN_EPITHET = re.compile(r"[a-z]{3,}(?:a|ae|i|us|um|is|ix|ii|ei|oides|ensis)")
@@ -163,7 +164,7 @@ def _name_spans(doc) -> list[tuple[int, int, str]]:
             continue  # a capitalised first word the tagger names nothing ("Cooler temperatures ...")
         # A genus and its epithet are one name: extend "Coffea" over "arabica".
         if (e - s == 1 and e < len(doc) and re.fullmatch(r"[A-Z][a-z]{3,}", doc[s].text)
-                and _LATIN_EPITHET.fullmatch(doc[e].text) and doc[e].pos_ in ("NOUN", "PROPN", "ADJ", "X")
+                and _LATIN_EPITHET.fullmatch(doc[e].text) and doc[e].pos_ in ("NOUN", "PROPN", "ADJ", "X", "VERB")
                 and not (s > 0 and doc[s - 1].lower_ == "the")):
             e += 1
         while e > s and doc[e - 1].pos_ in ("PUNCT", "PART"):  # "Kenya's": the possessive is not the name
@@ -244,6 +245,8 @@ def _terms(doc, taken: set[int]) -> list[Fact]:
             s += 1
         if chunk.end - s == 1 and any(t.lower_ in _NOT_CONTENT - {"only", "other"} for t in doc[chunk.start:s]):
             continue  # "several layers": what is left says nothing
+        if any(t.lower_ in _RELATIONAL for t in doc[s:chunk.end]):
+            continue  # "the same plant family as", "a different problem": a relation to something else, not a thing
         e = chunk.end
         while s < e and doc[s].is_punct:  # "an airtight, opaque container": never an answer opening on a comma
             s += 1

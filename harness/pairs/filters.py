@@ -98,7 +98,10 @@ def ask_kind(question: str) -> str | None:
 
 
 def answer_type(items: Sequence[Written]) -> list[Written]:
-    return [w for w in items if ask_kind(w.question) in (None, answer_kind(w.candidate.answer))]
+    """A model's question must ask for its answer's kind of thing. A built one (`form` set) asks with the
+    wh-phrase of its fact's kind by construction, where words of the sentence or title ("Who grows the most
+    coffee: ...") would only mislead the check."""
+    return [w for w in items if w.form or ask_kind(w.question) in (None, answer_kind(w.candidate.answer))]
 
 
 def unique(items: Sequence[Written]) -> list[Written]:

@@ -10,7 +10,7 @@ question is the sentence's own words with the answer's stretch replaced by a wh-
                 in the clause's own verb phrase and is not its subject
     cloze       "Which words fill the blank in: The AeroPress was invented by the engineer ___?" (over the whole
                 sentence where the clause cannot stand alone)
-    topic       the first of these behind the document's title ("Altitude: ...")
+    topic       each of these but the cloze behind the document's title ("Altitude: ..."), kept after them
     sentence    the whole sentence, the answer in place, when it says more than the clause (kept last: the
                 longest, so the costliest to train on)
 
@@ -127,6 +127,12 @@ def _clean_cuts(doc, ids: list[int]) -> bool:
     dash or parenthesis, or a coordinated verb phrase ("and attacks ..."). A cut anywhere else is a misparse
     ("A medium roast ends before second crack [and balances] acidity with ...")."""
     kept = set(ids)
+    end = len(doc) - 1 if doc[len(doc) - 1].is_punct else len(doc)
+    if ids[-1] + 1 < end:  # what follows the clause must be a clause of its own, not the rest of a phrase
+        nxt = doc[ids[-1] + 1]
+        if not (nxt.is_punct or nxt.dep_ in ("mark", "cc", "aux", "advmod") or (nxt.dep_ == "prep" and nxt.head.i in kept)
+                or nxt.dep_ in ("advcl", "conj", "relcl", "xcomp") and doc[ids[-1]].is_punct):
+            return False
     i = ids[0]
     while i < ids[-1]:
         if i in kept:
@@ -139,7 +145,7 @@ def _clean_cuts(doc, ids: list[int]) -> bool:
         before = doc[start - 1] if start > 0 else None
         if not (cut[0].is_punct or (before is not None and before.is_punct)
                 or (cut[0].dep_ == "cc" and len(cut) > 1 and _verbal(cut[1]))
-                or cut[0].dep_ in ("mark", "advmod") or _verbal(cut[0])):
+                or cut[0].dep_ in ("mark", "advmod", "aux")):
             return False
     return True
 
@@ -326,14 +332,16 @@ def _clause_forms(doc, fact: Fact, antecedent: str | None) -> list[Phrasing]:
 def _colon_side(doc, ids: list[int], fact: Fact) -> list[int]:
     """The side of a colon that holds the answer: "Kenya grades beans by size: AA is the largest screen size"
     asks about size without AA's clause. [] when that side states nothing (a list: the sentence forms ask it)."""
-    colons = [i for i in ids if doc[i].text == ":"]
+    colons = [t.i for t in doc if t.text == ":"]
     if not colons:
         return ids
     cuts = [-1] + colons + [len(doc)]
     for a, b in zip(cuts, cuts[1:]):
         if a < fact.start < b:
             side = [i for i in ids if a < i < b]
-            return side if any(doc[i].tag_ in _FINITE for i in side) else []
+            # A side whose verb is on the other side of the colon is a list hung on it, not a clause.
+            return side if any(doc[i].tag_ in _FINITE and doc[i].head.i == doc[i].i or doc[i].dep_ in _CLAUSE_DEPS
+                               and doc[i].tag_ in _FINITE for i in side) else []
     return []
 
 
@@ -356,14 +364,15 @@ def _sentence_forms(doc, fact: Fact, antecedent: str | None) -> list[Phrasing]:
 def phrasings(doc, fact: Fact, antecedent: str | None, title: str | None) -> list[Phrasing]:
     """The questions asking for `fact`, in the order of FORMS, each ending in "?", duplicates left out, none
     that leans on context: the clause's forms, the sentence's (its cloze only where the clause has none), and
-    the first of them behind the document's title."""
+    each of them but the cloze behind the document's title."""
     clause = _clause_forms(doc, fact, antecedent)
     sentence = _sentence_forms(doc, fact, antecedent)
     out = clause + [p for p in sentence if p.form == "sentence" or not clause]
-    if title and out:
-        first = out[0].question
-        lower = first.split()[0].lower() in _OPENERS or _lowerable(doc)
-        out.append(Phrasing("topic", f"{title}: {first[:1].lower() + first[1:] if lower else first}"))
+    if title:  # each question form again behind the title: the filters may drop some, and a fact wants three
+        for p in [p for p in out if p.form != "cloze"]:
+            q = p.question
+            lower = q.split()[0].lower() in _OPENERS or _lowerable(doc)
+            out.append(Phrasing("topic", f"{title}: {q[:1].lower() + q[1:] if lower else q}"))
     seen, kept = set(), []
     for p in sorted(out, key=lambda p: FORMS.index(p.form)):
         if p.question.lower() not in seen and self_contained(p.question.replace(BLANK, "")):
