@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import harness
+from harness.pairs.parse import parse
 from harness.cli import main
 from harness.config import TaskConfig
 
@@ -366,6 +367,10 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)  # for this process's life; it records only while `validate` runs
+# validate parses a task's sentences when its pairs will be built. Loading the parser the first time in a process
+# compiles spaCy's bytecode into a fresh venv and reads /proc/self/maps: the interpreter's and the library's own
+# start-up, not anything a task folder asks for. It happens here, before any audited call.
+parse(["A warm-up sentence about coffee."])
 # Where validate may read beside the task folder: the interpreter, the installed packages, the harness's built-ins.
 # The parser pair building loads (spaCy) reads every installed package's entry points, the editable harness's
 # own metadata beside the package among them, and asks the editable install's path hook by a made-up name.
