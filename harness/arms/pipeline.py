@@ -26,7 +26,7 @@ from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXE
 from harness.prompts import Demonstration, Messages, chat_template, messages
 from harness.retrieval.chunking import Passage
 from harness.task.folder import Document, Knowledge, QAPair
-from harness.task.taught import GENERATED
+from harness.task.taught import all_built
 from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
 
 
@@ -182,8 +182,8 @@ class Pipeline:
             examples, start_from = self._continued_rows(knowledge, update, rows), self.adapter
         self.model = None
         s.release_merged()  # training may come: don't hold a merged copy through it
-        built = bool(knowledge.pairs) and all(p.origin == GENERATED for p in knowledge.pairs)
-        self.adapter = train_adapter(s.training_base, s.tokenizer, examples, training.settings(cfg, built), cfg.seed,
+        self.adapter = train_adapter(s.training_base, s.tokenizer, examples,
+                                     training.settings(cfg, all_built(knowledge.pairs)), cfg.seed,
                                      s.cache_dir, s.model_id, training.kind, start_from)
         # vLLM serves the adapter itself; only the transformers path needs the merged weights.
         self.model = s.merged(self.adapter) if s.engine is None else s.model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class Built:
 
     items: list[Written]
     counts: dict[str, int]
+    seconds: float  # parsing and phrasing, as first measured (the build is cached: the forecast makes it first)
 
 
 def clauses(text: str) -> list[str]:
@@ -62,6 +64,7 @@ def common_words(parsed: Sequence) -> frozenset[str]:
 def build(docs: tuple[Document, ...], chunk_words: int, chunk_overlap: int, per_sentence: int) -> Built:
     """Every fact of every sentence (at most `per_sentence` a sentence) with its phrasings, and counts:
     chunks, sentences, sentences split by chunking, sentences with facts, facts, facts with a phrasing."""
+    start = time.perf_counter()
     counts = Counter(chunks=0, sentences=0, sentences_split_by_chunking=0, sentences_with_facts=0, facts=0,
                      facts_phrased=0)
     per_doc = []
@@ -90,7 +93,7 @@ def build(docs: tuple[Document, ...], chunk_words: int, chunk_overlap: int, per_
                 c = Candidate(doc.path, home.text, s, f.answer(d), f.kind)
                 items += [Written(c, p.question, p.form) for p in asked]
             antecedent = subject_text(d) or antecedent
-    return Built(items, dict(counts))
+    return Built(items, dict(counts), time.perf_counter() - start)
 
 
 def per_fact(items: Sequence[Written], most: int) -> list[Written]:

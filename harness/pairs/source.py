@@ -96,7 +96,7 @@ def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskC
         kept = per_fact(kept, g.phrasings)
         left["phrasings_per_fact"] = len(kept)
         counts = {**built.counts, "candidates": built.counts["facts"], **coverage(kept)}
-        return Part(name, kept, left, counts, time.perf_counter() - t, False)
+        return Part(name, kept, left, counts, built.seconds + time.perf_counter() - t, False)
     cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
     counts["candidates"] = len(cands)
     w = writer.write(cands)

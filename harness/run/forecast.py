@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from harness.arms.catalog import demonstrations, format_candidates, training_settings
 from harness.config import ArmConfig, TaskConfig
 from harness.task.folder import Knowledge, QAPair, Task
+from harness.task.taught import all_built
 
 TOKENS_PER_WORD = 1.4  # SmolLM2's tokenizer on coffee's English text
 CHAT_OVERHEAD = 20  # tokens of chat-template preamble and role markers around a prompt
@@ -73,8 +74,7 @@ def _prompt_tokens(arm: ArmConfig, cfg: TaskConfig, chunk: float, question_words
 def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_words: float) -> int:
     """Tokens the optimiser sees: training examples x epochs, for the build and the update's continuation."""
     k, u = task.knowledge, task.update
-    built = bool(k.pairs) and all(p.origin == "generated" for p in k.pairs)
-    epochs = training_settings(arm.weights, cfg, built).epochs
+    epochs = training_settings(arm.weights, cfg, all_built(k.pairs)).epochs
     if arm.weights == "cpt-lora":
         doc = sum(len(d.text.split()) for d in k.docs) * TOKENS_PER_WORD
         new = sum(len(d.text.split()) for d in u.docs) * TOKENS_PER_WORD

@@ -34,6 +34,12 @@ STOP_WORDS = frozenset(
     "many much one you your i me my we our they their there has have had according".split())
 
 
+def all_built(pairs: Sequence[QAPair]) -> bool:
+    """Whether every pair was made from the documents (none hand-written): a fine-tune on them trains
+    pair_generation.epochs."""
+    return bool(pairs) and all(p.origin == GENERATED for p in pairs)
+
+
 def content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in normalize(text).split() if w not in STOP_WORDS)
 
