@@ -29,7 +29,6 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
 
 def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, args) -> None:
     from harness.arms.catalog import arms
-    from harness.run.machine import bf16_training_pays
     from harness.run.memory import run_estimate
 
     if shape is None:
@@ -39,7 +38,7 @@ def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, 
                    for p in task.knowledge.pairs + task.update.pairs), default=0)
     weights = {arms(config)[n].weights for n in names}
     # A CPU whose flags rule bf16 training out never trains on a bf16 copy (precision.py): the estimate holds none.
-    copy = _may_train_in_bf16(args, device) and bf16_training_pays()
+    copy = _may_train_in_bf16(args, device) and _bf16_wanted(args)
     est = run_estimate(shape, config, weights, longest, dtype, device, args.quantize, bf16_training_copy=copy)
     print(est.line(), flush=True)
     if not est.fits:
@@ -57,12 +56,13 @@ def _forecast_time(shape, task, config, names: list[str], device: str, args, sou
 
     from harness.arms.catalog import arms, pair_users
     from harness.run.forecast import forecast, forecast_line, pair_writing
-    from harness.run.machine import bf16_training_pays, cpu_info
+    from harness.run.machine import cpu_info
     from harness.arms.precision import bf16_is_fast, matmul_speeds
     from harness.pairs.source import generates
 
     speeds = matmul_speeds()
-    bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, bf16_training_pays())
+    bf16 = _may_train_in_bf16(args, device) and (args.train_dtype == "bfloat16"
+                                                 or bf16_is_fast(speeds, _bf16_wanted(args)))
     body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
     writing = []
     if generates(task, config) and pair_users(config, names):
@@ -91,6 +91,16 @@ def _may_train_in_bf16(args, device: str) -> bool:
     return args.dtype == "auto" and device == "cpu" and not args.quantize
 
 
+def _bf16_wanted(args) -> bool:
+    """Whether this CPU's training should go to a bf16 copy: its flags' rule (machine.bf16_training_pays), or
+    --train-dtype forcing one precision, so that one machine can measure what the other kind of CPU would train."""
+    from harness.run.machine import bf16_training_pays
+
+    if args.train_dtype == "auto":
+        return bf16_training_pays()
+    return args.train_dtype == "bfloat16"
+
+
 def _training_precision(args, device: str, model, tokenizer, task, config, names: list[str]):
     """The base LoRA trains on, and why: with --dtype auto on a CPU, a bf16 copy where bf16 is fast and faithful
     here (precision.py: this CPU's bf16 instructions, a probe and the loss), else `model` itself; answering stays
@@ -99,10 +109,9 @@ def _training_precision(args, device: str, model, tokenizer, task, config, names
     if not _may_train_in_bf16(args, device) or not _trained(config, names):
         return model, None
     from harness.arms.precision import training_copy_for_task
-    from harness.run.machine import bf16_training_pays
 
     copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system,
-                                             bf16_training_pays())
+                                             _bf16_wanted(args), forced=args.train_dtype == "bfloat16")
     print(f"training precision: {precision.why}", flush=True)
     return (model if copy is None else copy), precision
 
@@ -606,6 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights' precision; auto: bfloat16 (or float16) on GPU; on CPU float32, with LoRA trained on a "
                              "bfloat16 copy where bf16 products are measured at least 2x float32's and the "
                              "model's loss stays within 2%%")
+    models.add_argument("--train-dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                        help="LoRA's training precision on CPU with --dtype auto; auto: a bfloat16 copy where the CPU "
+                             "has AVX512-BF16 and no AMX (where it measured faster), else float32. Forcing one lets "
+                             "a machine measure what another CPU kind trains (default auto)")
     models.add_argument("--quantize", type=int, default=None, choices=[4, 8],
                         help="load the base model in 4 or 8 bits through bitsandbytes for QLoRA (CUDA only)")
     models.add_argument("--no-freshness", action="store_true",

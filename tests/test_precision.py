@@ -106,3 +106,21 @@ def test_the_bf16_copy_is_let_go_while_an_arm_answers_and_cast_again_to_train(ge
     float32 = Shared(model, tok, None, TaskConfig(name="t"), "m", tmp_path, train_model=model)
     float32.release_training_copy()
     assert float32.training_base is model
+
+
+def test_forced_bf16_trains_on_a_copy_even_where_the_cpu_says_float32(generator):
+    """--train-dtype bfloat16: one machine measures what an AVX512-BF16 EPYC would train (issue 41's float32 vs
+    bf16 freshness comparison), whatever this CPU's flags or probe say; the faithfulness check still applies."""
+    model, tok, rows = generator
+    copy, p = training_copy(model, tok, rows, speeds=(1.6, 116.0), bf16_instructions=False, forced=True)
+    assert copy is not None and p.dtype == torch.bfloat16 and "forced by --train-dtype" in p.why
+    copy, p = training_copy(model, tok, rows, speeds=(1.6, 116.0), forced=True, tolerance=0.0)
+    assert copy is None and "moves" in p.why
+
+
+def test_train_dtype_is_an_option_of_run_and_train():
+    from harness.cli import build_parser
+
+    for command in ("run", "train"):
+        args = build_parser().parse_args([command, "--task", "coffee", "--train-dtype", "bfloat16"])
+        assert args.train_dtype == "bfloat16"

@@ -82,16 +82,17 @@ def cast_copy(model, dtype: torch.dtype):
 
 def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, float] | None = None,
                   tolerance: float = LOSS_TOLERANCE,
-                  bf16_instructions: bool | None = None) -> tuple[object | None, Precision]:
+                  bf16_instructions: bool | None = None, forced: bool = False) -> tuple[object | None, Precision]:
     """A bf16 copy of the float32 `model` to train LoRA on, or None (train on `model` itself), with the reason.
     The copy is made when bf16 is both fast here (`bf16_is_fast`; `speeds`: bf16 and float32 GFLOP/s, measured
-    when not given) and faithful on `examples` (token ids + labels of training pairs)."""
+    when not given) and faithful on `examples` (token ids + labels of training pairs). `forced` skips the speed
+    rule, not the faithfulness check: a user measuring what another CPU kind would train."""
     from transformers import DataCollatorForSeq2Seq
 
     from harness.arms.training_data import IGNORE
 
     fast, slow = speeds or matmul_speeds()
-    if not bf16_is_fast((fast, slow), bf16_instructions):
+    if not forced and not bf16_is_fast((fast, slow), bf16_instructions):
         lacks = (", and its flags rule bf16 training out (it pays with AVX512-BF16 and no AMX)"
                  if bf16_instructions is False else "")
         need = (f" (bf16 needs {MIN_SPEEDUP:g}x)" if bf16_instructions is None
@@ -107,7 +108,7 @@ def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, f
     exact = _answer_loss(model, batch)
     low = cast_copy(model, torch.bfloat16)
     drift = abs(_answer_loss(low, batch) - exact) / exact
-    speed = f"bf16 products run {fast / slow:.1f}x float32's on this CPU"
+    speed = f"bf16 products run {fast / slow:.1f}x float32's on this CPU" + (" (forced by --train-dtype)" if forced else "")
     if drift > tolerance:
         return None, Precision(torch.float32, f"float32: {speed}, but the model's loss on {len(rows)} training "
                                f"pairs moves {drift:.2%} in bf16 (tolerance {tolerance:.0%})")
@@ -116,9 +117,9 @@ def training_copy(model, tokenizer, examples: list[dict], speeds: tuple[float, f
 
 
 def training_copy_for_task(model, tokenizer, pairs, instruction: str | None,
-                           bf16_instructions: bool | None = None) -> tuple[object | None, Precision]:
+                           bf16_instructions: bool | None = None, forced: bool = False) -> tuple[object | None, Precision]:
     """`training_copy`, checked on the task's first training pairs asked as the prompt arm asks them."""
     from harness.arms.training_data import qa_examples
 
     return training_copy(model, tokenizer, qa_examples(tokenizer, list(pairs)[:CHECK_PAIRS], instruction),
-                         bf16_instructions=bf16_instructions)
+                         bf16_instructions=bf16_instructions, forced=forced)
