@@ -1,4 +1,7 @@
-"""Fine-tuning vs RAG vs prompting, measured on a task folder's questions."""
+"""Fine-tuning vs RAG vs prompting, measured on a task folder's questions.
+
+`harness.run(task, ...)` runs an experiment from Python and `harness.load_run(folder)` reads one back
+(harness/api.py); `harness` on the command line does the same (harness/cli.py)."""
 import os
 
 # Torch's OpenMP threads spin for a long while after each parallel region. On a 2-core machine shared with any
@@ -17,3 +20,9 @@ if "OMP_WAIT_POLICY" not in os.environ:
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
 
 __version__ = "0.1.0"
+
+# The subpackage harness.run first, so that the function below keeps the name: Python binds a subpackage to its
+# parent's attribute only when it is first imported, and every later `harness.run.*` import finds it in
+# sys.modules. harness.api imports nothing heavy at module level: `import harness` stays instant.
+import harness.run  # noqa: E402,F401
+from harness.api import Run, load_run, run  # noqa: E402,F401

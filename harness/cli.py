@@ -1,24 +1,20 @@
-"""`harness` command line: run, list, validate."""
+"""`harness` on the command line: run, train, list, validate, new-task, report, export, compare.\n\nEach command parses its options and calls the library (harness/api.py and the modules below it); nothing here\nruns an experiment itself."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shlex
 import sys
-import time
 import traceback
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError, printable
+from harness.run.options import RunOptions
 
 if TYPE_CHECKING:
-    from harness.config import TaskConfig
-    from harness.run.record import RunRecord
+    pass
 
 
 def _summary(verdict: list[str], run_dir: Path) -> None:
@@ -27,380 +23,24 @@ def _summary(verdict: list[str], run_dir: Path) -> None:
     print(f"\nreport: {run_dir / 'report.md'}")
 
 
-def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, args) -> None:
-    from harness.arms.catalog import arms
-    from harness.run.memory import run_estimate
-
-    if shape is None:
-        print("memory estimate: unavailable for this model (its shape could not be read before loading)")
-        return
-    longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split())
-                   for p in task.knowledge.pairs + task.update.pairs), default=0)
-    weights = {arms(config)[n].weights for n in names}
-    # A CPU whose flags rule bf16 training out never trains on a bf16 copy (precision.py): the estimate holds none.
-    copy = _may_train_in_bf16(args, device) and _bf16_wanted(args)
-    est = run_estimate(shape, config, weights, longest, dtype, device, args.quantize, bf16_training_copy=copy)
-    print(est.line(), flush=True)
-    if not est.fits:
-        print(f"warning: this run is estimated to need more memory than is free on {device}; expect it to be "
-              "killed. Smaller --model, a smaller finetune.micro_batch_tokens, or --quantize (CUDA) would help.",
-              file=sys.stderr, flush=True)
-
-
-def _forecast_time(shape, task, config, names: list[str], device: str, args, source) -> None:
-    """One line before loading: the arms' training and answering tokens and the minutes they should take on this
-    CPU, from its own measured matrix-product speed (forecast.py)."""
-    if shape is None or device != "cpu":
-        return
-    import torch
-
-    from harness.arms.catalog import arms, pair_users
-    from harness.run.forecast import forecast, forecast_line, pair_writing
-    from harness.run.machine import cpu_info
-    from harness.arms.precision import bf16_is_fast, matmul_speeds
-    from harness.pairs.source import generates
-
-    speeds = matmul_speeds()
-    bf16 = _may_train_in_bf16(args, device) and (args.train_dtype == "bfloat16"
-                                                 or bf16_is_fast(speeds, _bf16_wanted(args)))
-    body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
-    writing = []
-    if generates(task, config) and pair_users(config, names):
-        ahead, task = pair_writing(task, config, shape.params, body, speeds[1])
-        writing = [ahead]
-    arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, bf16,
-                          freshness=not args.no_freshness)
-    print(forecast_line(writing + arms_ahead, cpu_info(torch.get_num_threads())["kind"]), flush=True)
-    _cached_rerun(task, config, names, source, args)
-
-
-def _cached_rerun(task, config, names: list[str], source, args) -> None:
-    """The forecast counts every step as if nothing were cached: say so when an earlier run of these very inputs
-    finished, since its adapters and answers are then read back, not recomputed (the coffee demo's second run
-    took 66 s against a 27-minute forecast)."""
-    from harness.report.render import finished_with
-
-    earlier = finished_with(Path(args.results_dir), task.name, _resume_key(args)(task, config, names, source))
-    if earlier is not None and not args.reanswer and any(Path(args.cache_dir).glob("*/*")):
-        print(f"  ...but {earlier} ran these same inputs: with its cache ({args.cache_dir}) intact, trained "
-              "adapters and answers are reused, so expect a small fraction of that, mostly loading", flush=True)
-
-
-def _may_train_in_bf16(args, device: str) -> bool:
-    """Whether --dtype auto may hand training a bf16 copy (precision.py decides by measuring)."""
-    return args.dtype == "auto" and device == "cpu" and not args.quantize
-
-
-def _bf16_wanted(args) -> bool:
-    """Whether this CPU's training should go to a bf16 copy: its flags' rule (machine.bf16_training_pays), or
-    --train-dtype forcing one precision, so that one machine can measure what the other kind of CPU would train."""
-    from harness.run.machine import bf16_training_pays
-
-    if args.train_dtype == "auto":
-        return bf16_training_pays()
-    return args.train_dtype == "bfloat16"
-
-
-def _training_precision(args, device: str, model, tokenizer, task, config, names: list[str]):
-    """The base LoRA trains on, and why: with --dtype auto on a CPU, a bf16 copy where bf16 is fast and faithful
-    here (precision.py: this CPU's bf16 instructions, a probe and the loss), else `model` itself; answering stays
-    in float32. A run in which no selected arm trains measures nothing and copies nothing. Returns (base, reason
-    or None), and says the reason."""
-    if not _may_train_in_bf16(args, device) or not _trained(config, names):
-        return model, None
-    from harness.arms.precision import training_copy_for_task
-
-    copy, precision = training_copy_for_task(model, tokenizer, task.knowledge.pairs, config.prompt.system,
-                                             _bf16_wanted(args), forced=args.train_dtype == "bfloat16")
-    print(f"training precision: {precision.why}", flush=True)
-    return (model if copy is None else copy), precision
-
-
-def _training_task(args, task, configs, names, loaded, source, device):
-    """The task with the pairs `training_pairs` names, and the generation behind them (None for written pairs):
-    written from the documents by --generator (default: the loaded --model), filtered, then checked as
-    preflight checks hand-written pairs."""
-    from harness.arms.catalog import needs_pairs, pair_users
-    from harness.retrieval.hybrid import build_retriever
-    from harness.inference.models import load_generator
-    from harness.pairs.writer import QuestionWriter
-    from harness.run.preflight import check_generated, check_model
-    from harness.pairs.parse import version as parser_version
-    from harness.pairs.source import PARSE, generates, make_pairs, with_pairs
-
-    config, (model, tokenizer, embedder) = configs[0], loaded
-    if not generates(task, config):
-        return task, None
-    if not any(pair_users(cfg, names) for cfg in configs):
-        print("no selected arm reads training pairs: none are made from the documents", flush=True)
-        return task, None
-    r, cache = config.retrieval, Path(args.cache_dir)
-    if config.pair_generation.writer == PARSE:
-        writer, label = None, parser_version()
-    else:
-        gen_source, gen_model, gen_tok = source, model, tokenizer
-        if args.generator:
-            gen_source = check_model(args.generator, args.trust_remote_code)
-            if gen_source != source:
-                gen_model, gen_tok = load_generator(gen_source, device, args.trust_remote_code, args.dtype)
-        writer = QuestionWriter(gen_model, gen_tok, gen_source.fingerprint(), [], config.seed, cache)
-        label = gen_source.label
-    generated = make_pairs(task, config, writer, label, lambda docs: build_retriever(
-        r.method, embedder, args.embedder, docs, r.chunk_words, r.chunk_overlap, cache))
-    task = with_pairs(task, config, generated)
-    for cfg in configs:  # each sweep point may show another number of demonstrations
-        check_generated(task, cfg, names, needs_pairs(cfg, names))
-    return task, generated
-
-
-def _run_record(args, task, config, names: list[str], source, device: str, model, train_model, precision,
-                deployment, pair_generation: dict) -> RunRecord:
-    """run.json's fields known before any arm runs: enough to reproduce the run and to read its speeds."""
-    import torch
-
-    from harness.arms.catalog import arms, describe
-    from harness.run.machine import cpu_info
-    from harness.run.record import Prices, RunRecord, git_commit, library_versions
-
-    prices = Prices(args.cpu_hour_usd, args.gpu_hour_usd, args.hour_usd, args.usd_per_million_tokens)
-    return RunRecord(
-        task=task.name, task_fingerprint=task.fingerprint(), task_dir=str(task.root), model=args.model,
-        model_location=source.location, model_file=source.gguf_file, embedder=args.embedder, seed=config.seed,
-        device=device, cpu=cpu_info(torch.get_num_threads()), dtype=str(next(model.parameters()).dtype),
-        training_dtype=str(next(train_model.parameters()).dtype),
-        dtype_choice=precision.why if precision else f"--dtype {args.dtype}", quantize_bits=args.quantize,
-        engine=args.engine, torch_threads=torch.get_num_threads(), pipelines=names,
-        arms={n: describe(arms(config)[n], config) for n in names}, updates_per_year=args.updates_per_year,
-        seeds=args.seeds, freshness=not args.no_freshness, config=config.model_dump(), sizes=task.sizes,
-        train_answer_coverage=task.answer_coverage(), versions=library_versions(), prices=prices.on(device),
-        deployment=deployment.record() if deployment is not None else None, git_commit=git_commit(),
-        platform=platform.platform(), argv=sys.argv, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-        pair_generation=pair_generation)
-
-
-def _resume_key(args) -> Callable[..., str]:
-    """The key of this command line's inputs, given what preflight resolves: (task, config, arms, model source)."""
-    from harness.run.record import resume_key
-
-    return lambda task, config, names, source: resume_key(task, config, names, source, args.embedder,
-                                                          not args.no_freshness, args.seeds, args.generator)
-
-
-def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
-               engine=None, precision=None, deployment=None, generated=None) -> tuple[Path, list[str]]:
-    from harness.inference.answerlog import AnswerLog
-    from harness.arms.pipeline import Shared
-    from harness.report.render import finish_run, start_run, write_partial
-    from harness.run.runner import run_task
-    from harness.pairs.source import pair_source, write_jsonl
-    from transformers import set_seed
-
-    model, tokenizer, embedder, train_model = shared_models
-    set_seed(config.seed)
-    work = start_run(results_dir, task.name, _resume_key(args)(task, config, names, source), args.resume,
-                     must_resume=not args.sweep)
-    print(f"run folder: {work} (a partial report.md and report.html appear there after each arm; the folder "
-          f"becomes {work.with_name(work.name[1:-len('.partial')])} when every arm is done)", flush=True)
-    pair_info = {"training_pairs": pair_source(task, config)}
-    if generated is not None:
-        write_jsonl(work / "pairs.generated.jsonl", generated, task)
-        pair_info.update(generated.summary())
-    namespace = _answer_namespace(source, model)
-    log = AnswerLog(work / "answers.log.jsonl", None if args.reanswer else _answer_cache(args.cache_dir, namespace),
-                    namespace=namespace)
-    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
-                    embedder_id=args.embedder, engine=engine, train_model=train_model)
-    info = _run_record(args, task, config, names, source, device, model, train_model, precision, deployment,
-                       pair_info).as_json()
-
-    def partial(done: list) -> None:
-        if len(done) < len(names):
-            write_partial(work, done, info, names)
-            print(f"partial report ({len(done)} of {len(names)} arms): {work / 'report.md'}", flush=True)
-
-    results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds, on_arm=partial)
-    return finish_run(work, results, {**info, "answers_reused": log.reused, "answers_logged": len(log.done)})
-
-
-def _answer_namespace(source, model) -> str:
-    """Who answers: the model file, precision, device, libraries and the answering code itself."""
-    import hashlib
-
-    import torch
-    import transformers
-
-    from harness.inference.answerlog import answering_code_hash
-
-    p = next(model.parameters())
-    blob = json.dumps([source.fingerprint(), str(p.dtype), p.device.type, torch.__version__,
-                       transformers.__version__, answering_code_hash()])
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def _answer_cache(cache_dir: str, namespace: str) -> Path:
-    folder = Path(cache_dir) / "answers"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{namespace}.jsonl"
-
-
-def _trained(config, names: list[str]) -> set[str]:
-    """The selected arms that train LoRA weights (and so need finetune.target_modules to exist)."""
-    from harness.arms.catalog import TRAINED, arms
-
-    return {n for n in names if arms(config)[n].weights in TRAINED}
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.arms.catalog import arm_names, needs_pairs
-    from harness.run.preflight import preflight, print_warnings
-    from harness.task.registry import tasks_dir
+    from harness.api import execute, sweep_table
 
-    if not 1 <= args.seeds <= 50:
-        raise HarnessError(f"--seeds {args.seeds}: give a number of training seeds from 1 to 50")
-    if args.mlflow is not None:  # before minutes of work, not after: the store must open
-        from harness.report.mlflow_export import client
-        client(args.mlflow)
-    # Everything that can be known without a model, checked before torch is even imported: --resume's match on
-    # the inputs too, so a resume of changed inputs is refused in seconds, not after the model has loaded.
-    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, pipelines=args.pipelines,
-                        seed=args.seed, freshness=not args.no_freshness, trains=_trained,
-                        results_dir=Path(args.results_dir), cache_dir=Path(args.cache_dir),
-                        resume=args.resume and not args.sweep, resume_key=_resume_key(args), embedder=args.embedder,
-                        model=args.model, trust_remote_code=args.trust_remote_code, deployment=args.deployment)
-    print_warnings(checked)
-    task, config, names, source = checked.task, checked.config, checked.names, checked.source
-    # Heavy imports live here so `harness --help`, `list` and `validate` answer instantly.
-    from harness.inference.models import load_embedder, load_generator, pick_device
-
-    points = _sweep_points(args, task, config, names)
-    device = pick_device(args.device)
-    print(f"task {task.name}: {task.sizes}", flush=True)
-    _before_loading(args, task, config, names, source, device)
-    model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
-    embedder = load_embedder(args.embedder, device)
-    task, generated = _training_task(args, task, [cfg for _, cfg in points], names, (model, tokenizer, embedder),
-                                     source, device)
-    train_model, precision = _training_precision(args, device, model, tokenizer, task, config, names)
-    engine = _engine(args, source, config, model, tokenizer)
-    results_dir = Path(args.results_dir)
-    done = []
-    for i, (overrides, cfg) in enumerate(points):
-        if args.sweep:
-            print(f"\n=== sweep point {i + 1}/{len(points)}: "
-                  + ", ".join(f"{k}={v}" for k, v in overrides.items()), flush=True)
-        run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
-                                   device, results_dir, engine, precision, checked.deployment, generated)
-        done.append((overrides, run_dir))
-        if args.mlflow is not None:
-            _export(run_dir, args.mlflow)
-    if args.sweep:
-        _sweep_summary(results_dir, task.name, done, config.metric)
+    opts = RunOptions.from_namespace(args)
+    done = execute(opts)
+    if opts.sweep:
+        table, path = sweep_table(opts, done)
+        print("\n" + table.drop(columns="run").to_string(index=False))
+        print(f"\nsweep table: {path}")
     else:
-        _summary(said, run_dir)
+        _summary(done[-1].verdict, done[-1].folder)
     return 0
 
 
-def _sweep_points(args, task, config, names: list[str]) -> list[tuple[dict, TaskConfig]]:
-    """(overrides, config) per run: one per --sweep point, each checked now, before loading; else the task's own."""
-    from harness.pairs.source import generates
-    from harness.run.preflight import check_demonstrations
-    from harness.run.sweep import sweep_points
-
-    if not args.sweep:
-        return [({}, config)]
-    points = sweep_points(config, args.sweep)
-    if not generates(task, config):  # a point may show more demonstrations than the pool holds
-        for _, cfg in points:
-            check_demonstrations(task, cfg, names)
-    return points
-
-
-def _before_loading(args, task, config, names: list[str], source, device: str) -> None:
-    """Refusals first (--quantize, --engine vllm), then the memory estimate and the time forecast: all before
-    minutes of loading."""
-    from harness.inference.models import pick_dtype, quantization_config
-    from harness.run.memory import model_shape
-
-    quantization_config(args.quantize, device, source)
-    if args.engine == "vllm":
-        from harness.inference.vllm_engine import check_available
-        check_available(device)
-    shape = model_shape(source, args.trust_remote_code)
-    _estimate_memory(shape, task, config, names, device, pick_dtype(args.dtype, device), args)
-    _forecast_time(shape, task, config, names, device, args, source)
-
-
-def _engine(args, source, config, model, tokenizer):
-    """The vLLM engine that answers with --engine vllm; None answers through transformers."""
-    if args.engine != "vllm":
-        return None
-    from harness.inference.models import stop_token_ids
-    from harness.inference.vllm_engine import VllmEngine
-
-    return VllmEngine(source, args.dtype, config.finetune.lora_rank, stop_token_ids(model, tokenizer),
-                      stop_token_ids(model, tokenizer, line_breaks=True))
-
-
-def _sweep_summary(results_dir: Path, task_name: str, done: list, metric: str) -> None:
-    """The sweep's combined table, written beside the runs and printed."""
-    from harness.run.sweep import sweep_dir, write_sweep
-
-    out = sweep_dir(results_dir, task_name)
-    table = write_sweep(out, done, metric)
-    print("\n" + table.drop(columns="run").to_string(index=False))
-    print(f"\nsweep table: {out / 'sweep.md'}")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    """Trains the adapters `harness run` would train, into the same cache. Launched with torchrun or
-    accelerate launch it trains data-parallel (DDP through the Trainer), and `harness run` then reuses them."""
-    from harness.arms.catalog import arm_names, arms, needs_pairs
-    from harness.run.preflight import preflight, print_warnings
-    from harness.task.registry import tasks_dir
+    from harness.run.train_only import train
 
-    # The arms trained here are the ones that learn from pairs; checked as `run` checks them, before loading.
-    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs,
-                        default=lambda cfg: [n for n, a in arms(cfg).items() if a.weights == "qa-lora"],
-                        seed=args.seed, freshness=not args.no_freshness, trains=_trained,
-                        cache_dir=Path(args.cache_dir), model=args.model, trust_remote_code=args.trust_remote_code)
-    print_warnings(checked)
-    task, config, source = checked.task, checked.config, checked.source
-    from harness.pairs.source import generates
-
-    if generates(task, config):
-        raise HarnessError("harness train trains on hand-written pairs (train.jsonl) only; this task's pairs are "
-                           "generated from its documents, which `harness run` does", task.root / "task.yaml")
-    import torch.distributed as dist
-
-    from harness.arms.finetune import train_adapter
-    from harness.inference.models import load_generator, pick_device
-    from harness.arms.pipeline import arm_qa_examples
-    rank = int(os.environ.get("RANK", "0"))
-    local = os.environ.get("LOCAL_RANK")
-    device = pick_device(args.device)
-    if device == "cuda" and local is not None:
-        device = f"cuda:{local}"  # one GPU per process
-    model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
-    # The precision `harness run` would train in: the adapter's cache key includes it.
-    train_model, _ = _training_precision(args, device, model, tokenizer, task, config, checked.names)
-    sets = [("original", task.knowledge)]
-    if task.update.pairs and not args.no_freshness:
-        sets.append(("original + update", task.knowledge + task.update))
-    # Arms that differ only in what they are given at answer time train the same adapter: trained once.
-    table, recipes = arms(config), {}
-    for arm in (table[n] for n in checked.names if table[n].weights == "qa-lora"):
-        recipes.setdefault((arm.format, arm.instruction), arm)
-    for (label, knowledge), arm in ((s, a) for s in sets for a in recipes.values()):
-        examples = arm_qa_examples(arm, config, tokenizer, knowledge.pairs)
-        a = train_adapter(train_model, tokenizer, examples, config.finetune, config.seed, Path(args.cache_dir),
-                          source.fingerprint(), "qa")
-        if rank == 0:
-            loss = "n/a" if a.best_eval_loss is None else f"{a.best_eval_loss:.4f}"
-            print(f"{label}: adapter {a.path} ({'cached' if a.cached else 'trained'} on {a.processes} "
-                  f"process(es), {a.epochs_run:g} epochs, best eval loss {loss}, {a.train_seconds:.1f} s)",
-                  flush=True)
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    train(RunOptions.from_namespace(args))
     return 0
 
 
@@ -426,34 +66,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.arms.catalog import arm_names, needs_pairs, pair_users
-    from harness.run.preflight import preflight, print_warnings
-    from harness.task.registry import tasks_dir
+    from harness.run.validate import validate
 
-    # The checks `run` makes before loading a model, minus the model's own; missing pairs only warn here.
-    checked = preflight(args.task, tasks_dir(args.tasks_dir), arm_names, needs_pairs, strict=False,
-                        deployment=args.deployment, pipelines=args.pipelines)
-    print_warnings(checked)
-    t = checked.task
-    from harness.task.demo_pool import demo_pool
-    from harness.task.taught import knowledge_labels
-
-    from harness.pairs.source import plan
-
-    labels = list(knowledge_labels(t.test, t.knowledge.pairs).values())
-    pool = demo_pool(t.knowledge.pairs, t.test)
-    print(f"{t.name}: ok ({', '.join(f'{k} {v}' for k, v in t.sizes.items())}; stable questions: "
-          f"{labels.count('taught')} taught by train.jsonl, {labels.count('documents-only')} documents-only; "
-          f"{len(pool.pairs)} training pairs free of test answers for demonstrations)")
-    said = plan(t, checked.config)
-    if said:
-        users = pair_users(checked.config, checked.names)
-        print(said)
-        print("arms that read training pairs: " + ("; ".join(f"{n} {why}" for n, why in users.items()) or
-                                                   "none of those selected, so a run of them makes no pairs"))
-    profile = checked.deployment
-    if profile is not None:
-        print(f"deployment profile {profile.name}: ok ({profile.spec.description or 'no description'})")
+    print("\n".join(validate(args.task, args.tasks_dir, args.deployment, args.pipelines)))
     return 0
 
 
@@ -479,6 +94,7 @@ def cmd_new_task(args: argparse.Namespace) -> int:
 
 
 def _import_task(args: argparse.Namespace, where: str) -> int:
+    from harness.task.folder import load_task
     from harness.task.importer import Inputs, import_task
     from harness.task.questions import Columns
     from harness.task.registry import tasks_dir
@@ -488,29 +104,11 @@ def _import_task(args: argparse.Namespace, where: str) -> int:
     inputs = Inputs(Path(args.docs), Path(args.questions), Path(args.updates) if args.updates else None,
                     Path(args.train) if args.train else None)
     made = import_task(args.name, tasks_dir(args.tasks_dir), inputs, cols, args.description)
-    if made.unchanged:
-        print(f"{made.path}: unchanged since its last import (every input has the same content hash); nothing "
-              "written")
-        return 0
-    from harness.task.folder import load_task
-
-    for target, e in made.documents.items():
-        pages = f"{e['pages']} {'slides' if e['kind'] == 'pptx' else 'pages'}, " if e["pages"] else ""
-        print(f"  {target:<40} <- {e['source']} ({e['kind']}, {pages}{e['words']:,} words)")
-    for rel, why in made.skipped:
-        print(f"  skipped {rel}: {why}")
-    docs = made.documents.values()
-    print(f"made {made.path}: {len(made.documents)} documents ({sum(e['pages'] for e in docs)} pages or slides, "
-          f"{sum(e['words'] for e in docs):,} words"
-          + (f"; {made.reused} unchanged, reused from the last import" if made.reused else "")
-          + f"), {made.questions} questions ({made.fresh} fresh), training pairs: "
-          + (f"{made.train} from {inputs.train.name}" if made.train else "generated from the documents at run time")
-          + (f"; {len(made.skipped)} file(s) skipped" if made.skipped else ""))
-    if made.kept_yaml:
-        print(f"kept {made.path / 'task.yaml'}: it was edited since the last import")
-    task = load_task(made.path)
-    print(f"validate: ok ({', '.join(f'{k} {v}' for k, v in task.sizes.items())}); next: "
-          f"harness run --task {shlex.quote(args.name)}{where}")
+    print("\n".join(made.lines(inputs.train.name if inputs.train else None)))
+    if not made.unchanged:
+        task = load_task(made.path)
+        print(f"validate: ok ({', '.join(f'{k} {v}' for k, v in task.sizes.items())}); next: "
+              f"harness run --task {shlex.quote(args.name)}{where}")
     return 0
 
 
@@ -593,7 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Fine-tuning vs RAG vs prompting, measured on a task folder's questions.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
+    out = argparse.ArgumentParser(add_help=False)
+    loud = out.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                      help="print warnings, errors and the final summary only")
+    loud.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                      help="also print debug lines and the libraries' own loading bars and notices")
+    common = argparse.ArgumentParser(add_help=False, parents=[out])
     common.add_argument("--tasks-dir", default=None,
                         help="folder holding task folders (default: $HARNESS_TASKS_DIR, else ./tasks)")
 
@@ -705,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_options(new)
     new.set_defaults(func=cmd_new_task)
 
-    rep = sub.add_parser("report", help="re-render a run's tables and report from its saved predictions",
+    rep = sub.add_parser("report", parents=[out], help="re-render a run's tables and report from its saved predictions",
                          description="Rewrite the CSV tables and report.md of RUN_DIR from its predictions.jsonl, "
                                      "costs.json and run.json, without running any model.")
     rep.add_argument("run_dir", help="a folder written by `harness run`, e.g. results/TASK/20260101-120000")
@@ -714,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "left as it is)")
     rep.set_defaults(func=cmd_report)
 
-    exp = sub.add_parser("export", help="log a finished run into MLflow, with a nested run per arm",
+    exp = sub.add_parser("export", parents=[out], help="log a finished run into MLflow, with a nested run per arm",
                          description="Log RUN_DIR (a folder written by `harness run`) as an MLflow run: params from "
                                      "run.json (task fingerprint, arms, config, model, embedder, CPU, git commit), "
                                      "metrics from accuracy.csv (every arm x knowledge group x metric, with "
@@ -724,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--mlflow", nargs="?", const="", default="", metavar="URI", help=MLFLOW_HELP)
     exp.set_defaults(func=cmd_export)
 
-    cmp = sub.add_parser("compare", help="show what changed between two runs",
+    cmp = sub.add_parser("compare", parents=[out], help="show what changed between two runs",
                          description="Compare two run folders: inputs (config, models, versions, data), accuracy, "
                                      "freshness, cost, and which answers changed. Prints Markdown.")
     cmp.add_argument("run_a", help="the earlier run folder")
@@ -736,10 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_library_noise() -> None:
-    # Deprecation chatter from the libraries says nothing about the run; real errors still surface.
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message="Could not find a config file")
+def _output(verbosity: int) -> None:
+    """Progress at INFO on stdout, warnings on stderr; -q shows warnings and the summary only, -v adds debug lines
+    and the libraries' own loading bars and notices, silenced otherwise."""
+    import logging
+
+    from harness.api import quiet_libraries, show_progress
+
+    show_progress({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+    if verbosity <= 0:
+        quiet_libraries()
+        # Deprecation chatter from the libraries says nothing about the run; real errors still surface.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="Could not find a config file")
 
 
 def _one_line(e: BaseException) -> str:
@@ -753,7 +366,7 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_library_noise()
+    _output(getattr(args, "verbosity", 0))
     debug = os.environ.get("HARNESS_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)

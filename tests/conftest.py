@@ -1,3 +1,5 @@
+import contextlib
+import io
 import os
 import shutil
 from pathlib import Path
@@ -25,10 +27,13 @@ def tasks_dir(tmp_path: Path) -> Path:
 def tiny_run(tmp_path_factory) -> Path:
     """One real end-to-end run of the tiny task on the embedded models, shared by the tests that read it."""
     root = tmp_path_factory.mktemp("run")
-    code = main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(root / "results"),
-                 "--cache-dir", str(root / "cache")])
+    said = io.StringIO()  # what the user reads: tests/test_api.py holds it to the golden run
+    with contextlib.redirect_stdout(said):
+        code = main(["run", "--task", "tiny", "--tasks-dir", str(FIXTURES), "--results-dir", str(root / "results"),
+                     "--cache-dir", str(root / "cache")])
     assert code == 0
     (run_dir,) = (root / "results" / "tiny").iterdir()
+    (root / "stdout.txt").write_text(said.getvalue().replace(str(root), "<tmp>"))
     return run_dir
 
 

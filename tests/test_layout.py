@@ -22,7 +22,8 @@ def module_name(path: Path) -> str:
 
 def layer(module: str) -> int:
     parts = module.split(".")
-    if module in ("harness.cli", "harness.__main__"):
+    # The package's face (`harness.run`, `harness.load_run`) and the API sit with the command line, on top.
+    if module in ("harness", "harness.cli", "harness.__main__", "harness.api"):
         return LAYERS.index("cli")
     return LAYERS.index(parts[1]) if len(parts) > 2 and parts[1] in LAYERS else 0
 
@@ -128,3 +129,42 @@ def test_no_function_is_over_60_lines():
 def test_each_subpackage_says_what_it_holds(package):
     doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
     assert doc and len(doc.split()) >= 5
+
+
+CLI_LINES = 400  # argparse's options are most of it: one call each, with its help
+TALKERS = {"harness.cli"}  # the one module that prints; the library logs (harness.api.show_progress shows it)
+
+
+def test_only_the_command_line_prints():
+    printing = [f"{m}:{n.lineno}" for m, tree in modules().items() if m not in TALKERS for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"]
+    assert printing == [], "library code logs through logging.getLogger(__name__) instead of printing"
+
+
+def test_the_command_line_stays_thin():
+    lines = len((PACKAGE / "cli.py").read_text().splitlines())
+    assert lines <= CLI_LINES, f"harness/cli.py has {lines} lines: move logic into harness/api.py or below"
+    runs = [n.name for n in ast.walk(ast.parse((PACKAGE / "cli.py").read_text()))
+            if isinstance(n, ast.FunctionDef) and n.name.startswith("_run")]
+    assert runs == []
+
+
+RUN_FILES = {"run.json", "costs.json", "predictions.jsonl", "resume_key"}
+
+
+def _names_run_files(tree: ast.Module) -> bool:
+    docs = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef))
+            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return any(isinstance(n, ast.Constant) and n.value in RUN_FILES and id(n) not in docs for n in ast.walk(tree))
+
+
+def test_one_module_writes_the_run_folder_and_one_reads_it():
+    """harness/run/folder.py starts, saves and finishes a run folder; harness/run/files.py reads it back,
+    checked. No other module names its data files, and neither of the two does the other's job."""
+    trees = modules()
+    naming = sorted(m for m, tree in trees.items() if _names_run_files(tree))
+    assert naming == ["harness.run.files", "harness.run.folder"]
+    reader = ast.dump(trees["harness.run.files"])
+    assert "write_text" not in reader and "'w'" not in reader
+    writer = {t for t, _, _ in imports(trees["harness.run.folder"], set(trees))}
+    assert "harness.run.files" not in writer

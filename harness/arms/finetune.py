@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -18,6 +19,7 @@ import transformers
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+from harness.arms.progress import use_loss_bar
 from harness.arms.batches import CheapestBatches, flattening_is_exact, labelled_token_weight, micro_batch_rows
 from harness.config import FinetuneConfig
 from harness.inference.cpu_share import training_callback
@@ -26,6 +28,8 @@ from harness.arms.recompute import LayerRecompute
 from harness.errors import HarnessError
 from harness.measure import release_freed_memory, return_free_pages
 from harness.arms.training_data import IGNORE
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -191,9 +195,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     recompute = LayerRecompute(model, cfg.micro_batch_tokens, label_weight(base))
     try:
         trainer, batches = _labelled_only_trainer(model, args, split, train_tok, base, cfg, flatten, examples, recompute)
-        print(f"{'continuing' if start_from else 'training'} {kind} adapter: {len(split['train'])} examples, "
-              f"{len(split['test'])} held out for eval loss, up to {cfg.epochs} epochs"
-              + (f", batches of {rows} computed {micro} rows at a time" if micro < rows else ""), flush=True)
+        _announce(trainer, "continuing" if start_from else "training", kind, split, cfg.epochs, rows, micro)
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start
@@ -217,6 +219,14 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
             "recomputed_micro_batches": recompute.micro_batches})
     trainer.accelerator.wait_for_everyone()  # the other ranks read the adapter rank 0 just renamed
     return _read_meta(final, cached=False)
+
+
+def _announce(trainer, doing: str, kind: str, split, epochs: int, rows: int, micro: int) -> None:
+    """One line on what trains, then one progress bar with its loss, in place of the Trainer's own output."""
+    log.info(f"{doing} {kind} adapter: {len(split['train'])} examples, {len(split['test'])} held out for eval "
+             f"loss, up to {epochs} epochs" + (f", batches of {rows} computed {micro} rows at a time"
+                                               if micro < rows else ""))
+    use_loss_bar(trainer, f"{doing} {kind}")
 
 
 def _training_processes(cfg: FinetuneConfig) -> int:

@@ -18,6 +18,7 @@ caches other than plain full attention) go through `model.generate` on left-padd
 """
 from __future__ import annotations
 
+import logging
 import functools
 import inspect
 import time
@@ -32,6 +33,8 @@ from harness.inference.models import stop_token_ids
 from harness.measure import return_free_pages
 
 Messages = list[dict[str, str]]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -286,7 +289,7 @@ def generate(model, tokenizer, prompts: list[Messages], max_new_tokens: int, bat
     free = free_cores() if model.device.type == "cpu" else None
     widths = [len(ids[i]) - (len(prefix.tokens) if prefix else 0) for i in order]
     cuts = batch_ranges(widths, batch_size, max_new_tokens, batch_tokens)
-    for rows in tqdm(cuts, desc=desc, unit="batch", leave=False):
+    for rows in tqdm(cuts, desc=desc, unit="batch", leave=False, disable=not logger.isEnabledFor(logging.INFO)):
         if free:
             free.adjust()
         batch = order[rows.start:rows.stop]

@@ -13,6 +13,7 @@ hand-written ones are treated: the demonstration pool drops any whose answer is 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from harness.task.demo_pool import demo_pool
 from harness.pairs.writer import Demo, QuestionWriter, demos_for
 from harness.task.folder import Document, Knowledge, QAPair, Task
 from harness.task.taught import GENERATED, Coverage
+
+log = logging.getLogger(__name__)
 
 WRITTEN, BOTH = "written", "both"
 PARSE = "parse"
@@ -126,7 +129,7 @@ def make_pairs(task: Task, config: TaskConfig, writer: QuestionWriter | None, ge
     if task.update.docs:  # the round trip asks the index a rebuilt retriever would hold
         sets.append(("update", task.update.docs, task.knowledge.docs + task.update.docs))
     for name, docs, indexed in sets:
-        print(f"making training pairs from {len(docs)} {name} document(s) with {generator}", flush=True)
+        log.info(f"making training pairs from {len(docs)} {name} document(s) with {generator}")
         out.parts.append(generate_part(name, docs, task, config, writer, retriever(indexed).search))
     return out
 

@@ -32,11 +32,11 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.run.files import read_run_info, read_table
+from harness.run.files import RUN_INFO, read_run_info, read_table
 
 DEFAULT_STORE = "mlruns"
 RUN_KEY = "harness.run_key"
-ARTIFACTS = ("report.md", "report.html", "run.json")
+ARTIFACTS = ("report.md", "report.html", RUN_INFO)
 TABLES = {"accuracy.csv": "", "cost.csv": "cost/", "freshness.csv": "freshness/", "retrieval.csv": "retrieval/"}
 MAX_PARAM = 6000  # MLflow's limit on a param's value
 

@@ -1,13 +1,12 @@
-"""Writes a run folder (CSV, Markdown, predictions, run.json) atomically, and re-renders one from its files."""
+"""Renders a run folder's tables (CSV), figures, report.md and report.html from the files the run saved
+(harness/run/folder.py writes them, harness/run/files.py reads them)."""
 from __future__ import annotations
 
-import json
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from harness.errors import HarnessError
 from harness.report import document
 from harness.report.html import write_report_html
 from harness.report.loaded import LoadedRun, load
@@ -19,6 +18,7 @@ from harness.report.standing import Standings, judge_run
 from harness.report.verdict import coverage, verdict
 from harness.report.tables import (accuracy_table, cost_table, freshness_table, fresh_significance_table, prices,
                                    retrieval_table, significance_table, slice_table)
+from harness.run.files import RUN_INFO
 from harness.task.deployment import Profile, from_record
 
 
@@ -35,30 +35,22 @@ def _loss_histories(saved: dict) -> dict[str, list[dict]]:
 
 def _projection(run_dir: Path, info: dict, saved: dict, cost: pd.DataFrame,
                 deployment: Profile | None) -> tuple[Profile | None, pd.DataFrame | None]:
-    """The profile (`--deployment`, else the one run.json recorded) and cost_projection.csv, written here; a
-    run with none loses a stale projection rather than keep one report.md no longer shows."""
-    profile = deployment or (from_record(info["deployment"], run_dir / "run.json") if info.get("deployment")
+    """The profile (`--deployment`, else the one run.json recorded) and its cost projection, if any."""
+    profile = deployment or (from_record(info["deployment"], run_dir / RUN_INFO) if info.get("deployment")
                              else None)
     if profile is None:
-        (run_dir / "cost_projection.csv").unlink(missing_ok=True)
         return None, None
-    proj = projection_table(saved, info["pipelines"], profile, cost, info.get("pair_generation"))
-    proj.to_csv(run_dir / "cost_projection.csv", index=False)
-    return profile, proj
+    return profile, projection_table(saved, info["pipelines"], profile, cost, info.get("pair_generation"))
 
 
-def _tables(run: LoadedRun, run_dir: Path) -> dict[str, pd.DataFrame]:
-    """The run's tables, each also written as NAME.csv."""
+def _tables(run: LoadedRun) -> dict[str, pd.DataFrame]:
     info, preds = run.info, run.preds
     order, metric, seed = info["pipelines"], info["config"]["metric"], info["seed"]
-    tables = {"accuracy": accuracy_table(preds, order, metric, seed),
-              "significance": significance_table(preds, order, metric, seed),
-              "slices": slice_table(preds, order, metric), "retrieval": retrieval_table(preds, order, metric),
-              "cost": cost_table(run.saved["costs"], order, prices(info), run.saved["timings"]),
-              "freshness": freshness_table(preds, run.saved["timings"], order, metric)}
-    for name, df in tables.items():
-        df.to_csv(run_dir / f"{name}.csv", index=False)
-    return tables
+    return {"accuracy": accuracy_table(preds, order, metric, seed),
+            "significance": significance_table(preds, order, metric, seed),
+            "slices": slice_table(preds, order, metric), "retrieval": retrieval_table(preds, order, metric),
+            "cost": cost_table(run.saved["costs"], order, prices(info), run.saved["timings"]),
+            "freshness": freshness_table(preds, run.saved["timings"], order, metric)}
 
 
 def _judged(run: LoadedRun, t: dict[str, pd.DataFrame], profile: Profile | None,
@@ -71,83 +63,54 @@ def _judged(run: LoadedRun, t: dict[str, pd.DataFrame], profile: Profile | None,
     return judge_run(t["accuracy"], t["significance"], t["freshness"], fresh_pairs, control(cost), metric, costs)
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """A run's tables and what the report says of them, computed from its saved files without writing any."""
+    run: LoadedRun
+    tables: dict[str, pd.DataFrame]
+    profile: Profile | None
+    projection: pd.DataFrame | None
+    judged: Standings
+    verdict: list[str]
+
+    @property
+    def recommendation(self) -> str | None:
+        """The opinion table's recommendation; None where no opinion table can be drawn (no arm finished)."""
+        t, metric = self.tables, self.run.info["config"]["metric"]
+        on = (self.profile.name, self.projection) if self.profile is not None and self.projection is not None else None
+        made = document.opinion(t["accuracy"], self.judged, t["cost"], t["freshness"], metric, on)
+        return made["recommendation"] if made else None
+
+
+def assess(run_dir: Path, deployment: Profile | None = None) -> Assessment:
+    """Every table and sentence of a run's report, read from its files (each checked) and nothing written."""
+    run = load(run_dir)
+    t = _tables(run)
+    profile, proj = _projection(run_dir, run.info, run.saved, t["cost"], deployment)
+    judged = _judged(run, t, profile, proj)
+    said = verdict(t["accuracy"], judged, t["freshness"], t["cost"], run.info["config"]["metric"])
+    return Assessment(run, t, profile, proj, judged, said + coverage(run.info, run.preds))
+
+
 def render(run_dir: Path, deployment: Profile | None = None) -> list[str]:
     """(Re)writes the CSV tables, figures (a finished run's), report.md and report.html from the run's saved files; with
-    `deployment` (else the profile run.json recorded), cost_projection.csv and Cost at your scale too.
+    `deployment` (else the profile run.json recorded), cost_projection.csv and Cost at your scale too; a run with
+    none loses a stale projection rather than keep one report.md no longer shows.
 
     Returns the verdict sentences, for the one-screen summary."""
-    run = load(run_dir)
-    info, metric = run.info, run.info["config"]["metric"]
-    t = _tables(run, run_dir)
-    acc, cost, fresh = t["accuracy"], t["cost"], t["freshness"]
-    profile, proj = _projection(run_dir, info, run.saved, cost, deployment)
-    judged = _judged(run, t, profile, proj)
-    said = verdict(acc, judged, fresh, cost, metric) + coverage(info, run.preds)
+    a = assess(run_dir, deployment)
+    run, t, info = a.run, a.tables, a.run.info
+    for name, df in t.items():
+        df.to_csv(run_dir / f"{name}.csv", index=False)
+    if a.projection is None:
+        (run_dir / "cost_projection.csv").unlink(missing_ok=True)
+    else:
+        a.projection.to_csv(run_dir / "cost_projection.csv", index=False)
     # A partial report is rewritten after every arm, and its readers want the tables; drawing the figures each
     # time was a tenth of a small run's time. They are drawn once, when every arm is done.
-    figures = [] if info.get("partial") else draw_all(run_dir, acc, cost, fresh, metric, _loss_histories(run.saved))
-    text = document.markdown(document.context(run, t, said, figures, profile, proj, judged))
+    figures = [] if info.get("partial") else draw_all(run_dir, t["accuracy"], t["cost"], t["freshness"],
+                                                      info["config"]["metric"], _loss_histories(run.saved))
+    text = document.markdown(document.context(run, t, a.verdict, figures, a.profile, a.projection, a.judged))
     (run_dir / "report.md").write_text(text)
     write_report_html(run_dir, run, text)
-    return said
-
-
-def start_run(results_dir: Path, task_name: str, resume_key: str, resume: bool, must_resume: bool = True) -> Path:
-    """The hidden folder a run works in. With `resume`, the newest unfinished one with the same inputs
-    (in a sweep, points that never started just start: `must_resume` False)."""
-    parent = results_dir / task_name
-    if resume:
-        for tmp in sorted(parent.glob(".*.partial"), reverse=True):
-            if (tmp / "resume_key").is_file() and (tmp / "resume_key").read_text() == resume_key:
-                print(f"resuming {tmp}", flush=True)
-                return tmp
-    if resume and must_resume:
-        raise HarnessError(f"nothing to resume: no unfinished run in {parent} with the same task data, config, "
-                           "models and pipelines (drop --resume to start a new run)")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    tmp = parent / f".{stamp}.partial"
-    n = 1
-    while tmp.exists() or (parent / tmp.name[1:-len(".partial")]).exists():
-        n += 1
-        tmp = parent / f".{stamp}-{n}.partial"
-    tmp.mkdir(parents=True)
-    (tmp / "resume_key").write_text(resume_key)
-    return tmp
-
-
-def _write_files(tmp: Path, results: list, info: dict) -> list[str]:
-    with open(tmp / "predictions.jsonl", "w") as f:
-        for r in results:
-            for p in r.predictions:
-                f.write(json.dumps(p, ensure_ascii=False) + "\n")
-    (tmp / "costs.json").write_text(json.dumps({"costs": {r.name: r.cost for r in results},
-                                                "timings": {r.name: r.timings for r in results}}, indent=1))
-    (tmp / "run.json").write_text(json.dumps(info, indent=1))
-    return render(tmp)
-
-
-def write_partial(tmp: Path, results: list, info: dict, planned: list[str]) -> None:
-    """The report of the arms done so far, in the run's hidden folder, marked partial: readable minutes into a
-    run (and after a kill, where `--resume` goes on from the same folder)."""
-    done = [r.name for r in results]
-    order = [n for n in planned if n in done]
-    _write_files(tmp, sorted(results, key=lambda r: order.index(r.name)),
-                 {**info, "pipelines": order, "partial": {"done": order,
-                                                          "pending": [n for n in planned if n not in done]}})
-
-
-def finished_with(results_dir: Path, task_name: str, resume_key: str) -> Path | None:
-    """The newest finished run of these same inputs, if any."""
-    done = [d for d in (results_dir / task_name).glob("[!.]*") if (d / "resume_key").is_file()
-            and (d / "resume_key").read_text() == resume_key]
-    return max(done, key=lambda d: d.name) if done else None
-
-
-def finish_run(tmp: Path, results: list, info: dict) -> tuple[Path, list[str]]:
-    """Writes the run's files into its hidden folder, then renames it into place: only complete runs show."""
-    said = _write_files(tmp, results, {**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    # resume_key stays: the next run's forecast uses it to tell a re-run of the same inputs (finished_with).
-    (tmp / "answers.log.jsonl").unlink(missing_ok=True)
-    final = tmp.with_name(tmp.name[1:-len(".partial")])
-    tmp.rename(final)
-    return final, said
+    return a.verdict

@@ -53,9 +53,12 @@ def _need(data: dict, dotted: str, kind: type | tuple[type, ...], path: Path) ->
     return value
 
 
+RUN_INFO = "run.json"  # the run's record: config, seed, versions, CPU, commit
+
+
 def read_run_info(run_dir: Path) -> dict[str, Any]:
     """run.json, with the keys every reader relies on checked."""
-    path = run_dir / "run.json"
+    path = run_dir / RUN_INFO
     info = read_json(path)
     _need(info, "task", str, path)
     arms = _need(info, "pipelines", list, path)

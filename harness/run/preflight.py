@@ -14,6 +14,7 @@ Nothing here imports torch unless a model is named (`model=`), which only `run` 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import socket
 import sys
@@ -32,10 +33,12 @@ from harness.names import DEFAULT_EMBEDDER, looks_like_hub_id
 from harness.task.registry import find_task
 from harness.task.folder import Task, config_line
 from harness.pairs.source import generates
+from harness.run.folder import unfinished_keys
 
 if TYPE_CHECKING:
     from harness.inference.models import ModelSource
 
+log = logging.getLogger(__name__)
 MIN_PAIRS = 4  # the fine-tuning split needs a few pairs to train on and one to stop early on
 MAX_SEED = 2**32 - 1  # numpy's seed range
 HUB_TIMEOUT_S = 3.0
@@ -135,7 +138,7 @@ def check_output(results_dir: Path, task_name: str) -> None:
 def check_resume(results_dir: Path, task_name: str, key: str | None = None) -> None:
     """--resume needs an unfinished run of this task; with `key`, one with exactly these inputs."""
     parent = results_dir / task_name
-    keys = [(p / "resume_key").read_text() for p in sorted(parent.glob(".*.partial")) if (p / "resume_key").is_file()]
+    keys = unfinished_keys(results_dir, task_name)
     if not keys:
         raise HarnessError(f"--resume: nothing to resume, no unfinished run of {task_name} in {parent} "
                            "(drop --resume to start a new run)")
@@ -354,6 +357,11 @@ def check_generated(task: Task, config: TaskConfig, names: list[str], pairing: s
     check_demonstrations(task, config, names)
 
 
-def print_warnings(checked: Checked) -> None:
+def warn(message: str) -> None:
+    """A warning the user should read before minutes of work: the CLI shows it as `harness: warning: ...`."""
+    log.warning(printable(message))
+
+
+def warn_all(checked: Checked) -> None:
     for w in checked.warnings:
-        print(f"harness: warning: {printable(w)}", file=sys.stderr, flush=True)
+        warn(w)

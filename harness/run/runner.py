@@ -9,6 +9,7 @@ Per arm, in order:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import gc
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from harness.names import PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 from harness.arms.pipeline import Answer, Pipeline, Shared, make_pipeline
 from harness.task.taught import knowledge_labels
 from harness.task.folder import Task, TestQuestion
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,8 +120,7 @@ def _each_arm(task: Task, shared: Shared, pipelines: list[str], trained: dict[st
         runs = []
         for i in range(seeds if trained[name] else 1):
             cfg = shared.config.model_copy(update={"seed": shared.config.seed + i})
-            print(f"\n== {name}" + (f" (training seed {cfg.seed})" if trained[name] and seeds > 1 else ""),
-                  flush=True)
+            log.info(f"\n== {name}" + (f" (training seed {cfg.seed})" if trained[name] and seeds > 1 else ""))
             run = run_pipeline(make_pipeline(name, dataclasses.replace(shared, config=cfg)), task, shared.embedder,
                                freshness)
             for row in run.predictions:

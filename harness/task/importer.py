@@ -62,6 +62,27 @@ class Made:
     unchanged: bool = False  # the whole import matched the previous one: nothing written
     kept_yaml: bool = False  # the previous task.yaml was edited by hand, so it was kept
 
+    def lines(self, train_name: str | None) -> list[str]:
+        """The import's summary: each document with its source, each skipped file with why, then the totals."""
+        if self.unchanged:
+            return [f"{self.path}: unchanged since its last import (every input has the same content hash); "
+                    "nothing written"]
+        out = []
+        for target, e in self.documents.items():
+            pages = f"{e['pages']} {'slides' if e['kind'] == 'pptx' else 'pages'}, " if e["pages"] else ""
+            out.append(f"  {target:<40} <- {e['source']} ({e['kind']}, {pages}{e['words']:,} words)")
+        out += [f"  skipped {rel}: {why}" for rel, why in self.skipped]
+        docs = self.documents.values()
+        out.append(f"made {self.path}: {len(self.documents)} documents ({sum(e['pages'] for e in docs)} pages or "
+                   f"slides, {sum(e['words'] for e in docs):,} words"
+                   + (f"; {self.reused} unchanged, reused from the last import" if self.reused else "")
+                   + f"), {self.questions} questions ({self.fresh} fresh), training pairs: "
+                   + (f"{self.train} from {train_name}" if self.train else "generated from the documents at run time")
+                   + (f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""))
+        if self.kept_yaml:
+            out.append(f"kept {self.path / 'task.yaml'}: it was edited since the last import")
+        return out
+
 
 # ---------------------------------------------------------------- input files
 

@@ -1,0 +1,52 @@
+"""The two lines a run prints before any model loads: the memory it should need and the minutes it should take
+on this CPU (memory.py and forecast.py compute them; this module words them for the run's options)."""
+from __future__ import annotations
+
+import logging
+
+from harness.arms.catalog import arms, pair_users
+from harness.run.preflight import Checked
+
+log = logging.getLogger(__name__)
+
+
+def estimate_memory(shape, checked: Checked, device: str, dtype, quantize: int | None, bf16_copy: bool) -> None:
+    """The peak memory line, and a warning where it will not fit. `bf16_copy`: whether training may get a bf16
+    copy of the model (a CPU whose flags rule bf16 training out never does: the estimate holds none)."""
+    from harness.run.memory import run_estimate
+
+    if shape is None:
+        log.info("memory estimate: unavailable for this model (its shape could not be read before loading)")
+        return
+    task, config = checked.task, checked.config
+    longest = max((len(f"{config.prompt.system} {p.question} {p.answer}".split())
+                   for p in task.knowledge.pairs + task.update.pairs), default=0)
+    weights = {arms(config)[n].weights for n in checked.names}
+    est = run_estimate(shape, config, weights, longest, dtype, device, quantize, bf16_training_copy=bf16_copy)
+    log.info(est.line())
+    if not est.fits:
+        log.warning(f"this run is estimated to need more memory than is free on {device}; expect it to be "
+                    "killed. Smaller --model, a smaller finetune.micro_batch_tokens, or --quantize (CUDA) would help.")
+
+
+def forecast_time(shape, checked: Checked, freshness: bool, bf16_may: bool, bf16_rule: bool, forced: bool) -> None:
+    """One line: the arms' training and answering tokens and the minutes they should take on this CPU, from its
+    own measured matrix-product speed (forecast.py). `bf16_may`: --dtype auto on a CPU; `bf16_rule`: the flags'
+    (or --train-dtype's) word on bf16 training, which the speed probe may still veto unless `forced`."""
+    import torch
+
+    from harness.arms.precision import bf16_is_fast, matmul_speeds
+    from harness.pairs.source import generates
+    from harness.run.forecast import forecast, forecast_line, pair_writing
+    from harness.run.machine import cpu_info
+
+    task, config, names = checked.task, checked.config, checked.names
+    speeds = matmul_speeds()
+    bf16 = bf16_may and (forced or bf16_is_fast(speeds, bf16_rule))
+    body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
+    writing = []
+    if generates(task, config) and pair_users(config, names):
+        ahead, task = pair_writing(task, config, shape.params, body, speeds[1])
+        writing = [ahead]
+    arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, bf16, freshness=freshness)
+    log.info(forecast_line(writing + arms_ahead, cpu_info(torch.get_num_threads())["kind"]))
