@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).parents[1] / "harness"
 # Lower first. A module may import its own layer and the layers below it, never one above.
 LAYERS = ["", "task", "retrieval", "inference", "pairs", "arms", "run", "report", "cli"]
 LONG = 60
-LONG_ALLOWED = {("harness.cli", "build_parser")}  # one argparse call per option: long, and flat
+LONG_ALLOWED = {("harness.cli_args", "build_parser")}  # one argparse call per option: long, and flat
 
 
 def module_name(path: Path) -> str:
@@ -23,7 +23,7 @@ def module_name(path: Path) -> str:
 def layer(module: str) -> int:
     parts = module.split(".")
     # The package's face (`harness.run`, `harness.load_run`) and the API sit with the command line, on top.
-    if module in ("harness", "harness.cli", "harness.__main__", "harness.api"):
+    if module in ("harness", "harness.cli", "harness.cli_args", "harness.__main__", "harness.api"):
         return LAYERS.index("cli")
     return LAYERS.index(parts[1]) if len(parts) > 2 and parts[1] in LAYERS else 0
 
@@ -131,7 +131,7 @@ def test_each_subpackage_says_what_it_holds(package):
     assert doc and len(doc.split()) >= 5
 
 
-CLI_LINES = 400  # argparse's options are most of it: one call each, with its help
+CLI_LINES = 250  # commands that parse (harness/cli_args.py) and call the library
 TALKERS = {"harness.cli"}  # the one module that prints; the library logs (harness.api.show_progress shows it)
 
 

@@ -119,7 +119,7 @@ def test_forced_bf16_trains_on_a_copy_even_where_the_cpu_says_float32(generator)
 
 
 def test_train_dtype_is_an_option_of_run_and_train():
-    from harness.cli import build_parser
+    from harness.cli_args import build_parser
 
     for command in ("run", "train"):
         args = build_parser().parse_args([command, "--task", "coffee", "--train-dtype", "bfloat16"])

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
-import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
