@@ -108,9 +108,9 @@ def test_knowledge_labels_keep_generated_cover_apart():
 
 def test_training_pairs_default_follows_train_jsonl():
     task = find_task("tiny", FIXTURES.resolve())
-    assert pair_source(task) == "written"
+    assert pair_source(task, task.config) == "written"
     bare = dataclasses.replace(task, knowledge=Knowledge(task.knowledge.docs))
-    assert pair_source(bare) == "generated"
+    assert pair_source(bare, task.config) == "generated"
     assert pair_source(task, task.config.model_copy(update={"training_pairs": "both"})) == "both"
     assert TaskConfig(name="x").training_pairs is None
 

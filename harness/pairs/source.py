@@ -35,14 +35,15 @@ WRITTEN, BOTH = "written", "both"
 PARSE = "parse"
 
 
-def pair_source(task: Task, config: TaskConfig | None = None) -> str:
-    """The task's `training_pairs`, or its default: written when train.jsonl has pairs, else generated."""
-    setting = (config or task.config).training_pairs
+def pair_source(task: Task, config: TaskConfig) -> str:
+    """The run's `training_pairs`, or its default: written when train.jsonl has pairs, else generated. `config`
+    is the run's (seed and sweep point applied), never task.config read behind its back."""
+    setting = config.training_pairs
     # Hand-written pairs only: a task whose pairs were already generated keeps its default.
     return setting or (WRITTEN if any(p.origin != GENERATED for p in task.knowledge.pairs) else GENERATED)
 
 
-def generates(task: Task, config: TaskConfig | None = None) -> bool:
+def generates(task: Task, config: TaskConfig) -> bool:
     return pair_source(task, config) != WRITTEN
 
 
