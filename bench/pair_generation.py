@@ -21,7 +21,7 @@ from harness.inference.models import load_embedder, load_generator, resolve_mode
 from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL
 from harness.pairs.writer import QuestionWriter
 from harness.task.registry import find_task
-from harness.task.folder import Knowledge
+from harness.task.types import Knowledge
 from harness.pairs.source import make_pairs
 
 

@@ -23,7 +23,7 @@ from harness.inference.models import DEFAULT_MODEL, load_embedder, resolve_model
 from harness.arms.pipeline import Shared, arm_qa_examples, make_pipeline
 from harness.prompts import Demonstration, chat_template
 from harness.retrieval.dense import Passage, VectorIndex
-from harness.task.folder import Document
+from harness.task.types import Document
 from harness.arms.training_data import IGNORE, RaftItem, cpt_examples, qa_examples, raft_examples
 
 FIXTURES = Path(__file__).parent / "fixtures"

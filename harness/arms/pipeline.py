@@ -25,7 +25,7 @@ from harness.metrics import score
 from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXED, RETRAINED
 from harness.prompts import Demonstration, Messages, chat_template, messages
 from harness.retrieval.chunking import Passage
-from harness.task.folder import Document, Knowledge, QAPair
+from harness.task.types import Document, Knowledge, QAPair
 from harness.task.taught import all_built
 from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
 

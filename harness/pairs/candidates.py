@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.retrieval.chunking import Passage, chunk_document
-from harness.task.folder import Document
+from harness.task.types import Document
 
 RULES = ("numbers-names", "numbers-names-terms")
 MAX_ANSWER_WORDS = 6

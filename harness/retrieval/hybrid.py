@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.retrieval.bm25 import BM25Index
 from harness.retrieval.chunking import Passage
 from harness.retrieval.dense import cached_index
-from harness.task.folder import Document
+from harness.task.types import Document
 
 RRF_K = 60  # the constant from the RRF paper; it damps the weight of the very top ranks
 POOL = 4  # each ranker contributes POOL * k candidates to the fusion

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from harness.arms.catalog import demonstrations, format_candidates, training_settings
 from harness.config import ArmConfig, TaskConfig
-from harness.task.folder import Knowledge, QAPair, Task
 from harness.task.taught import all_built
+from harness.task.types import Knowledge, QAPair, Task
 
 TOKENS_PER_WORD = 1.4  # SmolLM2's tokenizer on coffee's English text
 CHAT_OVERHEAD = 20  # tokens of chat-template preamble and role markers around a prompt
