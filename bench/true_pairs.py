@@ -33,7 +33,7 @@ def main() -> None:
     from harness.inference.models import DEFAULT_EMBEDDER
     from harness.metrics import score
     from harness.pairs.source import make_pairs, with_pairs
-    from harness.retrieval.hybrid import build_retriever
+    from harness.retrieval.registry import build_retriever
     from harness.task.demo_pool import demo_pool
     from harness.task.folder import load_task
     from harness.task.types import Knowledge

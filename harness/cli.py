@@ -121,7 +121,7 @@ def _training_task(args, task, configs, names, loaded, source, device):
     written from the documents by --generator (default: the loaded --model), filtered, then checked as
     preflight checks hand-written pairs."""
     from harness.arms.catalog import needs_pairs, pair_users
-    from harness.retrieval.hybrid import build_retriever
+    from harness.retrieval.registry import build_retriever
     from harness.inference.models import load_generator
     from harness.pairs.writer import QuestionWriter
     from harness.run.preflight import check_generated, check_model

@@ -18,7 +18,7 @@ from harness.retrieval.bm25 import BM25Index
 from harness.cli import main
 from harness.config import TaskConfig
 from harness.arms.finetune import batch_loss, labelled_loss
-from harness.retrieval.hybrid import build_retriever
+from harness.retrieval.registry import build_retriever
 from harness.inference.models import DEFAULT_MODEL, load_embedder, resolve_model
 from harness.arms.pipeline import Shared, arm_qa_examples, make_pipeline
 from harness.prompts import Demonstration, chat_template

@@ -136,7 +136,7 @@ def smollm():
 def first_writing(smollm, tmp_path_factory):
     """tiny without its written pairs, and the pairs the embedded generator first wrote for it (the original
     documents and the update's) into a fresh cache: (task, retriever, writer, generated, cache folder)."""
-    from harness.retrieval.hybrid import build_retriever
+    from harness.retrieval.registry import build_retriever
     from harness.inference.models import load_embedder
 
     source, model, tok = smollm

@@ -15,7 +15,7 @@ from harness.pairs.filters import Written, apply_filters, round_trip
 from harness.pairs.parse import parse
 from harness.pairs.phrasings import phrasings
 from harness.pairs.source import generate_part, make_pairs, with_pairs
-from harness.retrieval.hybrid import build_retriever
+from harness.retrieval.registry import build_retriever
 from harness.task.demo_pool import demo_pool
 from harness.task.types import Document, Knowledge, QAPair
 from harness.task.types import TestQuestion as Question
