@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from harness.config import PairGenerationConfig
-from harness.retrieval.hybrid import build_retriever
+from harness.retrieval.registry import build_retriever
 from harness.inference.models import load_embedder, load_generator, resolve_model
 from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL
 from harness.pairs.writer import QuestionWriter
 from harness.task.registry import find_task
-from harness.task.folder import Knowledge
+from harness.task.types import Knowledge
 from harness.pairs.source import make_pairs
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.retrieval.hybrid import build_retriever
 from harness.inference.models import load_embedder
+from harness.kinds import RETRIEVAL_METHODS
+from harness.retrieval.registry import build_retriever
 from harness.task.registry import find_task, tasks_dir
 
 
@@ -18,7 +19,7 @@ def measure(task_name: str, embedder) -> list[dict]:
     docs = task.knowledge.docs + task.update.docs  # every question's source is in the corpus
     qs = [q for q in task.test if q.doc]
     rows = []
-    for method in ("dense", "bm25", "hybrid"):
+    for method in RETRIEVAL_METHODS:
         index = build_retriever(method, embedder, "bench", docs, r.chunk_words, r.chunk_overlap, None)
         found = index.search([q.question for q in qs], r.top_k)
         ranks = [next((i for i, p in enumerate(f, 1) if p.doc == q.doc), None) for q, f in zip(qs, found)]

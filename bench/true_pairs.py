@@ -33,9 +33,10 @@ def main() -> None:
     from harness.inference.models import DEFAULT_EMBEDDER
     from harness.metrics import score
     from harness.pairs.source import make_pairs, with_pairs
-    from harness.retrieval.hybrid import build_retriever
+    from harness.retrieval.registry import build_retriever
     from harness.task.demo_pool import demo_pool
-    from harness.task.folder import Knowledge, load_task
+    from harness.task.folder import load_task
+    from harness.task.types import Knowledge
     from harness.task.registry import tasks_dir
     from harness.task.taught import Coverage
     from trained_arm import load_shared

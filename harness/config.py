@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from harness.kinds import RETRIEVAL_METHODS, WEIGHTS_NAMES
+
 METRICS = ("exact_match", "contains", "f1", "recall", "rouge_l", "semantic")
 Metric = Literal[METRICS]  # type: ignore[valid-type]  (one list of names to keep)
 
@@ -21,7 +23,7 @@ class PromptConfig(_Strict):
 
 
 class RetrievalConfig(_Strict):
-    method: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    method: Literal[RETRIEVAL_METHODS] = "hybrid"  # type: ignore[valid-type]  (harness/kinds.py)
     chunk_words: int = Field(120, ge=16, le=2000)
     chunk_overlap: int = Field(30, ge=0)
     top_k: int = Field(3, ge=1, le=50)
@@ -110,7 +112,7 @@ class DemoConfig(_Strict):
 class ArmConfig(_Strict):
     """One arm = weights x context x demonstrations. Declared, never coded."""
 
-    weights: Literal["base", "qa-lora", "raft-lora", "cpt-lora"] = "base"
+    weights: Literal[WEIGHTS_NAMES] = "base"  # type: ignore[valid-type]  (harness/kinds.py)
     context: Literal["none", "retrieved"] = "none"
     demonstrations: int | Literal["auto", "few_shot"] = 0
     instruction: bool = True  # False: the bare question, no system text (the untouched-model control)

@@ -18,12 +18,12 @@ from harness.retrieval.bm25 import BM25Index
 from harness.cli import main
 from harness.config import TaskConfig
 from harness.arms.finetune import batch_loss, labelled_loss
-from harness.retrieval.hybrid import build_retriever
+from harness.retrieval.registry import build_retriever
 from harness.inference.models import DEFAULT_MODEL, load_embedder, resolve_model
 from harness.arms.pipeline import Shared, arm_qa_examples, make_pipeline
 from harness.prompts import Demonstration, chat_template
 from harness.retrieval.dense import Passage, VectorIndex
-from harness.task.folder import Document
+from harness.task.types import Document
 from harness.arms.training_data import IGNORE, RaftItem, cpt_examples, qa_examples, raft_examples
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -9,7 +9,7 @@ from harness.errors import HarnessError
 from harness.metrics import score
 from harness.retrieval.dense import Passage
 from harness.report.stats import holm
-from harness.task.folder import QAPair, TestQuestion
+from harness.task.types import QAPair, TestQuestion
 from harness.task.taught import knowledge_labels
 from harness.arms.training_data import raft_mix
 

@@ -401,7 +401,7 @@ def validate(tasks: Path, name: str) -> tuple[int, str, str]:
 @settings(max_examples=1000, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(seed=st.sampled_from(["tiny", "tiny", "tiny", "coffee"]), mutations=st.lists(ops, min_size=1, max_size=3))
-# What fuzzing found once is tried every time (the first four were fixed in harness/task/folder.py).
+# What fuzzing found once is tried every time (the first four were fixed in harness/task/reading.py and yaml_file.py).
 @example(seed="tiny", mutations=[("encode", "train.jsonl", "nul")])  # a NUL byte: refused without its line
 @example(seed="tiny", mutations=[("yaml_raw", "\x1f", 0)])  # a control character in task.yaml: no line
 @example(seed="tiny", mutations=[("profile", "prof.yaml", False, {"\x1f": None})])  # a raw control key in the error

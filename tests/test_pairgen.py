@@ -12,8 +12,8 @@ from harness.pairs.filters import (Written, answer_hidden, answer_type, apply_fi
                                  unique, verbatim, well_formed)
 from harness.pairs.writer import GENERIC_DEMOS, QuestionWriter, demos_for
 from harness.task.registry import find_task
-from harness.task.folder import Knowledge, QAPair
-from harness.task.folder import TestQuestion as Question
+from harness.task.types import Knowledge, QAPair
+from harness.task.types import TestQuestion as Question
 from harness.task.taught import DOCS_ONLY, TAUGHT, TAUGHT_GENERATED, knowledge_labels
 from harness.pairs.source import make_pairs, pair_source, with_pairs
 
@@ -136,7 +136,7 @@ def smollm():
 def first_writing(smollm, tmp_path_factory):
     """tiny without its written pairs, and the pairs the embedded generator first wrote for it (the original
     documents and the update's) into a fresh cache: (task, retriever, writer, generated, cache folder)."""
-    from harness.retrieval.hybrid import build_retriever
+    from harness.retrieval.registry import build_retriever
     from harness.inference.models import load_embedder
 
     source, model, tok = smollm
@@ -165,7 +165,7 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     assert len(kept) >= 1 and all(p.origin == "generated" for p in kept)
     assert len(list((cache / "pairs").glob("*.json"))) == 2
     # Never a test question: no kept question is a near-duplicate of one (the task loader's rule).
-    from harness.task.folder import NEAR_DUPLICATE
+    from harness.task.leakage import NEAR_DUPLICATE
     from harness.text import token_set_similarity
     assert all(token_set_similarity(p.question, q.question) < NEAR_DUPLICATE for p in kept for q in task.test)
 

@@ -11,8 +11,9 @@ from harness.retrieval.bm25 import BM25Index
 from harness.retrieval.chunking import chunk_document
 from harness.retrieval.dense import VectorIndex, index_key
 from harness.retrieval.hybrid import HybridIndex
-from harness.task.folder import Document, load_task
+from harness.task.folder import load_task
 from harness.task.provenance import cite, split_markers, without_markers
+from harness.task.types import Document
 
 PAGES = ("<!-- page 1 -->\n\nThe espresso boiler of the Halo machine holds two litres.\n\n"
          "<!-- page 2 -->\n\nDescale the Halo every forty days with citric acid.\n")

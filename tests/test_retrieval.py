@@ -12,7 +12,7 @@ from harness.errors import HarnessError
 from harness.inference.models import load_embedder
 from harness.retrieval.chunking import Passage, chunk_document
 from harness.retrieval.dense import VectorIndex
-from harness.task.folder import Document
+from harness.task.types import Document
 
 
 def test_long_documents_are_chunked_not_truncated():

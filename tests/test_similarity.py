@@ -2,8 +2,8 @@
 it says "not similar" when there is nothing to compare."""
 import pytest
 
-from harness.task.folder import QAPair, TestQuestion
 from harness.task.taught import DOCS_ONLY, TAUGHT, knowledge_labels
+from harness.task.types import QAPair, TestQuestion
 from harness.text import token_set_similarity
 
 

@@ -15,10 +15,10 @@ from harness.pairs.filters import Written, apply_filters, round_trip
 from harness.pairs.parse import parse
 from harness.pairs.phrasings import phrasings
 from harness.pairs.source import generate_part, make_pairs, with_pairs
-from harness.retrieval.hybrid import build_retriever
+from harness.retrieval.registry import build_retriever
 from harness.task.demo_pool import demo_pool
-from harness.task.folder import Document, Knowledge, QAPair
-from harness.task.folder import TestQuestion as Question
+from harness.task.types import Document, Knowledge, QAPair
+from harness.task.types import TestQuestion as Question
 from harness.task.registry import find_task
 from harness.task.taught import DOCS_ONLY, GENERATED, TAUGHT_GENERATED, knowledge_labels
 from harness.text import normalize

@@ -14,6 +14,7 @@ The defaults below are the families the report compares. A task.yaml adds more u
 from __future__ import annotations
 
 from harness.config import ArmConfig, FinetuneConfig, TaskConfig
+from harness.kinds import DOCUMENTS, PAIRS, WEIGHTS
 
 DEFAULT_ARMS: dict[str, ArmConfig] = {
     # The untouched model with the bare question: the control every other arm must beat.
@@ -30,13 +31,16 @@ DEFAULT_ARMS: dict[str, ArmConfig] = {
     "cpt": ArmConfig(weights="cpt-lora", demonstrations="few_shot"),
 }
 
-# What each kind of weights is, declared once: memory estimates and reports read these, never an arm's name.
-TRAINS_ON_PAIRS = {"qa-lora", "raft-lora"}  # weights that need hand-written training pairs
-TRAINS_WITH_PASSAGES = {"raft-lora"}  # each training pair is shown with retrieval.top_k passages
-TRAINS_ON_DOCUMENTS = {"cpt-lora"}  # next-token loss on the documents' own text, in blocks of cpt.block_tokens
+# The kinds of weights grouped by what they are (declared once, in harness/kinds.py): memory estimates, forecasts
+# and reports read these, never an arm's name.
+TRAINS_ON_PAIRS = {n for n, w in WEIGHTS.items() if w.trains_on == PAIRS}  # weights that need training pairs
+TRAINS_WITH_PASSAGES = {n for n, w in WEIGHTS.items() if w.passages}  # each pair shown with retrieval.top_k passages
+# Next-token loss on the documents' own text, in blocks of cpt.block_tokens.
+TRAINS_ON_DOCUMENTS = {n for n, w in WEIGHTS.items() if w.trains_on == DOCUMENTS}
 TRAINED = TRAINS_ON_PAIRS | TRAINS_ON_DOCUMENTS
 # The task.yaml sections whose settings shape each kind of weights (what a team must choose and keep tuned).
-TUNED_BY = {"base": (), "qa-lora": ("finetune",), "raft-lora": ("finetune", "raft"), "cpt-lora": ("finetune", "cpt")}
+TUNED_BY = {n: (("finetune",) + ((w.section,) if w.section else ())) if w.trains_on else ()
+            for n, w in WEIGHTS.items()}
 
 
 def training_settings(weights: str, config: TaskConfig, built_pairs: bool = False) -> FinetuneConfig:
@@ -44,15 +48,16 @@ def training_settings(weights: str, config: TaskConfig, built_pairs: bool = Fals
     rate, epochs and (when set) LoRA layers and memory budget. A fine-tune on pairs built from the documents
     (`built_pairs`) trains `pair_generation.epochs` epochs: several phrasings of each fact already repeat it.
     The memory estimate and the time forecast read it too."""
-    own = {"raft-lora": config.raft, "cpt-lora": config.cpt}.get(weights)
+    kind = WEIGHTS.get(weights)
+    own = getattr(config, kind.section) if kind is not None and kind.section else None
     if own is None:
-        epochs = config.pair_generation.epochs if built_pairs and weights == "qa-lora" else None
+        epochs = config.pair_generation.epochs if built_pairs and weights in TRAINS_ON_PAIRS else None
         return config.finetune if epochs is None else config.finetune.model_copy(update={"epochs": epochs})
     update = {"learning_rate": own.learning_rate, "epochs": own.epochs}
     if own.lora_layers is not None:
         update["lora_layers"] = own.lora_layers
-    if weights == "raft-lora" and config.raft.micro_batch_tokens is not None:  # cpt has no budget of its own
-        update["micro_batch_tokens"] = config.raft.micro_batch_tokens
+    if getattr(own, "micro_batch_tokens", None) is not None:  # raft's section has a budget, cpt's has none
+        update["micro_batch_tokens"] = own.micro_batch_tokens
     return config.finetune.model_copy(update=update)
 
 

@@ -20,12 +20,12 @@ from harness.arms.finetune import TrainedAdapter, load_merged, train_adapter
 from harness.arms.precision import cast_copy
 from harness.measure import release_freed_memory
 from harness.inference.generate import generate
-from harness.retrieval.hybrid import build_retriever
+from harness.retrieval.registry import build_retriever
 from harness.metrics import score
 from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXED, RETRAINED
 from harness.prompts import Demonstration, Messages, chat_template, messages
 from harness.retrieval.chunking import Passage
-from harness.task.folder import Document, Knowledge, QAPair
+from harness.task.types import Document, Knowledge, QAPair
 from harness.task.taught import all_built
 from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
 
@@ -158,7 +158,7 @@ class Pipeline:
         return self.rebuild_note
 
     def _index(self, docs: tuple[Document, ...]) -> None:
-        if not (self.retrieves or self.arm.weights == "raft-lora"):
+        if not (self.retrieves or self.arm.weights in arms_mod.TRAINS_WITH_PASSAGES):
             return
         r, s = self.cfg.retrieval, self.shared
         t = time.perf_counter()
@@ -357,7 +357,8 @@ def _cpt_rows(pipe: Pipeline, knowledge: Knowledge, docs: tuple[Document, ...]) 
     return cpt_examples(pipe.shared.tokenizer, knowledge.docs, pipe.cfg.cpt.block_tokens)
 
 
-# A table rather than branches in _train, so a new kind of weights is one entry; "base" trains nothing.
+# A table rather than branches in _train, so a new kind of weights is one entry here beside its entry in
+# harness/kinds.py (tests/test_registries.py checks the two agree); "base" trains nothing.
 TRAINING: dict[str, Training] = {
     "qa-lora": Training("qa", lambda cfg, built=False: arms_mod.training_settings("qa-lora", cfg, built), _qa_rows),
     "raft-lora": Training("raft", lambda cfg, built=False: arms_mod.training_settings("raft-lora", cfg),

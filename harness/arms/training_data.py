@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from harness.errors import HarnessError
 from harness.prompts import messages, with_answer
 from harness.retrieval.chunking import Passage, chunk_document
-from harness.task.folder import Document, QAPair
 from harness.task.provenance import without_markers
+from harness.task.types import Document, QAPair
 from harness.text import normalize
 
 IGNORE = -100

@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.retrieval.chunking import Passage, chunk_document
-from harness.task.folder import Document
+from harness.task.types import Document
 
-RULES = ("numbers-names", "numbers-names-terms")
 MAX_ANSWER_WORDS = 6
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")

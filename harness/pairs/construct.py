@@ -22,7 +22,7 @@ from harness.pairs.filters import Written
 from harness.pairs.parse import parse
 from harness.pairs.phrasings import FORMS, phrasings, subject_text
 from harness.retrieval.chunking import chunk_document
-from harness.task.folder import Document
+from harness.task.types import Document
 
 COMMON_SHARE, COMMON_MIN = 0.08, 5
 

@@ -9,7 +9,7 @@
                     "which", "where", "what is the name"); a question whose ask is neither stays
     unique          no earlier kept question with the same words
     not_test        not a near-duplicate of any test question (fresh ones included): the rule the task loader
-                    refuses hand-written pairs by (word-set Jaccard >= task.NEAR_DUPLICATE)
+                    refuses hand-written pairs by (word-set Jaccard >= NEAR_DUPLICATE, harness/task/leakage.py)
     round_trip      the question, searched in the task's retriever, finds its source sentence's chunk in the top k
 
 The round trip runs last: it is the only filter that searches an index.
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from harness.pairs.candidates import Candidate, chunk_of
 from harness.pairs.phrasings import CLOZE
-from harness.task.folder import NEAR_DUPLICATE, TestQuestion
+from harness.task.leakage import NEAR_DUPLICATE
+from harness.task.types import TestQuestion
 from harness.text import best_matches, normalize, normalize_words, word_set
 
 CLOZE_OPENING = CLOZE.split("{")[0]

@@ -26,7 +26,7 @@ from harness.pairs.construct import build, per_fact
 from harness.pairs.filters import Written, apply_filters
 from harness.task.demo_pool import demo_pool
 from harness.pairs.writer import Demo, QuestionWriter, demos_for
-from harness.task.folder import Document, Knowledge, QAPair, Task
+from harness.task.types import Document, Knowledge, QAPair, Task
 from harness.task.taught import GENERATED, Coverage
 
 log = logging.getLogger(__name__)

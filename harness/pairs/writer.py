@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.pairs.candidates import Candidate, sentences
-from harness.task.folder import Document, QAPair
+from harness.task.types import Document, QAPair
 from harness.text import normalize
 
 INSTRUCTION = "Write the question that the answer answers, using only the sentence."

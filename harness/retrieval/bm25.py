@@ -13,7 +13,7 @@ import bm25s
 import numpy as np
 
 from harness.retrieval.chunking import Passage, chunk_document
-from harness.task.folder import Document
+from harness.task.types import Document
 from harness.text import score_tokens
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from harness.task.folder import Document
 from harness.task.provenance import cite, split_markers
+from harness.task.types import Document
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from harness.retrieval import ann
 from harness.errors import HarnessError
 from harness.retrieval.chunking import Passage, chunk_document
-from harness.task.folder import Document
+from harness.task.types import Document
 
 FORMAT_VERSION = 1
 EMBED_BATCH = 512  # chunks per encode call: bounds memory on huge corpora, moves the bar, keeps length-sorting useful

@@ -1,14 +1,12 @@
-"""Which retriever a task uses (`retrieval.method`), and hybrid retrieval: dense and BM25 rankings fused by
-reciprocal rank fusion (Cormack et al. 2009), which needs no score calibration between the two."""
+"""Hybrid retrieval: dense and BM25 rankings fused by reciprocal rank fusion (Cormack et al. 2009), which needs no
+score calibration between the two."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from harness.retrieval.bm25 import BM25Index
 from harness.retrieval.chunking import Passage
-from harness.retrieval.dense import cached_index
-from harness.task.folder import Document
+from harness.retrieval.retriever import Retriever
 
 RRF_K = 60  # the constant from the RRF paper; it damps the weight of the very top ranks
 POOL = 4  # each ranker contributes POOL * k candidates to the fusion
@@ -17,7 +15,7 @@ POOL = 4  # each ranker contributes POOL * k candidates to the fusion
 class HybridIndex:
     kind = "hybrid"
 
-    def __init__(self, dense, lexical: BM25Index):
+    def __init__(self, dense: Retriever, lexical: BM25Index):
         self.dense, self.lexical = dense, lexical
 
     @property
@@ -47,14 +45,3 @@ class HybridIndex:
     def nbytes(self) -> int:
         return self.dense.nbytes + self.lexical.nbytes
 
-
-def build_retriever(method: str, embedder, embedder_id: str, docs: tuple[Document, ...], chunk_words: int,
-                    chunk_overlap: int, cache_dir: Path | None):
-    """The index a retrieving arm searches: dense (FAISS, cached on disk), bm25, or hybrid."""
-    if method == "dense":
-        return cached_index(embedder, embedder_id, docs, chunk_words, chunk_overlap, cache_dir)
-    lexical = BM25Index(chunk_words, chunk_overlap)
-    lexical.add(docs)
-    if method == "bm25":
-        return lexical
-    return HybridIndex(cached_index(embedder, embedder_id, docs, chunk_words, chunk_overlap, cache_dir), lexical)

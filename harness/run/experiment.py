@@ -157,7 +157,7 @@ def training_pairs(opts: RunOptions, checked: Checked, configs: list[TaskConfig]
     from harness.pairs.parse import version as parser_version
     from harness.pairs.source import PARSE, generates, make_pairs, with_pairs
     from harness.pairs.writer import QuestionWriter
-    from harness.retrieval.hybrid import build_retriever
+    from harness.retrieval.registry import build_retriever
 
     task, names, source, config = checked.task, checked.names, checked.source, configs[0]
     if not generates(task, config):

@@ -18,10 +18,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harness.arms.catalog import demonstrations, format_candidates, training_settings
+from harness.arms.catalog import (TRAINS_ON_DOCUMENTS, TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, demonstrations,
+                                   format_candidates, training_settings)
 from harness.config import ArmConfig, TaskConfig
-from harness.task.folder import Knowledge, QAPair, Task
 from harness.task.taught import all_built
+from harness.task.types import Knowledge, QAPair, Task
 
 TOKENS_PER_WORD = 1.4  # SmolLM2's tokenizer on coffee's English text
 CHAT_OVERHEAD = 20  # tokens of chat-template preamble and role markers around a prompt
@@ -75,15 +76,15 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
     """Tokens the optimiser sees: training examples x epochs, for the build and the update's continuation."""
     k, u = task.knowledge, task.update
     epochs = training_settings(arm.weights, cfg, all_built(k.pairs)).epochs
-    if arm.weights == "cpt-lora":
+    if arm.weights in TRAINS_ON_DOCUMENTS:
         doc = sum(len(d.text.split()) for d in k.docs) * TOKENS_PER_WORD
         new = sum(len(d.text.split()) for d in u.docs) * TOKENS_PER_WORD
         return int((doc + new * (1 + cfg.update.replay)) * epochs)
-    if arm.weights not in ("qa-lora", "raft-lora") or not k.pairs:
+    if arm.weights not in TRAINS_ON_PAIRS or not k.pairs:
         return 0
     row = pair_words * TOKENS_PER_WORD + _overhead(arm)
     n = len(k.pairs)
-    if arm.weights == "raft-lora":
+    if arm.weights in TRAINS_WITH_PASSAGES:
         row += cfg.retrieval.top_k * chunk * TOKENS_PER_WORD
         n = min(n, cfg.raft.max_examples)
     new = len(u.pairs) * (1 + cfg.update.replay)  # a continuation on the update's pairs plus replay

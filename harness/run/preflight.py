@@ -31,7 +31,8 @@ from harness.task.deployment import Profile, resolve
 from harness.errors import HarnessError, printable
 from harness.names import DEFAULT_EMBEDDER, looks_like_hub_id
 from harness.task.registry import find_task
-from harness.task.folder import Task, config_line
+from harness.task.folder import config_line
+from harness.task.types import Task
 from harness.pairs.source import generates
 from harness.run.folder import unfinished_keys
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.config import TaskConfig
     from harness.inference.models import ModelSource
-    from harness.task.folder import Task
+    from harness.task.types import Task
 
 # The libraries whose versions decide a run's numbers, recorded so two runs can be told apart (`harness compare`).
 PACKAGES = ["torch", "transformers", "peft", "accelerate", "sentence-transformers", "faiss-cpu", "datasets",

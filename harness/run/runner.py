@@ -23,7 +23,7 @@ from harness.metrics import score, semantic_scores
 from harness.names import PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
 from harness.arms.pipeline import Answer, Pipeline, Shared, make_pipeline
 from harness.task.taught import knowledge_labels
-from harness.task.folder import Task, TestQuestion
+from harness.task.types import Task, TestQuestion
 
 log = logging.getLogger(__name__)
 

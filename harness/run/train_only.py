@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from harness.arms.catalog import arm_names, arms, needs_pairs
+from harness.arms.catalog import TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, arm_names, arms, needs_pairs
 from harness.errors import HarnessError
 from harness.run.experiment import trained_arms, training_precision
 from harness.run.options import RunOptions
@@ -16,12 +16,14 @@ from harness.run.preflight import preflight, warn_all
 from harness.task.registry import tasks_dir
 
 log = logging.getLogger(__name__)
+# The adapters `train` makes: pairs without passages. RAFT's need the index, which `harness run` builds.
+QA_WEIGHTS = TRAINS_ON_PAIRS - TRAINS_WITH_PASSAGES
 
 
 def train(opts: RunOptions) -> None:
     # The arms trained here are the ones that learn from pairs; checked as `run` checks them, before loading.
     checked = preflight(opts.task, tasks_dir(opts.tasks_dir), arm_names, needs_pairs,
-                        default=lambda cfg: [n for n, a in arms(cfg).items() if a.weights == "qa-lora"],
+                        default=lambda cfg: [n for n, a in arms(cfg).items() if a.weights in QA_WEIGHTS],
                         seed=opts.seed, freshness=opts.freshness, trains=trained_arms,
                         cache_dir=Path(opts.cache_dir), model=opts.model, trust_remote_code=opts.trust_remote_code)
     warn_all(checked)
@@ -49,7 +51,7 @@ def train(opts: RunOptions) -> None:
         sets.append(("original + update", task.knowledge + task.update))
     # Arms that differ only in what they are given at answer time train the same adapter: trained once.
     table, recipes = arms(config), {}
-    for arm in (table[n] for n in checked.names if table[n].weights == "qa-lora"):
+    for arm in (table[n] for n in checked.names if table[n].weights in QA_WEIGHTS):
         recipes.setdefault((arm.format, arm.instruction), arm)
     for (label, knowledge), arm in ((s, a) for s in sets for a in recipes.values()):
         examples = arm_qa_examples(arm, config, tokenizer, knowledge.pairs)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.task.converted import Converted
-from harness.task.folder import decode_text
 from harness.task.html_convert import html
 from harness.task.office import docx, pptx
 from harness.task.pdf_convert import pdf
+from harness.task.reading import decode_text
 
 TEXT_SUFFIXES = (".md", ".txt")
 SUFFIXES = (".pdf", ".docx", ".pptx", ".html", ".htm") + TEXT_SUFFIXES

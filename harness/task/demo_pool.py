@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import HarnessError
-from harness.task.folder import QAPair, TestQuestion
+from harness.task.types import QAPair, TestQuestion
 from harness.text import normalize
 
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import HarnessError
 from harness.task.model_size import params_of
-from harness.task.folder import config_line, load_yaml_as, yaml_line
+from harness.task.folder import config_line
+from harness.task.yaml_file import load_yaml_as, yaml_line
 
 BUILTIN_DIR = Path(__file__).parent / "deployments"
 MAX_PROFILE_BYTES = 64 * 2**10

@@ -28,9 +28,11 @@ from pathlib import Path, PurePosixPath
 from harness.errors import HarnessError
 from harness.task.convert import KINDS, SUFFIXES, TEXT_SUFFIXES, convert
 from harness.task.converted import Converted
-from harness.task.folder import MAX_DOC_BYTES, MB, load_task, read_bytes, NEAR_DUPLICATE
+from harness.task.folder import MAX_DOC_BYTES, load_task
+from harness.task.leakage import NEAR_DUPLICATE
 from harness.task.provenance import PROVENANCE_FILE
 from harness.task.questions import Columns, Row, check_repeats, read_rows
+from harness.task.reading import MB, read_bytes
 from harness.task.registry import task_path
 from harness.task.scaffold import check_root, task_yaml
 from harness.text import best_matches, word_set

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.task.folder import decode_text, read_jsonl, repeated_question
+from harness.task.leakage import repeated_question
+from harness.task.reading import decode_text, read_jsonl
 from harness.text import normalize_words
 
 SUFFIXES = (".csv", ".tsv", ".xlsx", ".jsonl")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.names import TASK_NAME_RULE, is_task_name
-from harness.task.folder import Task, load_task
+from harness.task.folder import load_task
+from harness.task.types import Task
 
 ENV_VAR = "HARNESS_TASKS_DIR"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.task.folder import QAPair, TestQuestion
+from harness.task.types import QAPair, TestQuestion
 from harness.text import normalize, token_set_similarity
 
 TAUGHT, TAUGHT_GENERATED, DOCS_ONLY, FRESH = "taught", "taught (generated)", "documents-only", "fresh"
