@@ -48,30 +48,31 @@ def _estimate_memory(shape, task, config, names: list[str], device: str, dtype, 
               file=sys.stderr, flush=True)
 
 
-def _forecast_time(shape, task, config, names: list[str], device: str, args, source) -> None:
+def _forecast_time(shape, task, config, names: list[str], device: str, args, source):
     """One line before loading: the arms' training and answering tokens and the minutes they should take on this
-    CPU, from its own measured matrix-product speed (forecast.py)."""
+    CPU, from its own measured matrix-product speed (forecast.py), and the plan that fits a budget (planning.py).
+    Returns that plan (None where no forecast can be made)."""
+    from harness.run.planning import NO_FORECAST, plan_run, unfinished_plan
+
+    budget = args.budget if args.budget is not None else config.budget
     if shape is None or device != "cpu":
-        return
+        if budget is not None:
+            print(f"harness: warning: {NO_FORECAST}", file=sys.stderr, flush=True)
+        return None
     import torch
 
-    from harness.arms.catalog import arms, pair_users
-    from harness.run.forecast import forecast, forecast_line, pair_writing
     from harness.run.machine import bf16_training_pays, cpu_info
     from harness.arms.precision import bf16_is_fast, matmul_speeds
-    from harness.pairs.source import generates
 
     speeds = matmul_speeds()
     bf16 = _may_train_in_bf16(args, device) and bf16_is_fast(speeds, bf16_training_pays())
-    body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
-    writing = []
-    if generates(task, config) and pair_users(config, names):
-        ahead, task = pair_writing(task, config, shape.params, body, speeds[1])
-        writing = [ahead]
-    arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, bf16,
-                          freshness=not args.no_freshness)
-    print(forecast_line(writing + arms_ahead, cpu_info(torch.get_num_threads())["kind"]), flush=True)
+    kept = unfinished_plan(Path(args.results_dir) / task.name, _resume_key(args)(task, config, names, source)) \
+        if args.resume else None
+    ahead = plan_run(task, config, names, shape, speeds, bf16, not args.no_freshness, budget,
+                     cpu_info(torch.get_num_threads())["kind"], Path(args.cache_dir), kept)
+    print(ahead.line, flush=True)
     _cached_rerun(task, config, names, source, args)
+    return ahead
 
 
 def _cached_rerun(task, config, names: list[str], source, args) -> None:
@@ -174,14 +175,16 @@ def _resume_key(args) -> Callable[..., str]:
     from harness.run.record import resume_key
 
     return lambda task, config, names, source: resume_key(task, config, names, source, args.embedder,
-                                                          not args.no_freshness, args.seeds, args.generator)
+                                                          not args.no_freshness, args.seeds, args.generator,
+                                                          args.budget)
 
 
 def _run_point(args, task, config, names, shared_models, source, device, results_dir: Path,
-               engine=None, precision=None, deployment=None, generated=None) -> tuple[Path, list[str]]:
+               engine=None, precision=None, deployment=None, generated=None, ahead=None) -> tuple[Path, list[str]]:
     from harness.inference.answerlog import AnswerLog
     from harness.arms.pipeline import Shared
     from harness.report.render import finish_run, start_run, write_partial
+    from harness.run.planning import after_run
     from harness.run.runner import run_task
     from harness.pairs.source import pair_source, write_jsonl
     from transformers import set_seed
@@ -201,8 +204,8 @@ def _run_point(args, task, config, names, shared_models, source, device, results
                     namespace=namespace)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(args.cache_dir), log,
                     embedder_id=args.embedder, engine=engine, train_model=train_model)
-    info = _run_record(args, task, config, names, source, device, model, train_model, precision, deployment,
-                       pair_info).as_json()
+    info = {**_run_record(args, task, config, names, source, device, model, train_model, precision, deployment,
+                          pair_info).as_json(), **(ahead.record if ahead is not None else {})}
 
     def partial(done: list) -> None:
         if len(done) < len(names):
@@ -210,7 +213,8 @@ def _run_point(args, task, config, names, shared_models, source, device, results
             print(f"partial report ({len(done)} of {len(names)} arms): {work / 'report.md'}", flush=True)
 
     results = run_task(task, shared, names, freshness=not args.no_freshness, seeds=args.seeds, on_arm=partial)
-    return finish_run(work, results, {**info, "answers_reused": log.reused, "answers_logged": len(log.done)})
+    info = {**info, "answers_reused": log.reused, "answers_logged": len(log.done)}
+    return finish_run(work, results, {**info, **after_run(ahead, results, info, Path(args.cache_dir), args.resume)})
 
 
 def _answer_namespace(source, model) -> str:
@@ -266,7 +270,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     points = _sweep_points(args, task, config, names)
     device = pick_device(args.device)
     print(f"task {task.name}: {task.sizes}", flush=True)
-    _before_loading(args, task, config, names, source, device)
+    ahead = _before_loading(args, task, config, names, source, device)
+    if ahead is not None:  # every point samples what the budget's plan keeps
+        points = [(o, cfg.model_copy(update={"sampling": ahead.config.sampling})) for o, cfg in points]
     model, tokenizer = load_generator(source, device, args.trust_remote_code, args.dtype, args.quantize)
     embedder = load_embedder(args.embedder, device)
     task, generated = _training_task(args, task, [cfg for _, cfg in points], names, (model, tokenizer, embedder),
@@ -280,7 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"\n=== sweep point {i + 1}/{len(points)}: "
                   + ", ".join(f"{k}={v}" for k, v in overrides.items()), flush=True)
         run_dir, said = _run_point(args, task, cfg, names, (model, tokenizer, embedder, train_model), source,
-                                   device, results_dir, engine, precision, checked.deployment, generated)
+                                   device, results_dir, engine, precision, checked.deployment, generated, ahead)
         done.append((overrides, run_dir))
         if args.mlflow is not None:
             _export(run_dir, args.mlflow)
@@ -306,9 +312,9 @@ def _sweep_points(args, task, config, names: list[str]) -> list[tuple[dict, Task
     return points
 
 
-def _before_loading(args, task, config, names: list[str], source, device: str) -> None:
+def _before_loading(args, task, config, names: list[str], source, device: str):
     """Refusals first (--quantize, --engine vllm), then the memory estimate and the time forecast: all before
-    minutes of loading."""
+    minutes of loading. Returns the forecast's plan (planning.Ahead, or None)."""
     from harness.inference.models import pick_dtype, quantization_config
     from harness.run.memory import model_shape
 
@@ -318,7 +324,7 @@ def _before_loading(args, task, config, names: list[str], source, device: str) -
         check_available(device)
     shape = model_shape(source, args.trust_remote_code)
     _estimate_memory(shape, task, config, names, device, pick_dtype(args.dtype, device), args)
-    _forecast_time(shape, task, config, names, device, args, source)
+    return _forecast_time(shape, task, config, names, device, args, source)
 
 
 def _engine(args, source, config, model, tokenizer):
@@ -627,6 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pipelines", default=None, metavar="ARMS",
                      help="comma-separated arms to run (default: all: base, prompt, rag, finetune, raft, cpt and "
                           "any declared under `arms:` in task.yaml)")
+    run.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                     help="fit the run into MINUTES on this CPU (default: task.yaml's `budget:`, else none): before "
+                          "loading, the forecast shrinks the training material (cpt's document tokens, then "
+                          "generated pairs by fact, then RAFT examples), seeded and spread over every document; "
+                          "every arm, phase and test question is kept, and the report says what was cut")
     run.add_argument("--seeds", type=int, default=1, metavar="N",
                      help="train each trained arm N times (seeds seed..seed+N-1): the report shows the spread and "
                           "folds it into the intervals (default 1)")
