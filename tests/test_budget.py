@@ -66,7 +66,8 @@ def test_each_plan_is_the_largest_whole_number_of_items_that_fits(share):
     assert total(plan) <= budget * 60
     if plan.cpt < 1 and plan.facts == 1:
         n = round(plan.cpt * M.cpt_blocks)
-        assert n == plan.cpt * M.cpt_blocks and total(dataclasses.replace(plan, cpt=(n + 1) / M.cpt_blocks)) > budget * 60
+        assert n == plan.cpt * M.cpt_blocks
+        assert total(dataclasses.replace(plan, cpt=(n + 1) / M.cpt_blocks)) > budget * 60
     elif plan.facts < 1 and plan.raft is None:
         n = round(plan.facts * M.facts)
         assert total(dataclasses.replace(plan, facts=(n + 1) / M.facts)) > budget * 60
@@ -220,6 +221,10 @@ def test_a_resumed_run_keeps_the_plan_its_unfinished_run_recorded(tmp_path):
         (folder / "run.json").write_text(json.dumps({"budget": {"plan": plan}} if plan else {}))
     assert unfinished_plan(parent, "mine") == Plan(0.5, 0.25, 16)
     assert unfinished_plan(parent, "none such") is None
+    newer = parent / ".20260103-000000.partial"  # killed before its first arm ended: no plan to keep yet
+    newer.mkdir()
+    (newer / "resume_key").write_text("mine")
+    assert unfinished_plan(parent, "mine") is None
 
 
 def test_a_budget_below_the_smallest_plan_is_refused_before_any_model_loads(tmp_path, capsys):

@@ -97,7 +97,7 @@ def plan_run(task: Task, config: TaskConfig, names: list[str], shape, speeds: tu
     planned = planner.seconds(parts, m, plan)
     line = forecast_line(parts, machine, None if plan.whole else planned, planner.scales(parts, m, plan), budget)
     if ratios:
-        line += "; scaled by this machine's earlier runs (" + ", ".join(f"{k} x{v:.2f}" for k, v in ratios.items()) + ")"
+        line += f"; scaled by this machine's earlier runs ({', '.join(f'{k} x{v:.2f}' for k, v in ratios.items())})"
     if not plan.whole:
         line += (f"\nbudget plan: {planner.describe(plan, m)}, sampled with seed {config.seed}, spread over every "
                  "document; every arm, phase and test question kept")
@@ -109,7 +109,7 @@ def plan_run(task: Task, config: TaskConfig, names: list[str], shape, speeds: tu
     if not plan.whole or budget is not None:
         record["budget"] = {"minutes": budget, "seed": config.seed,
                             "plan": {"cpt_tokens": plan.cpt, "facts": plan.facts, "raft_examples": plan.raft},
-                            "forecast_minutes": record["forecast"]["minutes"], "material": dataclasses.asdict(m)}
+                            "forecast_minutes": dict(record["forecast"]["minutes"]), "material": dataclasses.asdict(m)}
     sampling = SamplingConfig(cpt_tokens=plan.cpt, facts=plan.facts, raft_examples=plan.raft)
     return Ahead(line, config.model_copy(update={"sampling": sampling}), plan, record)
 
@@ -121,9 +121,12 @@ def unfinished_plan(parent: Path, key: str) -> planner.Plan | None:
         try:
             if (tmp / "resume_key").read_text() != key:
                 continue
-            p = (json.loads((tmp / "run.json").read_text()).get("budget") or {}).get("plan")
-        except (OSError, ValueError):
+        except OSError:
             continue
+        try:  # the run `--resume` continues (render.start_run's choice); no run.json: killed before an arm ended
+            p = (json.loads((tmp / "run.json").read_text()).get("budget") or {}).get("plan")
+        except (OSError, ValueError, AttributeError):
+            return None
         return planner.Plan(p["cpt_tokens"], p["facts"], p["raft_examples"]) if p else planner.Plan()
     return None
 
