@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pipelines", default=None, metavar="ARMS",
                      help="comma-separated arms to run (default: all: base, prompt, rag, finetune, raft, cpt and "
                           "any declared under `arms:` in task.yaml)")
+    run.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                     help="fit the run into MINUTES on this CPU (default: task.yaml's `budget:`, else none): before "
+                          "loading, the forecast shrinks the training material (cpt's document tokens, then "
+                          "generated pairs by fact, then RAFT examples), seeded and spread over every document; "
+                          "every arm, phase and test question is kept, and the report says what was cut")
     run.add_argument("--seeds", type=int, default=1, metavar="N",
                      help="train each trained arm N times (seeds seed..seed+N-1): the report shows the spread and "
                           "folds it into the intervals (default 1)")

@@ -139,6 +139,16 @@ class PairGenerationConfig(_Strict):
     demonstrations: int = Field(4, ge=0, le=8)  # model: solved examples shown to the question writer
 
 
+class SamplingConfig(_Strict):
+    """The share of the training material a run keeps: what `budget` plans (harness/run/budget.py), or set by hand
+    to repeat a sample. Each sample is drawn with the task's seed, spread evenly over the documents
+    (harness/sampling.py). The defaults keep everything."""
+
+    cpt_tokens: float = Field(1.0, gt=0.0, le=1.0)  # cpt's blocks of the documents
+    facts: float = Field(1.0, gt=0.0, le=1.0)  # generated facts, each with every phrasing; hand-written pairs stay
+    raft_examples: int | None = Field(None, ge=4)  # at most this many RAFT examples (None: raft.max_examples)
+
+
 MAX_BATCH_GROWTH = 8  # a batch of short prompts grows to at most this many times generation.batch_size
 
 
@@ -169,6 +179,10 @@ class TaskConfig(_Strict):
     demonstrations: DemoConfig = DemoConfig()
     arms: dict[str, ArmConfig] = {}  # extra arms on top of the defaults (harness/arms/catalog.py), or overrides
     generation: GenerationConfig = GenerationConfig()
+    # Minutes the run may take on this CPU (`--budget` overrides): the forecast then shrinks the training
+    # material to fit, never the arms, phases or test questions (harness/run/budget.py). None: everything.
+    budget: float | None = Field(None, gt=0.0, le=10**6)
+    sampling: SamplingConfig = SamplingConfig()
     # "Cost at your scale": a built-in deployment profile's name or a YAML file inside the task folder
     # (harness/task/deployment.py); `--deployment` overrides it.
     deployment: str | None = Field(None, min_length=1, max_length=200)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import harness.run.preflight
+from harness.run import preflight
 from harness.cli import main
 from harness.task.deployment import Deployment, Profile, builtin_names, from_option
 from harness.report.projection import measured, project, projection_table
@@ -159,7 +159,7 @@ def test_bad_profile_is_refused_in_one_line_before_any_model(tasks_dir, tmp_path
                                                              old, new, says):
     def resolved(*a, **k):
         raise AssertionError("MODEL LOADED")
-    monkeypatch.setattr(harness.run.preflight, "check_model", resolved)  # not even looked up
+    monkeypatch.setattr(preflight, "check_model", resolved)  # not even looked up
     path, line = _bad(tmp_path, old, new, "api-8b" if "input_tokens" in old else "h100-8b")
     msg = refused(capsys, tasks_dir, "--deployment", str(path))
     assert f"{path}:{line}: " in msg and says in msg

@@ -27,7 +27,8 @@ from harness.prompts import Demonstration, Messages, chat_template, messages
 from harness.retrieval.chunking import Passage
 from harness.task.types import Document, Knowledge, QAPair
 from harness.task.taught import all_built
-from harness.arms.training_data import all_chunks, cpt_examples, qa_examples, raft_examples, raft_mix
+from harness.arms.training_data import (all_chunks, cpt_blocks, qa_examples, raft_examples, raft_mix, sample_cpt,
+                                        sample_raft)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Pipeline:
         self.trains_on_build = arm.weights != "base"  # False after a rebuild that kept the old adapter
         self.trained_pairs: dict[str, int] = {}  # pairs the adapter learnt from, by origin (written, generated)
         self._pool = DemoPool((), 0)
+        self.sampled: dict[str, dict] = {}  # what `sampling` kept of the material the build trained on, by kind
         self._continued = (0, 0)  # (new, replayed) examples of the last continued training
 
     @property
@@ -212,7 +214,11 @@ class Pipeline:
         """RAFT prompts for `knowledge`'s pairs, with distractors drawn from all of `docs`."""
         cfg = self.cfg
         pairs = list(knowledge.pairs)
-        if len(pairs) > cfg.raft.max_examples:
+        most = cfg.sampling.raft_examples
+        if most is not None and len(pairs) > most:  # a budget's cut: spread over the documents
+            pairs, record = sample_raft(pairs, most, cfg.raft.max_examples, cfg.seed)
+            self.sampled.setdefault("raft", record)  # the build's sample is the one the report states
+        elif len(pairs) > cfg.raft.max_examples:
             pairs = random.Random(cfg.seed).sample(pairs, cfg.raft.max_examples)
         r = cfg.retrieval
         hits = self.index.search([p.question for p in pairs], r.top_k * 2)
@@ -331,6 +337,8 @@ class Pipeline:
                         "raft_oracle_share": self.raft_oracle_share})
             if self.trained_pairs:
                 out["training_pairs"] = dict(self.trained_pairs)
+            if self.sampled:
+                out["sampled"] = dict(self.sampled)
         # A rebuild costs the training it depends on, even when this run found the adapter in the cache
         # (another arm, or an earlier run, paid for it: a real rebuild would pay again).
         out["build_total_s"] = sum(v for v in (self.timing.get("index_s"), self.timing.get("demonstrations_s"),
@@ -354,7 +362,11 @@ def _qa_rows(pipe: Pipeline, knowledge: Knowledge, docs: tuple[Document, ...]) -
 
 
 def _cpt_rows(pipe: Pipeline, knowledge: Knowledge, docs: tuple[Document, ...]) -> list[dict]:
-    return cpt_examples(pipe.shared.tokenizer, knowledge.docs, pipe.cfg.cpt.block_tokens)
+    blocks = cpt_blocks(pipe.shared.tokenizer, knowledge.docs, pipe.cfg.cpt.block_tokens)
+    rows, record = sample_cpt(blocks, pipe.cfg.sampling.cpt_tokens, pipe.cfg.seed)
+    if record is not None:
+        pipe.sampled.setdefault("cpt", record)  # the build's sample is the one the report states
+    return rows
 
 
 # A table rather than branches in _train, so a new kind of weights is one entry here beside its entry in

@@ -8,6 +8,7 @@ function the arm is asked through, so training and answering formats cannot drif
 """
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from harness.errors import HarnessError
 from harness.prompts import messages, with_answer
 from harness.retrieval.chunking import Passage, chunk_document
+from harness.sampling import MIN_ROWS, kept_count, spread
 from harness.task.provenance import without_markers
 from harness.task.types import Document, QAPair
 from harness.text import normalize
@@ -89,14 +91,40 @@ MIN_BLOCKS = 8  # a corpus too small for this many blocks gets shorter ones, so 
 
 def cpt_examples(tokenizer, docs: Sequence[Document], block_tokens: int) -> list[dict]:
     """Documents end to end (each closed by end-of-text) cut into blocks; every token is a label."""
+    return [row for _, row in cpt_blocks(tokenizer, docs, block_tokens)]
+
+
+def cpt_blocks(tokenizer, docs: Sequence[Document], block_tokens: int) -> list[tuple[str, dict]]:
+    """cpt_examples' blocks, each with the document its first token comes from: what a sample spreads over."""
     ids: list[int] = []
+    starts: list[int] = []  # where each document's tokens begin in `ids`
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     for d in docs:
+        starts.append(len(ids))
         # An imported document's page markers are bookkeeping, not text to learn.
         ids += tokenizer(without_markers(d.text) if d.source else d.text, add_special_tokens=False).input_ids + eos
     block_tokens = max(16, min(block_tokens, len(ids) // MIN_BLOCKS))
-    blocks = [ids[i:i + block_tokens] for i in range(0, len(ids), block_tokens)]
-    return [{"input_ids": b, "labels": list(b)} for b in blocks if len(b) > 1]
+    return [(docs[bisect.bisect_right(starts, i) - 1].path, {"input_ids": b, "labels": list(b)})
+            for i in range(0, len(ids), block_tokens) if len(b := ids[i:i + block_tokens]) > 1]
+
+
+def sample_cpt(blocks: list[tuple[str, dict]], share: float, seed: int) -> tuple[list[dict], dict | None]:
+    """A share of cpt's blocks spread over every document (harness/sampling.py), and its record: blocks and
+    tokens kept of how many, and the seed. With the whole share, every block and no record."""
+    rows = [row for _, row in blocks]
+    if share >= 1:
+        return rows, None
+    kept = spread(blocks, lambda b: b[0], kept_count(share, len(blocks), MIN_ROWS), seed)
+    tokens = lambda bs: sum(len(row["input_ids"]) for _, row in bs)  # noqa: E731
+    return [row for _, row in kept], {"share": share, "blocks": len(kept), "of_blocks": len(blocks),
+                                      "tokens": tokens(kept), "of_tokens": tokens(blocks), "seed": seed}
+
+
+def sample_raft(pairs: Sequence[QAPair], most: int, full: int, seed: int) -> tuple[list[QAPair], dict]:
+    """At most `most` of RAFT's pairs, spread over their documents (harness/sampling.py), and its record: how
+    many examples of the `full` plan's (raft.max_examples of these pairs), and the seed."""
+    kept = spread(list(pairs), lambda p: p.doc or "", most, seed)
+    return kept, {"examples": len(kept), "of": min(full, len(pairs)), "seed": seed}
 
 
 def all_chunks(docs: Sequence[Document], words: int, overlap: int) -> list[Passage]:

@@ -22,6 +22,7 @@ from harness.pairs.filters import Written
 from harness.pairs.parse import parse
 from harness.pairs.phrasings import FORMS, phrasings, subject_text
 from harness.retrieval.chunking import chunk_document
+from harness.sampling import MIN_FACTS, kept_count, spread
 from harness.task.types import Document
 
 COMMON_SHARE, COMMON_MIN = 0.08, 5
@@ -96,11 +97,25 @@ def build(docs: tuple[Document, ...], chunk_words: int, chunk_overlap: int, per_
     return Built(items, dict(counts), time.perf_counter() - start)
 
 
+def fact(w: Written) -> tuple[str, str, str]:
+    """The fact a pair asks about: its document, sentence and answer (its phrasings share it)."""
+    return w.candidate.doc, w.candidate.sentence, w.candidate.answer
+
+
 def per_fact(items: Sequence[Written], most: int) -> list[Written]:
     """At most `most` phrasings of each fact, taken in the order of FORMS (short first), the items' order kept."""
     rank = {f: n for n, f in enumerate(FORMS)}
     by_fact: dict[tuple[str, str, str], list[Written]] = {}
     for w in items:
-        by_fact.setdefault((w.candidate.doc, w.candidate.sentence, w.candidate.answer), []).append(w)
+        by_fact.setdefault(fact(w), []).append(w)
     keep = {id(w) for ws in by_fact.values() for w in sorted(ws, key=lambda w: rank.get(w.form, len(FORMS)))[:most]}
     return [w for w in items if id(w) in keep]
+
+
+def sample_facts(items: Sequence[Written], share: float, seed: int) -> list[Written]:
+    """A share of the facts (harness/sampling.py: seeded, spread evenly over the documents), each with every
+    phrasing it has: a fine-tune on one phrasing a fact learnt nothing on coffee (bench/README.md, true pairs),
+    so a cut drops whole facts rather than thin them all. A share of 1 keeps every item."""
+    every = list(dict.fromkeys(fact(w) for w in items))
+    chosen = set(spread(every, lambda f: f[0], kept_count(share, len(every), MIN_FACTS), seed))
+    return [w for w in items if fact(w) in chosen]

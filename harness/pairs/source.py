@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.pairs.candidates import candidates
 from harness.config import TaskConfig
-from harness.pairs.construct import build, per_fact
+from harness.pairs.construct import build, per_fact, sample_facts
 from harness.pairs.filters import Written, apply_filters
 from harness.task.demo_pool import demo_pool
 from harness.pairs.writer import Demo, QuestionWriter, demos_for
@@ -59,6 +59,7 @@ class Part:
     cached: bool
     prompt_tokens: int | None = None  # the generator's tokens, which the cost projection prices as serving
     new_tokens: int | None = None
+    sample: dict | None = None  # what `sampling.facts` kept of the filtered pairs (None: all of them)
 
 
 @dataclass
@@ -83,7 +84,8 @@ class Generated:
                 "demonstrations": [vars(d) for d in self.demos],
                 "parts": {p.name: {"counts": p.counts, "left_after": p.left, "kept": len(p.kept),
                                    "seconds": round(p.seconds, 2), "cached": p.cached,
-                                   "prompt_tokens": p.prompt_tokens, "new_tokens": p.new_tokens}
+                                   "prompt_tokens": p.prompt_tokens, "new_tokens": p.new_tokens,
+                                   **({"sample": p.sample} if p.sample else {})}
                           for p in self.parts}}
 
 
@@ -99,14 +101,28 @@ def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskC
         kept, left = apply_filters(built.items, task.test, search, r.top_k)
         kept = per_fact(kept, g.phrasings)
         left["phrasings_per_fact"] = len(kept)
+        kept, sample = sampled(kept, left, config)
         counts = {**built.counts, "candidates": built.counts["facts"], **coverage(kept)}
-        return Part(name, kept, left, counts, built.seconds + time.perf_counter() - t, False)
+        return Part(name, kept, left, counts, built.seconds + time.perf_counter() - t, False, sample=sample)
     cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
     counts["candidates"] = len(cands)
     w = writer.write(cands)
     written = [Written(c, q) for c, q in zip(cands, w.questions)]
     kept, left = apply_filters(written, task.test, search, r.top_k, [d.question for d in writer.demos])
-    return Part(name, kept, left, counts, w.seconds, w.cached, w.prompt_tokens, w.new_tokens)
+    kept, sample = sampled(kept, left, config)
+    return Part(name, kept, left, counts, w.seconds, w.cached, w.prompt_tokens, w.new_tokens, sample)
+
+
+def sampled(kept: list[Written], left: dict[str, int], config: TaskConfig) -> tuple[list[Written], dict | None]:
+    """The share of the kept facts `sampling.facts` names (every phrasing of a sampled fact), and its record for
+    run.json: how many pairs and facts of how many, and the seed. With the whole share, `kept` and no record."""
+    share = config.sampling.facts
+    if share >= 1:
+        return kept, None
+    out = sample_facts(kept, share, config.seed)
+    left["sampled"] = len(out)
+    return out, {"share": share, "pairs": len(out), "of_pairs": len(kept), "facts": coverage(out)["facts_kept"],
+                 "of_facts": coverage(kept)["facts_kept"], "seed": config.seed}
 
 
 def coverage(kept: Sequence[Written]) -> dict[str, int]:

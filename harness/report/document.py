@@ -9,7 +9,7 @@ from harness.config import MAX_BATCH_GROWTH
 from harness.markdown import markdown_table
 from harness.metrics import NOTES as METRIC_NOTES
 from harness.names import CONTINUED, NOT_RETRAINED, PHASE_MAIN, RETRAINED, SHIPPED_SIZES
-from harness.report import roles
+from harness.report import cuts, roles
 from harness.report.loaded import LoadedRun
 from harness.report.opinion import opinion_table
 from harness.report.pairs import pairs_used, section as pairs_section, trust_note as pairs_trust_note
@@ -78,6 +78,7 @@ def trust_notes(info: dict, preds: pd.DataFrame, cost: pd.DataFrame, metric: str
                    "the same thing in other words; `recall` is shown beside it.")
     out += _precision_note(info)
     out += pairs_trust_note(info.get("pair_generation"))
+    out += cuts.trust_note(info)
     seeds = info.get("seeds") or 1
     if seeds == 1 and roles.trained(cost):
         out.append("Trained arms were trained once (1 seed): their intervals cover question sampling, not "

@@ -3,8 +3,9 @@ on this CPU (memory.py and forecast.py compute them; this module words them for 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from harness.arms.catalog import arms, pair_users
+from harness.arms.catalog import arms
 from harness.run.preflight import Checked
 
 log = logging.getLogger(__name__)
@@ -29,24 +30,21 @@ def estimate_memory(shape, checked: Checked, device: str, dtype, quantize: int |
                     "killed. Smaller --model, a smaller finetune.micro_batch_tokens, or --quantize (CUDA) would help.")
 
 
-def forecast_time(shape, checked: Checked, freshness: bool, bf16_may: bool, bf16_rule: bool, forced: bool) -> None:
+def forecast_time(shape, checked: Checked, freshness: bool, bf16_may: bool, bf16_rule: bool, forced: bool,
+                  budget: float | None, cache_dir: Path, resumed_plan=None):
     """One line: the arms' training and answering tokens and the minutes they should take on this CPU, from its
-    own measured matrix-product speed (forecast.py). `bf16_may`: --dtype auto on a CPU; `bf16_rule`: the flags'
-    (or --train-dtype's) word on bf16 training, which the speed probe may still veto unless `forced`."""
+    own measured matrix-product speed (forecast.py), and the plan that fits `budget` minutes (planning.py).
+    `bf16_may`: --dtype auto on a CPU; `bf16_rule`: the flags' (or --train-dtype's) word on bf16 training, which
+    the speed probe may still veto unless `forced`. Returns the plan (planning.Ahead)."""
     import torch
 
     from harness.arms.precision import bf16_is_fast, matmul_speeds
-    from harness.pairs.source import generates
-    from harness.run.forecast import forecast, forecast_line, pair_writing
     from harness.run.machine import cpu_info
+    from harness.run.planning import plan_run
 
-    task, config, names = checked.task, checked.config, checked.names
     speeds = matmul_speeds()
     bf16 = bf16_may and (forced or bf16_is_fast(speeds, bf16_rule))
-    body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
-    writing = []
-    if generates(task, config) and pair_users(config, names):
-        ahead, task = pair_writing(task, config, shape.params, body, speeds[1])
-        writing = [ahead]
-    arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, bf16, freshness=freshness)
-    log.info(forecast_line(writing + arms_ahead, cpu_info(torch.get_num_threads())["kind"]))
+    ahead = plan_run(checked.task, checked.config, checked.names, shape, speeds, bf16, freshness, budget,
+                     cpu_info(torch.get_num_threads())["kind"], cache_dir, resumed_plan)
+    log.info(ahead.line)
+    return ahead

@@ -19,7 +19,7 @@ from harness.config import TaskConfig
 from harness.errors import HarnessError
 from harness.run import folder
 from harness.run.options import RunOptions
-from harness.run.preflight import Checked, check_demonstrations, check_generated, check_model, preflight, warn_all
+from harness.run.preflight import Checked, check_demonstrations, check_generated, check_model, preflight, warn, warn_all
 from harness.run.record import Prices, RunRecord, resume_key
 from harness.task.registry import tasks_dir
 
@@ -63,7 +63,7 @@ def trained_arms(config: TaskConfig, names: list[str]) -> set[str]:
 def key_of(opts: RunOptions) -> Callable[..., str]:
     """The key of these options' inputs, given what preflight resolves: (task, config, arms, model source)."""
     return lambda task, config, names, source: resume_key(task, config, names, source, opts.embedder,
-                                                          opts.freshness, opts.seeds, opts.generator)
+                                                          opts.freshness, opts.seeds, opts.generator, opts.budget)
 
 
 def check(opts: RunOptions) -> Checked:
@@ -125,12 +125,14 @@ def training_precision(opts: RunOptions, device: str, model, tokenizer, task, co
     return (model if copy is None else copy), precision
 
 
-def forecast(opts: RunOptions, checked: Checked, device: str) -> None:
-    """Refusals first (--quantize, --engine vllm), then the memory estimate and the time forecast: all before
-    minutes of loading."""
+def forecast(opts: RunOptions, checked: Checked, device: str):
+    """Refusals first (--quantize, --engine vllm), then the memory estimate and the time forecast with the plan
+    that fits a budget: all before minutes of loading. Returns the plan (planning.Ahead; None where no forecast
+    can be made: not on a CPU, or a model whose shape cannot be read before loading)."""
     from harness.inference.models import pick_dtype, quantization_config
-    from harness.run.memory import model_shape
     from harness.run.estimate import estimate_memory, forecast_time
+    from harness.run.memory import model_shape
+    from harness.run.planning import NO_FORECAST, unfinished_plan
 
     quantization_config(opts.quantize, device, checked.source)
     if opts.engine == "vllm":
@@ -139,13 +141,20 @@ def forecast(opts: RunOptions, checked: Checked, device: str) -> None:
     shape = model_shape(checked.source, opts.trust_remote_code)
     may, rule = may_train_in_bf16(opts, device), bf16_wanted(opts)
     estimate_memory(shape, checked, device, pick_dtype(opts.dtype, device), opts.quantize, may and rule)
-    if shape is not None and device == "cpu":
-        forecast_time(shape, checked, opts.freshness, may, rule, forced=opts.train_dtype == "bfloat16")
-        earlier = folder.finished_with(Path(opts.results_dir), checked.task.name,
-                                       key_of(opts)(checked.task, checked.config, checked.names, checked.source))
-        if earlier is not None and not opts.reanswer and any(Path(opts.cache_dir).glob("*/*")):
-            log.info("  ...but %s ran these same inputs: with its cache (%s) intact, trained adapters and answers "
-                     "are reused, so expect a small fraction of that, mostly loading", earlier, opts.cache_dir)
+    budget = opts.budget if opts.budget is not None else checked.config.budget
+    if shape is None or device != "cpu":
+        if budget is not None:
+            warn(NO_FORECAST)
+        return None
+    task, key = checked.task, key_of(opts)(checked.task, checked.config, checked.names, checked.source)
+    kept = unfinished_plan(Path(opts.results_dir), task.name, key) if opts.resume else None
+    ahead = forecast_time(shape, checked, opts.freshness, may, rule, opts.train_dtype == "bfloat16", budget,
+                          Path(opts.cache_dir), kept)
+    earlier = folder.finished_with(Path(opts.results_dir), task.name, key)
+    if earlier is not None and not opts.reanswer and any(Path(opts.cache_dir).glob("*/*")):
+        log.info("  ...but %s ran these same inputs: with its cache (%s) intact, trained adapters and answers are "
+                 "reused, so expect a small fraction of that, mostly loading", earlier, opts.cache_dir)
+    return ahead
 
 
 def training_pairs(opts: RunOptions, checked: Checked, configs: list[TaskConfig], model, tokenizer, embedder,
@@ -243,13 +252,15 @@ def run_record(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskC
         started=time.strftime("%Y-%m-%dT%H:%M:%S"), pair_generation=pair_generation)
 
 
-def run_point(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskConfig, render: Render) -> Finished:
+def run_point(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskConfig, render: Render,
+              ahead=None) -> Finished:
     """Every selected arm of one configuration, into its own run folder, with a partial report after each."""
     from transformers import set_seed
 
     from harness.arms.pipeline import Shared
     from harness.inference.answerlog import AnswerLog
     from harness.pairs.source import pair_source, write_jsonl
+    from harness.run.planning import after_run
     from harness.run.runner import run_task
 
     task, names = loaded.task, checked.names
@@ -270,7 +281,7 @@ def run_point(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskCo
     shared = Shared(loaded.model, loaded.tokenizer, loaded.embedder, config, checked.source.fingerprint(),
                     Path(opts.cache_dir), answer_log, embedder_id=opts.embedder, engine=loaded.engine,
                     train_model=loaded.train_model)
-    info = run_record(opts, checked, loaded, config, pair_info).as_json()
+    info = {**run_record(opts, checked, loaded, config, pair_info).as_json(), **(ahead.record if ahead else {})}
 
     def partial(done: list) -> None:
         if len(done) < len(names):
@@ -279,8 +290,8 @@ def run_point(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskCo
             log.info("partial report (%d of %d arms): %s", len(done), len(names), work / "report.md")
 
     results = run_task(task, shared, names, freshness=opts.freshness, seeds=opts.seeds, on_arm=partial)
-    folder.save_finished(work, results, {**info, "answers_reused": answer_log.reused,
-                                         "answers_logged": len(answer_log.done)})
+    info = {**info, "answers_reused": answer_log.reused, "answers_logged": len(answer_log.done)}
+    folder.save_finished(work, results, {**info, **after_run(ahead, results, info, Path(opts.cache_dir), opts.resume)})
     said = render(work)
     return Finished({}, folder.finish(work), said)
 
@@ -294,14 +305,18 @@ def experiment(opts: RunOptions, render: Render,
     todo = points(opts, checked)
     device = pick_device(opts.device)
     log.info("task %s: %s", checked.task.name, checked.task.sizes)
-    forecast(opts, checked, device)
+    ahead = forecast(opts, checked, device)
+    if ahead is not None:  # every point samples what the budget's plan keeps
+        todo = [dataclasses.replace(p, config=p.config.model_copy(update={"sampling": ahead.config.sampling}))
+                for p in todo]
     loaded = load(opts, checked, [p.config for p in todo], device)
     done = []
     for i, p in enumerate(todo):
         if opts.sweep:
             log.info("\n=== sweep point %d/%d: %s", i + 1, len(todo),
                      ", ".join(f"{k}={v}" for k, v in p.overrides.items()))
-        finished = dataclasses.replace(run_point(opts, checked, loaded, p.config, render), overrides=p.overrides)
+        finished = dataclasses.replace(run_point(opts, checked, loaded, p.config, render, ahead),
+                                       overrides=p.overrides)
         done.append(finished)
         if on_finished is not None:
             on_finished(finished)

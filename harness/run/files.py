@@ -149,3 +149,19 @@ def read_table(run_dir: Path, name: str, columns: list[str]) -> pd.DataFrame:
     if lacking:
         raise HarnessError(f"no column {', '.join(lacking)}; rewrite it with `harness report {run_dir}`", path)
     return table
+
+
+def unfinished_budget_plan(results_dir: Path, task_name: str, key: str) -> dict | None:
+    """The budget plan recorded in the newest unfinished run of these inputs (the one `--resume` continues): {}
+    for a run with no budget, None when there is none to read (no such run, or killed before its first arm)."""
+    for tmp in sorted((results_dir / task_name).glob(".*.partial"), reverse=True):
+        try:
+            if (tmp / "resume_key").read_text() != key:
+                continue
+        except OSError:
+            continue
+        try:  # no run.json: killed before its first arm ended
+            return (json.loads((tmp / RUN_INFO).read_text()).get("budget") or {}).get("plan") or {}
+        except (OSError, ValueError, AttributeError):
+            return None
+    return None

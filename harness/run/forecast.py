@@ -46,6 +46,8 @@ class ArmForecast:
     train_tokens: int  # every epoch of the build and of the update's continuation
     answer_tokens: int  # prompt + generated, every phase and the demonstration choice
     seconds: float
+    weights: str = "base"  # the arm's kind of weights, which says which training material its time grows with
+    train_seconds: float = 0.0  # the part of `seconds` spent training: what a budget can shrink
 
 
 def _words(texts) -> float:
@@ -87,7 +89,10 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
     if arm.weights in TRAINS_WITH_PASSAGES:
         row += cfg.retrieval.top_k * chunk * TOKENS_PER_WORD
         n = min(n, cfg.raft.max_examples)
-    new = len(u.pairs) * (1 + cfg.update.replay)  # a continuation on the update's pairs plus replay
+    new = len(u.pairs)
+    if arm.weights == "raft-lora":  # the update's RAFT examples are capped like the build's (pipeline.py)
+        new = min(new, cfg.raft.max_examples)
+    new *= 1 + cfg.update.replay  # a continuation on the update's pairs plus replay
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
 
 
@@ -165,14 +170,30 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
         train = _train_tokens(arm, cfg, task, chunk, pair_words)
         # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further.
         layers = training_settings(arm.weights, cfg).lora_layers
-        seconds = (answer + choice) / answer_speed + (2 + 2 * layers) * params * train / train_speed
-        out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), seconds))
+        training = (2 + 2 * layers) * params * train / train_speed
+        out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)),
+                               (answer + choice) / answer_speed + training, arm.weights, training))
     return out
 
 
-def forecast_line(arms: list[ArmForecast], cpu_kind: str) -> str:
+def forecast_line(arms: list[ArmForecast], cpu_kind: str, planned: dict[str, float] | None = None,
+                  scales: dict[str, float] | None = None, budget: float | None = None) -> str:
+    """The estimate line; with `planned` (each part's seconds under a budget's plan, and `scales`, the share of
+    its training each keeps), the full plan and the budgeted one side by side."""
     total = LOAD_SECONDS + sum(a.seconds for a in arms)
-    parts = ", ".join(f"{a.name} {a.seconds / 60:.1f}" + (f" (trains {a.train_tokens / 1e3:.0f}k tokens)"
-                                                          if a.train_tokens else "") for a in arms)
-    return (f"time estimate: ~{total / 60:.0f} min on this CPU ({cpu_kind}); minutes per arm: {parts}; "
-            f"{sum(a.answer_tokens for a in arms) / 1e3:.0f}k answer tokens in all")
+
+    def part(a: ArmForecast) -> str:
+        if planned is None or abs(planned[a.name] - a.seconds) < 0.5:  # not cut (or by under a second)
+            return f"{a.name} {a.seconds / 60:.1f}" + (f" (trains {a.train_tokens / 1e3:.0f}k tokens)"
+                                                       if a.train_tokens else "")
+        kept = a.train_tokens * (scales or {}).get(a.name, 1.0)
+        return (f"{a.name} {a.seconds / 60:.1f} -> {planned[a.name] / 60:.1f} (trains {a.train_tokens / 1e3:.0f}k "
+                f"-> {kept / 1e3:.0f}k tokens)")
+    parts = ", ".join(part(a) for a in arms)
+    answers = f"{sum(a.answer_tokens for a in arms) / 1e3:.0f}k answer tokens in all"
+    if planned is None:
+        return f"time estimate: ~{total / 60:.0f} min on this CPU ({cpu_kind}); minutes per arm: {parts}; {answers}"
+    fits = f"within a budget of {budget:g} min" if budget is not None else "as sampling sets it"
+    mins = lambda s: f"{s / 60:.0f}" if s >= 600 else f"{s / 60:.1f}"  # noqa: E731  (a small budget's tenths)
+    return (f"time estimate: ~{mins(total)} min in full, ~{mins(LOAD_SECONDS + sum(planned.values()))} min "
+            f"planned {fits}, on this CPU ({cpu_kind}); minutes per arm, full -> planned: {parts}; {answers}")

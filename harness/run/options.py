@@ -24,6 +24,7 @@ class RunOptions:
     generator: str | None = None
     seed: int | None = None  # overrides task.yaml's
     seeds: int = 1
+    budget: float | None = None  # minutes; None: task.yaml's `budget:`, else no budget
     device: str = "auto"
     dtype: str = "auto"
     train_dtype: str = "auto"

@@ -112,9 +112,15 @@ def git_commit() -> str | None:
 
 
 def resume_key(task: Task, config: TaskConfig, names: list[str], source: ModelSource, embedder: str,
-               freshness: bool, seeds: int, generator: str | None) -> str:
+               freshness: bool, seeds: int, generator: str | None, budget: float | None = None) -> str:
     """What `--resume` matches an unfinished run by: the task folder's content, the model, the embedder, the arms,
     the config and the options that change what is trained or answered. Written into the unfinished run's folder,
-    and checked by preflight before any model loads."""
-    return json.dumps([task.fingerprint(), source.fingerprint(), embedder, names, config.model_dump(), freshness,
+    and checked by preflight before any model loads. Under a budget (`budget`, --budget, else the config's) the
+    budget stands for the sampling it plans: the plan is made after preflight, from a forecast that moves with the
+    machine's load, and a resumed run keeps the unfinished run's plan (run/planning.py)."""
+    settings = config.model_dump()
+    settings["budget"] = budget if budget is not None else settings["budget"]
+    if settings["budget"] is not None:
+        del settings["sampling"]
+    return json.dumps([task.fingerprint(), source.fingerprint(), embedder, names, settings, freshness,
                        seeds, generator], sort_keys=True)

@@ -63,6 +63,7 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = Tru
     # The demonstration pools are cleared of every test reference here, where the references are known.
     pool = demo_pool(task.knowledge.pairs, task.test)
     ask = lambda qs: pipeline.answer([q.question for q in qs])  # noqa: E731  (question text only)
+    reused = pipeline.shared.log.reused
     with Measured() as whole:
         t = time.perf_counter()
         pipeline.build(task.knowledge, pool)
@@ -85,6 +86,8 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = Tru
             res.timings["rebuild_s"] = res.timings["rebuild_cost"]["build_total_s"]
             res.predictions += _records(pipeline.name, PHASE_REBUILT, questions, ask(questions), embedder, labels)
     res.cost["peak_rss_mb"] = whole.peak_mb
+    # The arm's whole time, and whether the answer cache spared it work: the forecast's calibration reads both.
+    res.timings.update(wall_s=whole.seconds, answers_reused=pipeline.shared.log.reused - reused)
     main = [r for r in res.predictions if r["phase"] == PHASE_MAIN]
     lat = np.array([r["seconds"] for r in main])
     res.cost.update({

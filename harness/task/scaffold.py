@@ -92,6 +92,10 @@ generation:                     # same for every arm: greedy decoding
   batch_size: {gen_batch_size}
   batch_tokens: {gen_batch_tokens}           # short prompts answer in bigger batches, up to {max_growth}x batch_size
 
+# Minutes the run may take on this CPU (`harness run --budget` overrides): every arm, phase and test question is
+# kept; cpt's document tokens, then generated pairs (by fact), then RAFT examples are sampled to fit.
+# budget: 30
+
 # "Cost at your scale" in the report: each arm's measured tokens projected onto a deployment. A built-in profile
 # (h100-8b, h100x8-70b, api-8b) or a YAML file inside this folder written like them (harness/task/deployments/);
 # `harness run --deployment` overrides it.
