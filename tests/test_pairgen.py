@@ -163,7 +163,9 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
     assert part["prompt_tokens"] > 20 * part["counts"]["candidates"] and part["new_tokens"] >= 3 * part["counts"]["candidates"]
     kept = gen.pairs("original")
     assert len(kept) >= 1 and all(p.origin == "generated" for p in kept)
-    assert len(list((cache / "pairs").glob("*.json"))) == 2
+    # One cache entry a candidate, under one folder for the prompt every candidate shares.
+    n = sum(p["counts"]["candidates"] for p in gen.summary()["parts"].values())
+    assert len(list((cache / "pairs").glob("*.json"))) == 0 and len(list((cache / "pairs").glob("*/*.json"))) == n
     # Never a test question: no kept question is a near-duplicate of one (the task loader's rule).
     from harness.task.leakage import NEAR_DUPLICATE
     from harness.text import token_set_similarity
@@ -171,10 +173,12 @@ def test_embedded_generator_writes_kept_pairs_and_a_second_time_reads_the_cache(
 
     second = QuestionWriter(model, tok, source.fingerprint(), [], 0, cache)
     again = make_pairs(task, task.config, second, "smollm2-135m", retriever)
-    assert second.calls == 0 and all(p.cached for p in again.parts)
-    # A cached writing keeps the first one's counts and time: only `cached` differs.
-    assert ({k: {**v, "cached": None} for k, v in again.summary()["parts"].items()}
-            == {k: {**v, "cached": None} for k, v in gen.summary()["parts"].items()})
+    assert second.calls == 0 and second.written == 0 and all(p.cached for p in again.parts)
+    # A cached writing keeps the first one's counts and time: only `cached` and how many were reused differ.
+    assert all(p["reused"] == p["counts"]["candidates"] for p in again.summary()["parts"].values())
+    assert all(p["reused"] == 0 for p in gen.summary()["parts"].values())
+    assert ({k: {**v, "cached": None, "reused": None} for k, v in again.summary()["parts"].items()}
+            == {k: {**v, "cached": None, "reused": None} for k, v in gen.summary()["parts"].items()})
     assert again.pairs("original") == kept and again.pairs("update") == gen.pairs("update")
 
     trained = with_pairs(task, task.config, gen)
@@ -224,3 +228,47 @@ def test_a_task_without_train_jsonl_validates_and_runs_every_arm(tiny_run, tasks
     assert "## Training pairs made from the documents" in report and "true of its sentence by construction" in report
     assert "built from the documents' own sentences" in report  # how far to trust: said in words
     assert "generated-pairs" in (run / "report.html").read_text()
+
+
+def test_the_pool_size_follows_the_arms_that_show_demonstrations():
+    """How many pairs free of test answers a run reads when only demonstrations read them: prompt's few_shot,
+    rag's largest candidate plus the held-out questions its choice answers; None once an arm trains on pairs."""
+    from harness.arms.catalog import demonstration_pool
+
+    config = TaskConfig(name="x")
+    assert demonstration_pool([config], ["base", "prompt"]) == config.prompt.few_shot == 3
+    assert demonstration_pool([config], ["rag"]) == 3 + config.demonstrations.eval_questions
+    assert demonstration_pool([config], ["prompt", "finetune"]) is None
+    fixed = TaskConfig(name="x", demonstrations={"candidates": [[2, 1, 1]]})
+    assert demonstration_pool([fixed], ["rag"]) == 2  # a fixed format chooses nothing
+    points = [TaskConfig(name="x", prompt={"few_shot": k}) for k in (1, 5)]
+    assert demonstration_pool(points, ["prompt"]) == 5  # the most any --sweep point shows
+
+
+def test_a_pool_written_first_is_reused_and_a_full_writing_asks_the_model_only_for_the_rest(smollm, first_writing,
+                                                                                            tmp_path):
+    """A run of demonstration arms only writes questions for a pool of 4 x 1 candidates (spread over the three
+    documents, none of the update's); a later run that trains writes the rest: the writer's model is asked for
+    the missing candidates only, and the pool's questions come back from the cache as they were written."""
+    source, model, tok = smollm
+    task, retriever = first_writing[:2]
+    first = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
+    pool = make_pairs(task, task.config, first, "smollm2-135m", retriever, pool=1)
+    (part,) = pool.parts
+    info = pool.summary()["parts"]["original"]
+    assert part.name == "original" and first.calls == 1 and first.written == 4
+    assert info["reused"] == 0 and info["left_after"]["written"] == 4
+    assert {k: info["pool"][k] for k in ("needed", "sampled", "of", "documents", "of_documents")} == \
+        {"needed": 1, "sampled": 4, "of": 6, "documents": 3, "of_documents": 3}
+    assert info["pool"]["free_of_test_answers"] >= 1 and info["pool"]["pairs"] == len(part.kept)
+
+    second = QuestionWriter(model, tok, source.fingerprint(), [], 0, tmp_path)
+    whole = make_pairs(task, task.config, second, "smollm2-135m", retriever)
+    parts = whole.summary()["parts"]
+    n = parts["original"]["counts"]["candidates"] + parts["update"]["counts"]["candidates"]
+    assert second.written == n - 4 and parts["original"]["reused"] == 4 and parts["update"]["reused"] == 0
+    assert not parts["original"]["cached"] and "pool" not in parts["original"]
+    asked = {(w.candidate.doc, w.candidate.sentence, w.candidate.answer): w.question
+             for p in whole.parts for w in p.kept}
+    assert all(asked.get((w.candidate.doc, w.candidate.sentence, w.candidate.answer)) == w.question
+               for w in part.kept)  # each pool pair kept again, its question the very one written first

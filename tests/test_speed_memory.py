@@ -265,6 +265,10 @@ def test_forecast_of_a_task_without_pairs_counts_the_pairs_it_will_write(tmp_pat
     writing, planned = pair_writing(task, model, 10**6, 5 * 10**5, 20.0)
     found = candidates(task.knowledge.docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)[0]
     assert len(planned.knowledge.pairs) == round(len(found) * KEPT_SHARE) > 0 and writing.answer_tokens > 0
+    # Demonstrations alone read a pool: 4 x 1 of the 6 candidates, none of the update's.
+    pooled, planned = pair_writing(task, model, 10**6, 5 * 10**5, 20.0, pool=1)
+    assert len(found) == 6 and pooled.answer_tokens / writing.answer_tokens == pytest.approx(4 / (6 + 3), rel=0.01)
+    assert not planned.update.pairs
 
 
 def test_freed_memory_goes_back_to_the_system():

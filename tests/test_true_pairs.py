@@ -205,3 +205,43 @@ def test_no_pairs_are_made_when_no_selected_arm_reads_them(tasks_dir, tmp_path, 
     (run,) = (tmp_path / "r" / "tiny").iterdir()
     assert not (run / "pairs.generated.jsonl").exists()
     assert "parts" not in json.loads((run / "run.json").read_text())["pair_generation"]
+
+
+def test_demonstrations_alone_make_a_pool_and_a_trained_arm_later_makes_the_rest(tasks_dir, tmp_path, capsys):
+    """prompt alone reads 2 pairs as demonstrations: a pool of 4 x 2 facts spread over the documents is built,
+    not every fact, and the update's documents none; adding finetune with the same cache builds every pair (the
+    update's too), the pool's among them word for word."""
+    import json
+
+    from harness.cli import main
+
+    tiny = tasks_dir / "tiny"
+    (tiny / "train.jsonl").unlink()
+    (tiny / "updates" / "train.jsonl").unlink()
+
+    def run(pipelines: str, results: str) -> tuple[dict, list[dict]]:
+        assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks_dir), "--pipelines", pipelines,
+                     "--results-dir", str(tmp_path / results), "--cache-dir", str(tmp_path / "c")]) == 0
+        (folder,) = (tmp_path / results / "tiny").iterdir()
+        lines = (folder / "pairs.generated.jsonl").read_text().splitlines()
+        info = json.loads((folder / "run.json").read_text())["pair_generation"]
+        assert ("only a pool of them was made" in (folder / "report.md").read_text()) == (pipelines == "prompt")
+        return info, [json.loads(x) for x in lines]
+
+    info, pool = run("prompt", "r1")
+    said = [line for line in capsys.readouterr().out.splitlines() if "only demonstrations read training pairs" in line]
+    assert len(said) == 1 and "from 8 of 11 facts, spread over 3 of 3 documents" in said[0]
+    assert "the rest are made only when an arm that trains on pairs runs" in said[0]
+    (part,) = info["parts"].values()  # the original documents' only: the update's pairs train, never show
+    assert part["pool"] == {"needed": 2, "margin": 4, "unit": "facts", "sampled": 8, "of": 11, "documents": 3,
+                            "of_documents": 3, "seed": 0, "pairs": len(pool),
+                            "free_of_test_answers": part["pool"]["free_of_test_answers"]}
+    assert part["pool"]["free_of_test_answers"] >= 2 and part["counts"]["facts_kept"] <= 8
+    assert {p["part"] for p in pool} == {"original"}
+
+    info, every = run("prompt,finetune", "r2")
+    assert "pool" not in info["parts"]["original"] and "update" in info["parts"]
+    original = [p for p in every if p["part"] == "original"]
+    assert len(original) == info["parts"]["original"]["kept"] > len(pool)
+    assert {p["question"] for p in pool} <= {p["question"] for p in original}
+    assert all(p in original for p in pool)  # the same pairs, every field

@@ -93,6 +93,27 @@ def pair_users(config: TaskConfig, names: list[str]) -> dict[str, str]:
     return out
 
 
+def demonstrations_needed(config: TaskConfig, names: list[str]) -> int:
+    """The most training pairs free of test answers one selected arm reads to show demonstrations: a fixed
+    format's count, or, for an arm that chooses its format, its largest candidate's count plus the
+    `demonstrations.eval_questions` held-out pairs the choice answers (pipeline.py's `_choose_format`)."""
+    most = 0
+    for n in names:
+        formats = format_candidates(arms(config)[n], config)
+        k = max(f[0] for f in formats)
+        most = max(most, k + config.demonstrations.eval_questions if len(formats) > 1 else k)
+    return most
+
+
+def demonstration_pool(configs: list[TaskConfig], names: list[str]) -> int | None:
+    """When no selected arm trains on pairs at any of `configs` (the --sweep points), only demonstrations read
+    them: how many pairs free of test answers the run needs, the most any point reads. None when an arm trains
+    on pairs, so every pair is made."""
+    if any(needs_pairs(c, names) for c in configs):
+        return None
+    return max(demonstrations_needed(c, names) for c in configs)
+
+
 def demonstrations(arm: ArmConfig, config: TaskConfig) -> int | str:
     """How many demonstrations the arm shows (an int), or "auto"."""
     return config.prompt.few_shot if arm.demonstrations == "few_shot" else arm.demonstrations

@@ -116,6 +116,15 @@ def sample_facts(items: Sequence[Written], share: float, seed: int) -> list[Writ
     """A share of the facts (harness/sampling.py: seeded, spread evenly over the documents), each with every
     phrasing it has: a fine-tune on one phrasing a fact learnt nothing on coffee (bench/README.md, true pairs),
     so a cut drops whole facts rather than thin them all. A share of 1 keeps every item."""
-    every = list(dict.fromkeys(fact(w) for w in items))
-    chosen = set(spread(every, lambda f: f[0], kept_count(share, len(every), MIN_FACTS), seed))
+    return facts_spread(items, kept_count(share, len(facts_of(items)), MIN_FACTS), seed)
+
+
+def facts_of(items: Sequence[Written]) -> list[tuple[str, str, str]]:
+    """The distinct facts the items ask about, in their order."""
+    return list(dict.fromkeys(fact(w) for w in items))
+
+
+def facts_spread(items: Sequence[Written], k: int, seed: int) -> list[Written]:
+    """Every phrasing of `k` facts, drawn with `seed` and spread over the documents (harness/sampling.py)."""
+    chosen = set(spread(facts_of(items), lambda f: f[0], k, seed))
     return [w for w in items if fact(w) in chosen]

@@ -6,6 +6,11 @@
                generator model (`writer: model`, harness/pairs/writer.py)
     both       the two together
 
+A run whose only readers of pairs are demonstrations (prompt's few-shot, rag's format choice, cpt's) makes only
+a demonstration pool: candidates (or facts) sampled before writing, spread over every document (`pool_sample`);
+the rest are written when an arm that trains on pairs runs, and the model writer's cache (writer.py, one entry a
+candidate) hands that run the pool's questions back.
+
 Generated pairs become ordinary `QAPair`s with origin "generated", so everything downstream treats them as
 hand-written ones are treated: the demonstration pool drops any whose answer is a test reference
 (harness/task/demo_pool.py), and the knowledge labels keep the questions they cover apart (harness/task/taught.py).
@@ -22,8 +27,9 @@ from pathlib import Path
 
 from harness.pairs.candidates import candidates
 from harness.config import TaskConfig
-from harness.pairs.construct import build, per_fact, sample_facts
+from harness.pairs.construct import build, fact, facts_of, per_fact, sample_facts
 from harness.pairs.filters import Written, apply_filters
+from harness.sampling import spread
 from harness.task.demo_pool import demo_pool
 from harness.pairs.writer import Demo, QuestionWriter, demos_for
 from harness.task.types import Document, Knowledge, QAPair, Task
@@ -33,6 +39,13 @@ log = logging.getLogger(__name__)
 
 WRITTEN, BOTH = "written", "both"
 PARSE = "parse"
+# A demonstration pool samples POOL_MARGIN times as many candidate answers (or built facts) as the arms read pairs
+# free of test answers (arms/catalog.py's `demonstrations_needed`): the filters keep about 0.31 of a model
+# writer's candidates on coffee (run/forecast.py's KEPT_SHARE), and the pool then drops pairs whose answer is a
+# test reference; 4x leaves room for both. A built fact keeps about 0.9 of its up to `phrasings` pairs, so as
+# many facts are ample. A pool that still comes out short is made again from every candidate (written ones are
+# read back from the cache).
+POOL_MARGIN = 4
 
 
 def pair_source(task: Task, config: TaskConfig) -> str:
@@ -60,6 +73,8 @@ class Part:
     prompt_tokens: int | None = None  # the generator's tokens, which the cost projection prices as serving
     new_tokens: int | None = None
     sample: dict | None = None  # what `sampling.facts` kept of the filtered pairs (None: all of them)
+    reused: int | None = None  # the model writer's questions read from the cache (None: built, no cache)
+    pool: dict | None = None  # what a demonstration pool sampled (None: every candidate was written)
 
 
 @dataclass
@@ -73,8 +88,7 @@ class Generated:
     phrasings: int | None = None  # parse: the most phrasings kept a fact
 
     def pairs(self, part: str) -> tuple[QAPair, ...]:
-        return tuple(QAPair(w.question, w.candidate.answer, w.candidate.doc, GENERATED)
-                     for p in self.parts if p.name == part for w in p.kept)
+        return tuple(q for p in self.parts if p.name == part for q in pairs_of(p.kept))
 
     def summary(self) -> dict:
         """What run.json records: the generator, and per part the counts, time and whether it was cached."""
@@ -85,32 +99,82 @@ class Generated:
                 "parts": {p.name: {"counts": p.counts, "left_after": p.left, "kept": len(p.kept),
                                    "seconds": round(p.seconds, 2), "cached": p.cached,
                                    "prompt_tokens": p.prompt_tokens, "new_tokens": p.new_tokens,
-                                   **({"sample": p.sample} if p.sample else {})}
+                                   **({"reused": p.reused} if p.reused is not None else {}),
+                                   **({"sample": p.sample} if p.sample else {}),
+                                   **({"pool": p.pool} if p.pool else {})}
                           for p in self.parts}}
 
 
 def generate_part(name: str, docs: Sequence[Document], task: Task, config: TaskConfig, writer: QuestionWriter | None,
-                  search: Callable[[list[str], int], list[list]]) -> Part:
+                  search: Callable[[list[str], int], list[list]], pool: int | None = None) -> Part:
     """The pairs of `docs` that pass the filters: built from the parse when `writer` is None, else a question
     the writer model wrote for each candidate answer. `search` is the retriever the round trip asks (over the
-    documents a retrieving arm would hold at that point)."""
+    documents a retrieving arm would hold at that point). `pool`: only demonstrations read the pairs, and need
+    this many free of test answers, so only a sample of the candidates is written (`pool_sample`)."""
+    part = (built_part if writer is None else written_part)(name, docs, task, config, writer, search, pool)
+    if part.pool is None:
+        return part
+    free = len(demo_pool(pairs_of(part.kept), task.test).pairs)
+    part.pool.update(pairs=len(part.kept), free_of_test_answers=free)
+    if free >= pool:
+        p = part.pool
+        log.info(f"only demonstrations read training pairs: a pool of {len(part.kept)} pairs ({free} free of test "
+                 f"answers, {pool} needed) from {p['sampled']} of {p['of']} {p['unit']}, spread over "
+                 f"{p['documents']} of {p['of_documents']} documents; the rest are made only when an arm that "
+                 "trains on pairs runs")
+        return part
+    log.info(f"the demonstration pool kept {free} pairs free of test answers of the {pool} needed: making pairs "
+             f"from every one of the {part.pool['of']} {part.pool['unit']}")
+    whole = generate_part(name, docs, task, config, writer, search)
+    whole.pool = {**part.pool, "too_few": True}
+    return whole
+
+
+def pool_sample(items: Sequence, doc: Callable, pool: int | None, unit: str, seed: int,
+                docs: int) -> tuple[list, dict | None]:
+    """POOL_MARGIN x `pool` of `items` (each item's document by `doc`), seeded and spread over the documents,
+    and the sample's record; all of them and None when there is no pool or it would take them all."""
+    if pool is None or POOL_MARGIN * pool >= len(items):
+        return list(items), None
+    out = spread(items, doc, POOL_MARGIN * pool, seed)
+    return out, {"needed": pool, "margin": POOL_MARGIN, "unit": unit, "sampled": len(out), "of": len(items),
+                 "documents": len({doc(x) for x in out}), "of_documents": docs, "seed": seed}
+
+
+def built_part(name: str, docs: Sequence[Document], task: Task, config: TaskConfig, writer: None,
+               search: Callable, pool: int | None) -> Part:
+    """Pairs built from the parse; a pool samples whole facts (every phrasing of each) before the filters."""
     r, g = config.retrieval, config.pair_generation
-    if writer is None:
-        t = time.perf_counter()
-        built = build(tuple(docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence)
-        kept, left = apply_filters(built.items, task.test, search, r.top_k)
-        kept = per_fact(kept, g.phrasings)
-        left["phrasings_per_fact"] = len(kept)
-        kept, sample = sampled(kept, left, config)
-        counts = {**built.counts, "candidates": built.counts["facts"], **coverage(kept)}
-        return Part(name, kept, left, counts, built.seconds + time.perf_counter() - t, False, sample=sample)
+    t = time.perf_counter()
+    built = build(tuple(docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence)
+    chosen, taken = pool_sample(facts_of(built.items), lambda f: f[0], pool, "facts", config.seed, len(docs))
+    keep = set(chosen)
+    items = built.items if taken is None else [w for w in built.items if fact(w) in keep]
+    kept, left = apply_filters(items, task.test, search, r.top_k)
+    kept = per_fact(kept, g.phrasings)
+    left["phrasings_per_fact"] = len(kept)
+    kept, sample = sampled(kept, left, config) if taken is None else (kept, None)
+    counts = {**built.counts, "candidates": built.counts["facts"], **coverage(kept)}
+    return Part(name, kept, left, counts, built.seconds + time.perf_counter() - t, False, sample=sample, pool=taken)
+
+
+def written_part(name: str, docs: Sequence[Document], task: Task, config: TaskConfig, writer: QuestionWriter,
+                 search: Callable, pool: int | None) -> Part:
+    """A question the writer model wrote for each candidate answer (a pool: for a sample of them)."""
+    r, g = config.retrieval, config.pair_generation
     cands, counts = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)
     counts["candidates"] = len(cands)
-    w = writer.write(cands)
-    written = [Written(c, q) for c, q in zip(cands, w.questions)]
+    chosen, taken = pool_sample(cands, lambda c: c.doc, pool, "candidate answers", config.seed, len(docs))
+    w = writer.write(chosen)
+    written = [Written(c, q) for c, q in zip(chosen, w.questions)]
     kept, left = apply_filters(written, task.test, search, r.top_k, [d.question for d in writer.demos])
-    kept, sample = sampled(kept, left, config)
-    return Part(name, kept, left, counts, w.seconds, w.cached, w.prompt_tokens, w.new_tokens, sample)
+    kept, sample = sampled(kept, left, config) if taken is None else (kept, None)
+    return Part(name, kept, left, counts, w.seconds, w.cached, w.prompt_tokens, w.new_tokens, sample, w.reused,
+                taken)
+
+
+def pairs_of(kept: Sequence[Written]) -> tuple[QAPair, ...]:
+    return tuple(QAPair(w.question, w.candidate.answer, w.candidate.doc, GENERATED) for w in kept)
 
 
 def sampled(kept: list[Written], left: dict[str, int], config: TaskConfig) -> tuple[list[Written], dict | None]:
@@ -132,22 +196,25 @@ def coverage(kept: Sequence[Written]) -> dict[str, int]:
 
 
 def make_pairs(task: Task, config: TaskConfig, writer: QuestionWriter | None, generator: str,
-               retriever: Callable[[tuple[Document, ...]], object]) -> Generated:
+               retriever: Callable[[tuple[Document, ...]], object], pool: int | None = None) -> Generated:
     """Generated pairs for the original documents and, when there is an update, for its documents. A writer
-    model is shown demonstrations from the task's pairs that carry no test answer (else generic ones)."""
+    model is shown demonstrations from the task's pairs that carry no test answer (else generic ones). `pool`:
+    only demonstrations read the pairs, this many free of test answers (arms/catalog.py's
+    `demonstration_pool`), so only a pool of the original documents' is made; the update's are for training."""
     g = config.pair_generation
     if writer is None:
         out = Generated(generator, PARSE, "", [], writer=PARSE, phrasings=g.phrasings)
     else:
-        pool = demo_pool(task.knowledge.pairs, task.test).pairs
-        writer.demos, where = demos_for(pool, task.knowledge.docs, g.demonstrations, config.seed)
+        free = demo_pool(task.knowledge.pairs, task.test).pairs
+        writer.demos, where = demos_for(free, task.knowledge.docs, g.demonstrations, config.seed)
         out = Generated(generator, g.candidates, where, writer.demos, writer="model")
     sets = [("original", task.knowledge.docs, task.knowledge.docs)]
-    if task.update.docs:  # the round trip asks the index a rebuilt retriever would hold
+    if task.update.docs and pool is None:  # the round trip asks the index a rebuilt retriever would hold
         sets.append(("update", task.update.docs, task.knowledge.docs + task.update.docs))
     for name, docs, indexed in sets:
-        log.info(f"making training pairs from {len(docs)} {name} document(s) with {generator}")
-        out.parts.append(generate_part(name, docs, task, config, writer, retriever(indexed).search))
+        if pool is None:
+            log.info(f"making training pairs from {len(docs)} {name} document(s) with {generator}")
+        out.parts.append(generate_part(name, docs, task, config, writer, retriever(indexed).search, pool))
     return out
 
 

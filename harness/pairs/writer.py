@@ -9,9 +9,11 @@ when it has any (each shown with the sentence of its document that holds its ans
 generic ones below. They are the same for every candidate, so the batched answering path computes them once
 (generate.py's shared prefix).
 
-Questions are cached by content under CACHE/pairs/: the generator, the prompt (template, instruction and
-demonstrations), every candidate's sentence and answer, the token budget and the seed. A second generation on
-the same documents reads the file and loads no model output anew.
+Questions are cached one candidate at a time, by content, under CACHE/pairs/<prompt>/<candidate>.json: the
+prompt's key holds the generator, its precision, the template, instruction and demonstrations, the token budget
+and the seed; the candidate's, its document, sentence and answer. A second generation on the same documents
+reads every question back and calls no model; one over more candidates (a full run after a run that wrote only
+a demonstration pool) reuses those written and asks the model for the rest.
 """
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ import json
 import os
 import random
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,19 +93,22 @@ def prompt(demos: Sequence[Demo], candidate: Candidate) -> list[dict[str, str]]:
 
 @dataclass(frozen=True)
 class Writing:
-    """The questions of one `QuestionWriter.write`, and what writing them took. Token counts are None for a
-    cache entry written before they were recorded."""
+    """The questions of one `QuestionWriter.write`, and what writing them took: each question's share of its
+    batch's time and its tokens, as measured when it was written (a question read from the cache keeps its first
+    writing's). Token counts are None where a reused entry has none."""
 
     questions: list[str]
     seconds: float
-    cached: bool
+    cached: bool  # every question was read from the cache
     prompt_tokens: int | None
     new_tokens: int | None
+    reused: int = 0  # how many questions were read from the cache
 
 
 @dataclass
 class QuestionWriter:
-    """A loaded generator and the demonstrations it is shown. `calls` counts model calls (0 on a cache hit)."""
+    """A loaded generator and the demonstrations it is shown. `calls` counts model calls (0 when every question
+    was cached), `written` the questions the model wrote (not read from the cache)."""
 
     model: object
     tokenizer: object
@@ -113,32 +117,47 @@ class QuestionWriter:
     seed: int = 0
     cache_dir: Path | None = None
     calls: int = 0
+    written: int = 0
 
-    def key(self, cands: Sequence[Candidate]) -> str:
+    def prompt_key(self) -> str:
+        """What every question's prompt and decoding share: one cache folder."""
         blob = json.dumps([self.generator_id, str(next(self.model.parameters()).dtype), QUESTION_TEMPLATE,
-                           INSTRUCTION, [vars(d) for d in self.demos], MAX_NEW_TOKENS, self.seed,
-                           [(c.doc, c.sentence, c.answer) for c in cands]])
+                           INSTRUCTION, [vars(d) for d in self.demos], MAX_NEW_TOKENS, self.seed])
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
-    def write(self, cands: Sequence[Candidate]) -> Writing:
-        """One question per candidate, with what writing them took (a cached result keeps the first run's)."""
-        path = self.cache_dir / "pairs" / f"{self.key(cands)}.json" if self.cache_dir else None
-        if path is not None and path.is_file():
-            saved = json.loads(path.read_text())
-            return Writing(saved["questions"], saved["seconds"], True, saved.get("prompt_tokens"),
-                           saved.get("new_tokens"))
-        from harness.inference.generate import generate  # here: `harness validate` plans generation without importing torch
+    def entries(self, cands: Sequence[Candidate]) -> list[Path | None]:
+        """Each candidate's cache file (None without a cache folder)."""
+        if self.cache_dir is None:
+            return [None] * len(cands)
+        folder = self.cache_dir / "pairs" / self.prompt_key()
+        return [folder / (hashlib.sha256(json.dumps([c.doc, c.sentence, c.answer]).encode()).hexdigest()[:24]
+                          + ".json") for c in cands]
 
-        t = time.perf_counter()
-        outs = generate(self.model, self.tokenizer, [prompt(self.demos, c) for c in cands], MAX_NEW_TOKENS,
-                        BATCH_SIZE, desc="writing questions", template=QUESTION_TEMPLATE) if cands else []
-        self.calls += 1
-        done = Writing([o.text for o in outs], time.perf_counter() - t, False,
-                       sum(o.prompt_tokens for o in outs), sum(o.new_tokens for o in outs))
-        if path is not None:
-            _write_atomic(path, {"seconds": done.seconds, "questions": done.questions,
-                                 "prompt_tokens": done.prompt_tokens, "new_tokens": done.new_tokens})
-        return done
+    def write(self, cands: Sequence[Candidate]) -> Writing:
+        """One question per candidate: those in the cache read back, the rest written in one model call."""
+        paths = self.entries(cands)
+        saved = {i: json.loads(p.read_text()) for i, p in enumerate(paths) if p is not None and p.is_file()}
+        todo = [i for i in range(len(cands)) if i not in saved]
+        if todo:
+            from harness.inference.generate import generate  # here: `harness validate` plans without torch
+
+            outs = generate(self.model, self.tokenizer, [prompt(self.demos, cands[i]) for i in todo], MAX_NEW_TOKENS,
+                            BATCH_SIZE, desc="writing questions", template=QUESTION_TEMPLATE)
+            self.calls, self.written = self.calls + 1, self.written + len(todo)
+            for i, o in zip(todo, outs):
+                saved[i] = {"question": o.text, "seconds": o.seconds, "prompt_tokens": o.prompt_tokens,
+                            "new_tokens": o.new_tokens}
+                if paths[i] is not None:
+                    _write_atomic(paths[i], saved[i])
+        done = [saved[i] for i in range(len(cands))]
+        return Writing([e["question"] for e in done], sum(e["seconds"] for e in done), bool(cands) and not todo,
+                       _total(e.get("prompt_tokens") for e in done), _total(e.get("new_tokens") for e in done),
+                       len(cands) - len(todo))
+
+
+def _total(counts) -> int | None:
+    counts = list(counts)
+    return None if any(n is None for n in counts) else sum(counts)
 
 
 def _write_atomic(path: Path, data: dict) -> None:

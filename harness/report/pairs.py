@@ -49,6 +49,8 @@ def filter_table(generation: dict) -> pd.DataFrame:
         else:
             row.update({"kept share": p["kept"] / max(1, c.get("candidates") or 0),
                         "seconds": p["seconds"], "cached": p["cached"]})
+            if p.get("reused") is not None:  # questions read back from an earlier run's writing
+                row["reused"] = p["reused"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -82,6 +84,22 @@ def section(generation: dict | None, pairs: list[dict], seed: int) -> dict | Non
             "demonstrations_from": "the task's own training pairs" if generation.get("demonstrations_from") == "task"
             else "built-in generic examples",
             "filters": filter_table(generation), "kept": len(pairs), "file": PAIRS_FILE,
+            "pool": pool_note(generation),
             "sample": pd.DataFrame([{"question": p["question"], "answer": p["answer"], "doc": p["doc"],
                                      "covers test": ", ".join(map(str, p.get("covers_test") or [])) or "–"}
                                     for p in shown])}
+
+
+def pool_note(generation: dict) -> str:
+    """One sentence when only demonstrations read the pairs, so only a pool of them was made; '' otherwise."""
+    pool = ((generation.get("parts") or {}).get("original") or {}).get("pool")
+    if not pool:
+        return ""
+    if pool.get("too_few"):
+        return (f"Only demonstrations read these pairs, but a pool from {pool['sampled']} of the {pool['unit']} kept "
+                f"{pool['free_of_test_answers']} free of test answers, short of the {pool['needed']} needed, so "
+                "pairs were made from all of them.")
+    return (f"Only demonstrations read these pairs, so only a pool of them was made: from {pool['sampled']} of "
+            f"{pool['of']} {pool['unit']} (seed {pool['seed']}, spread over {pool['documents']} of "
+            f"{pool['of_documents']} documents), {pool['margin']} x the {pool['needed']} pairs free of test answers "
+            "the arms read. The rest are made when an arm that trains on pairs runs.")

@@ -60,7 +60,8 @@ def record(cache_dir: Path, machine: str, measured: dict[str, tuple[float, float
 
 def measured(results: list, pair_generation: dict, forecast_s: dict[str, float]) -> dict[str, tuple[float, float]]:
     """Part -> (forecast, measured) seconds, for the parts this run did all the work of: an arm that read an
-    adapter or an answer from the cache, or a cached pair generation, measured less than the forecast counts."""
+    adapter or an answer from the cache, or a pair generation that read questions from the cache, measured less
+    than the forecast counts (and a demonstration pool made again from every candidate, more)."""
     out = {}
     for r in results:
         costs = [r.cost, r.timings.get("rebuild_cost") or {}]
@@ -68,6 +69,7 @@ def measured(results: list, pair_generation: dict, forecast_s: dict[str, float])
         if whole and r.name in forecast_s and _seconds(r.timings.get("wall_s")):
             out[r.name] = (forecast_s[r.name], r.timings["wall_s"])
     parts = (pair_generation or {}).get("parts") or {}
-    if parts and "pair writing" in forecast_s and not any(p.get("cached") for p in parts.values()):
+    whole = not any(p.get("cached") or p.get("reused") or (p.get("pool") or {}).get("too_few") for p in parts.values())
+    if parts and "pair writing" in forecast_s and whole:
         out["pair writing"] = (forecast_s["pair writing"], sum(p.get("seconds") or 0.0 for p in parts.values()))
     return {k: v for k, v in out.items() if _seconds(v[0]) and _seconds(v[1])}

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.arms.catalog import TRAINED, arm_names, arms, needs_pairs, pair_users
+from harness.arms.catalog import TRAINED, arm_names, arms, demonstration_pool, needs_pairs, pair_users
 from harness.config import TaskConfig
 from harness.errors import HarnessError
 from harness.run import folder
@@ -161,7 +161,8 @@ def training_pairs(opts: RunOptions, checked: Checked, configs: list[TaskConfig]
                    device: str):
     """The task with the pairs `training_pairs` names, and the generation behind them (None for written pairs):
     built from the documents' parse, or written by --generator (default: the loaded --model), filtered, then
-    checked as preflight checks hand-written pairs."""
+    checked as preflight checks hand-written pairs. None are made when no selected arm reads them, and only a
+    demonstration pool when only demonstrations do (pairs/source.py's POOL_MARGIN)."""
     from harness.inference.models import load_generator
     from harness.pairs.parse import version as parser_version
     from harness.pairs.source import PARSE, generates, make_pairs, with_pairs
@@ -186,7 +187,8 @@ def training_pairs(opts: RunOptions, checked: Checked, configs: list[TaskConfig]
         writer = QuestionWriter(gen_model, gen_tok, gen_source.fingerprint(), [], config.seed, cache)
         label = gen_source.label
     generated = make_pairs(task, config, writer, label, lambda docs: build_retriever(
-        r.method, embedder, opts.embedder, docs, r.chunk_words, r.chunk_overlap, cache))
+        r.method, embedder, opts.embedder, docs, r.chunk_words, r.chunk_overlap, cache),
+                           demonstration_pool(configs, names))
     task = with_pairs(task, config, generated)
     for cfg in configs:  # each sweep point may show another number of demonstrations
         check_generated(task, cfg, names, needs_pairs(cfg, names))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from harness.arms.catalog import (TRAINS_ON_DOCUMENTS, TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, demonstrations,
                                    format_candidates, training_settings)
 from harness.config import ArmConfig, TaskConfig
+from harness.pairs.source import POOL_MARGIN
 from harness.task.taught import all_built
 from harness.task.types import Knowledge, QAPair, Task
 
@@ -96,17 +97,20 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
 
 
-def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: float) -> tuple[ArmForecast, Task]:
+def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: float,
+                 pool: int | None = None) -> tuple[ArmForecast, Task]:
     """The pair writer's share of a run whose training pairs are generated, and the task with as many
-    placeholder pairs as the filters should keep, so the trained arms' tokens are counted too."""
+    placeholder pairs as the filters should keep, so the trained arms' tokens are counted too. `pool`: only
+    demonstrations read pairs, so only a pool of the original documents' is made (pairs/source.py)."""
     if cfg.pair_generation.writer == "parse":
-        return _pairs_built(task, cfg)
+        return _pairs_built(task, cfg, pool)
     from harness.pairs.candidates import candidates
 
     r, g = cfg.retrieval, cfg.pair_generation
     made = {}
-    for part, docs in (("knowledge", task.knowledge.docs), ("update", task.update.docs)):
+    for part, docs in (("knowledge", task.knowledge.docs), ("update", task.update.docs if pool is None else ())):
         found = candidates(docs, r.chunk_words, r.chunk_overlap, g.candidates, g.per_chunk)[0] if docs else []
+        found = found if pool is None else found[:POOL_MARGIN * pool]
         pairs = tuple(QAPair(f"What is {c.sentence.split()[0]} {c.answer}?", c.answer, c.doc, "generated")
                       for c in found[:round(len(found) * KEPT_SHARE)])
         made[part] = (len(found), Knowledge(getattr(task, part).docs, getattr(task, part).pairs + pairs))
@@ -118,17 +122,20 @@ def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: flo
     return ArmForecast("pair writing", 0, int(asked * (prompt + new)), seconds), planned
 
 
-def _pairs_built(task, cfg: TaskConfig) -> tuple[ArmForecast, Task]:
+def _pairs_built(task, cfg: TaskConfig, pool: int | None) -> tuple[ArmForecast, Task]:
     """Pairs built from the parse: built here for real (seconds, and cached for the run), the filters' share
     kept. The time is the parser's load and the round trip's embedding of every question."""
-    from harness.pairs.construct import build, per_fact
+    from harness.pairs.construct import build, facts_of, per_fact
 
     r, g = cfg.retrieval, cfg.pair_generation
     made, asked = {}, 0
     for part in ("knowledge", "update"):
         k = getattr(task, part)
-        items = per_fact(build(tuple(k.docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence).items,
-                         g.phrasings) if k.docs else []
+        docs = k.docs if pool is None or part == "knowledge" else ()
+        items = per_fact(build(tuple(docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence).items,
+                         g.phrasings) if docs else []
+        if pool is not None:  # a pool's share of the facts, each with its phrasings
+            items = items[:round(len(items) * min(1.0, POOL_MARGIN * pool / max(1, len(facts_of(items)))))]
         asked += len(items)
         pairs = tuple(QAPair(w.question, w.candidate.answer, w.candidate.doc, "generated")
                       for w in items[:round(len(items) * BUILT_KEPT_SHARE)])

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.arms.catalog import TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, arms, pair_users
+from harness.arms.catalog import TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, arms, demonstration_pool, pair_users
 from harness.arms.training_data import MIN_BLOCKS
 from harness.config import SamplingConfig, TaskConfig
 from harness.errors import HarnessError
@@ -80,7 +80,7 @@ def forecast_parts(task: Task, config: TaskConfig, names: list[str], shape, spee
     body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
     writing = []
     if generates(task, config) and pair_users(config, names):
-        ahead, task = pair_writing(task, config, shape.params, body, speeds[1])
+        ahead, task = pair_writing(task, config, shape.params, body, speeds[1], demonstration_pool([config], names))
         writing = [ahead]
     arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, train_bf16, freshness)
     return writing + arms_ahead, material(task, config)

@@ -3,8 +3,8 @@
 Missing training pairs only warn here: validating a half-written task should list every problem it can."""
 from __future__ import annotations
 
-from harness.arms.catalog import arm_names, needs_pairs, pair_users
-from harness.pairs.source import plan
+from harness.arms.catalog import arm_names, demonstration_pool, needs_pairs, pair_users
+from harness.pairs.source import PARSE, POOL_MARGIN, plan
 from harness.run.preflight import preflight, warn_all
 from harness.task.demo_pool import demo_pool
 from harness.task.registry import tasks_dir
@@ -27,8 +27,12 @@ def validate(task: str, tasks_root: str | None = None, deployment: str | None = 
     said = plan(t, checked.config)
     if said:
         users = pair_users(checked.config, checked.names)
+        need = demonstration_pool([checked.config], checked.names) if users else None
         lines += [said, "arms that read training pairs: " + ("; ".join(f"{n} {why}" for n, why in users.items()) or
-                                                            "none of those selected, so a run of them makes no pairs")]
+                                                            "none of those selected, so a run of them makes no pairs")
+                  + (f"; only as demonstrations, so a run of them makes a pool from at most {POOL_MARGIN * need} "
+                     f"{'facts' if checked.config.pair_generation.writer == PARSE else 'candidate answers'} "
+                     f"({POOL_MARGIN} x the {need} pairs they read), spread over every document" if need else "")]
     profile = checked.deployment
     if profile is not None:
         lines.append(f"deployment profile {profile.name}: ok ({profile.spec.description or 'no description'})")
