@@ -13,8 +13,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.errors import HarnessError
-from harness.prompts import messages, with_answer
+from harness.inference.chat import adds_bos, training_ids
+from harness.prompts import messages
 from harness.retrieval.chunking import Passage, chunk_document
 from harness.sampling import MIN_ROWS, kept_count, spread
 from harness.task.provenance import without_markers
@@ -26,15 +26,10 @@ IGNORE = -100
 
 def encode_chat(tokenizer, prompt, answer: str, template: str | None = None) -> dict[str, list[int]]:
     """Whole chat as input; labels only on the answer (and its end-of-turn), so the model learns answers.
-    `template` is the arm's chat template (`prompts.chat_template`); None for the tokenizer's own."""
-    p_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, chat_template=template)
-    f_text = tokenizer.apply_chat_template(with_answer(prompt, answer), tokenize=False, chat_template=template)
-    p_ids = tokenizer(p_text, add_special_tokens=False).input_ids
-    f_ids = tokenizer(f_text, add_special_tokens=False).input_ids
-    if f_ids[:len(p_ids)] != p_ids:  # a template that rewrites the prompt when an answer follows
-        raise HarnessError("the model's chat template changes the prompt when an answer is appended; "
-                           "cannot mask the loss to answer tokens")
-    return {"input_ids": f_ids, "labels": [IGNORE] * len(p_ids) + f_ids[len(p_ids):]}
+    `template` is the arm's chat template (`prompts.chat_template`); None for the tokenizer's own. The prompt's
+    ids are those the arm is asked with (`chat.training_ids`), whatever the template does with a system turn."""
+    p_ids, a_ids = training_ids(tokenizer, prompt, answer, template)
+    return {"input_ids": p_ids + a_ids, "labels": [IGNORE] * len(p_ids) + a_ids}
 
 
 def qa_examples(tokenizer, pairs: Sequence[QAPair], instruction: str | None,
@@ -95,14 +90,18 @@ def cpt_examples(tokenizer, docs: Sequence[Document], block_tokens: int) -> list
 
 
 def cpt_blocks(tokenizer, docs: Sequence[Document], block_tokens: int) -> list[tuple[str, dict]]:
-    """cpt_examples' blocks, each with the document its first token comes from: what a sample spreads over."""
+    """cpt_examples' blocks, each with the document its first token comes from: what a sample spreads over.
+    Each document opens with BOS where the tokenizer adds one (`chat.adds_bos`), as the model's pretraining
+    documents did."""
     ids: list[int] = []
     starts: list[int] = []  # where each document's tokens begin in `ids`
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    bos = [tokenizer.bos_token_id] if adds_bos(tokenizer) else []
     for d in docs:
         starts.append(len(ids))
         # An imported document's page markers are bookkeeping, not text to learn.
-        ids += tokenizer(without_markers(d.text) if d.source else d.text, add_special_tokens=False).input_ids + eos
+        text = without_markers(d.text) if d.source else d.text
+        ids += bos + tokenizer(text, add_special_tokens=False).input_ids + eos
     block_tokens = max(16, min(block_tokens, len(ids) // MIN_BLOCKS))
     return [(docs[bisect.bisect_right(starts, i) - 1].path, {"input_ids": b, "labels": list(b)})
             for i in range(0, len(ids), block_tokens) if len(b := ids[i:i + block_tokens]) > 1]

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.config import MAX_BATCH_GROWTH
+from harness.inference.chat import prompt_text
 from harness.inference.cpu_share import free_cores
 from harness.inference.models import stop_token_ids
 from harness.measure import return_free_pages
@@ -46,8 +47,9 @@ class Generation:
 
 
 def render(tokenizer, messages: Messages, template: str | None = None) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                         chat_template=template)
+    """The text a chat is answered from (`chat.prompt_text`: the model's template, BOS where it expects one);
+    tokenize it with add_special_tokens=False."""
+    return prompt_text(tokenizer, messages, template)
 
 
 # Generation-config fields that make `generate` change greedy scores or stopping; any non-default one sends
