@@ -102,3 +102,21 @@ def test_an_adapter_attached_to_the_base_answers_as_the_merged_copy_without_copy
         assert torch.equal(base(ids).logits, before)
     assert not any("lora_" in n for n, _ in base.named_parameters())
     assert torch.equal(load_merged(base, adapter)(ids).logits, want)
+
+
+def test_the_adapter_key_is_the_recipe_and_data_not_the_layout(smollm, monkeypatch):
+    """`harness train` on 8 processes and `harness run` on one, or a GPU's micro-batch budget and a CPU's, look up
+    one adapter: the key holds what is trained, not how the steps were split."""
+    from harness.arms.finetune import cache_key
+
+    model, tok = smollm
+    examples = qa_examples(tok, load_task(TINY).knowledge.pairs, "Answer briefly.")
+    cfg = FinetuneConfig(batch_size=8)
+    one = cache_key("m", "qa", examples, cfg, 0, model)
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert cache_key("m", "qa", examples, cfg.model_copy(update={"micro_batch_tokens": 0}), 0, model) == one
+    assert cache_key("m", "qa", examples, cfg.model_copy(update={"micro_batch_tokens": 64}), 0, model) == one
+    # What is trained still counts: the global batch, the data, the seed.
+    assert cache_key("m", "qa", examples, cfg.model_copy(update={"batch_size": 4}), 0, model) != one
+    assert cache_key("m", "qa", examples[1:], cfg, 0, model) != one
+    assert cache_key("m", "qa", examples, cfg, 1, model) != one
