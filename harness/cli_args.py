@@ -148,12 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the newest unfinished run with the same inputs: training from its last "
                           "checkpoint, answering from the last answered batch")
 
-    sub.add_parser("train", parents=[common, models], help="train the fine-tune adapters only (multi-process ready)",
-                        description="Train the LoRA adapters a run needs (original knowledge, and original + update) "
-                                    "into the adapter cache, where `harness run` reuses them. Launch with "
-                                    "`torchrun --nproc_per_node N -m harness train ...` or `accelerate launch -m "
-                                    "harness train ...` for data-parallel training; finetune.batch_size is the "
-                                    "global batch, split over the processes.")
+    train = sub.add_parser("train", parents=[common, models], help="train the adapters only (multi-process ready)",
+                           description="Train the LoRA adapters a run needs (every trained arm: finetune, raft, cpt "
+                                       "and the task's own; original knowledge, and original + update) into the "
+                                       "adapter cache, through the same code as `harness run`, which then reuses "
+                                       "them. Launch with `torchrun --nproc_per_node N -m harness train ...` or "
+                                       "`accelerate launch -m harness train ...` for data-parallel training; "
+                                       "finetune.batch_size is the global batch, split over the processes.")
+    train.add_argument("--pipelines", default=None, metavar="ARMS",
+                       help="comma-separated arms to train (default: every arm that trains)")
+    train.add_argument("--embedder", default=DEFAULT_EMBEDDER,
+                       help="the embedder `harness run` will use: RAFT trains on the passages its index retrieves "
+                            f"(default: {DEFAULT_EMBEDDER}, embedded)")
+    train.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="train each arm N times (seeds seed..seed+N-1), as `harness run --seeds N` (default 1)")
 
     sub.add_parser("list", parents=[common], help="list tasks with their sizes",
                          description="List the task folders with their numbers of docs, train pairs, "

@@ -26,6 +26,7 @@ from harness.inference.cpu_share import training_callback
 from harness.arms.dropout import use_sparse_dropout
 from harness.arms.recompute import LayerRecompute
 from harness.errors import HarnessError
+from harness.inference.devices import sharded
 from harness.measure import release_freed_memory, return_free_pages
 from harness.arms.training_data import IGNORE
 
@@ -111,13 +112,19 @@ def top_layers(base, cfg: FinetuneConfig) -> list[int] | None:
 
 def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base,
               start_from: TrainedAdapter | None = None, flatten: bool | None = None,
-              sparse_dropout: bool = False, split_into: int | None = None) -> str:
+              sparse_dropout: bool = False) -> str:
     """Everything that shapes an adapter: the exact token ids and labels it sees (so prompts, templates and
     data all count), the recipe, the seed, the library versions, and where and in which precision it trains
-    (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate)."""
+    (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate).
+
+    Not how the work was laid out: the number of processes (finetune.batch_size is the global batch) and the
+    micro-batches a step is computed in (`micro_batch_tokens`, and the rows at once it gives) change only which
+    dropout masks are drawn, as two seeds would, so an adapter `harness train` made on N processes is the one
+    `harness run` finds on one. harness_meta.json records both (`processes`, `micro_batch`)."""
     data = hashlib.sha256(json.dumps([(e["input_ids"], e["labels"]) for e in examples]).encode()).hexdigest()
     quant = getattr(base.config, "quantization_config", None)
-    fields = {"model": model_id, "kind": kind, "data": data, "cfg": cfg.model_dump(), "seed": seed,
+    recipe = cfg.model_dump(exclude={"micro_batch_tokens"})
+    fields = {"model": model_id, "kind": kind, "data": data, "cfg": recipe, "seed": seed,
               "device": base.device.type, "dtype": str(base.dtype), "quantization": str(quant),
               "versions": [torch.__version__, transformers.__version__, peft.__version__]}
     if start_from is not None:  # only when set, so adapters trained from scratch keep their earlier keys
@@ -126,8 +133,6 @@ def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfi
         fields["flatten"] = flatten
     if sparse_dropout:  # another random stream: not the adapter torch's dropout would have trained
         fields["dropout"] = "sparse"
-    if split_into is not None:  # dropout masks are drawn per forward pass, so the layout shapes the adapter
-        fields["rows_at_once"] = split_into
     blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -173,8 +178,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     world = _training_processes(cfg)
     rows = cfg.batch_size // world
     micro = rows_at_once(base, examples, rows, cfg)
-    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout,
-                    micro if micro < rows else None)
+    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout)
     found = cached_adapter(key, cache_dir)
     if found:
         return found
@@ -187,7 +191,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
     work = final.with_name(final.name + ".tmp")
     resume = _last_checkpoint(work / "checkpoints")
-    args = _training_arguments(cfg, work / "checkpoints", seed, rows, micro, base, world)
+    args = training_arguments(cfg, work / "checkpoints", seed, rows, micro, base.device.type, base.dtype, world)
     # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
     use_cache = base.config.use_cache
@@ -252,22 +256,39 @@ def _last_checkpoint(checkpoints: Path) -> str | None:
     return str(max(complete, key=lambda c: int(c.name.split("-")[-1]))) if complete else None
 
 
-def _training_arguments(cfg: FinetuneConfig, checkpoints: Path, seed: int, rows: int, micro: int, base,
-                        world: int) -> TrainingArguments:
+def training_arguments(cfg: FinetuneConfig, checkpoints: Path, seed: int, rows: int, micro: int, device_type: str,
+                       dtype: torch.dtype, world: int) -> TrainingArguments:
     """The Trainer's settings: `rows` per process and step, computed `micro` at a time; an eval and a checkpoint
-    each epoch, keeping the best by eval loss; precision and device from the base."""
-    return TrainingArguments(
+    each epoch, keeping the best by eval loss; precision and device from the base's (`device_type`, `dtype`).
+    One process trains on one device (`one_device`)."""
+    return one_device(TrainingArguments(
         output_dir=str(checkpoints), seed=seed, data_seed=seed,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
         per_device_train_batch_size=micro, gradient_accumulation_steps=rows // micro,
         per_device_eval_batch_size=rows,
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
-        prediction_loss_only=True, logging_steps=5, report_to="none", use_cpu=base.device.type == "cpu",
-        bf16=base.dtype == torch.bfloat16, fp16=base.dtype == torch.float16,
-        ddp_backend="gloo" if world > 1 and base.device.type == "cpu" else None,
+        prediction_loss_only=True, logging_steps=5, report_to="none", use_cpu=device_type == "cpu",
+        bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+        ddp_backend="gloo" if world > 1 and device_type == "cpu" else None,
         ddp_find_unused_parameters=False,
-    )
+    ), world)
+
+
+def one_device(args: TrainingArguments, world: int) -> TrainingArguments:
+    """`args` with a single process pinned to one GPU.
+
+    With several GPUs visible and no launcher, transformers counts them all (`n_gpu`) and the Trainer wraps the
+    model in nn.DataParallel, which scatters every tensor argument over the GPUs: `labelled_loss`'s
+    `logits_to_keep` index too, so logits and targets stop lining up, and the batch grows n_gpu-fold under the
+    same cache key. Data-parallel training is `harness train` under torchrun (one process per GPU, DDP); a model
+    too big for one GPU is spread over them by its device_map (models.load_generator), which the Trainer runs
+    as one model (transformers pins n_gpu to 1 itself then, through the same attribute)."""
+    if world == 1 and args.n_gpu > 1:
+        log.info("%d GPUs visible to one process: training on one (launch `harness train` with torchrun for "
+                 "data-parallel training)", args.n_gpu)
+        args._n_gpu = 1
+    return args
 
 
 def lora_model(base, cfg: FinetuneConfig, start_from: TrainedAdapter | None, sparse_dropout: bool):
@@ -343,6 +364,36 @@ def adapted_modules(adapter_dir: Path) -> set[str]:
     with safe_open(str(adapter_dir / "adapter_model.safetensors"), framework="pt") as f:
         names = list(f.keys())
     return {n.removeprefix("base_model.model.").split(".lora_")[0] for n in names}
+
+
+def answers_unmerged(base) -> bool:
+    """Whether an adapter answers attached to `base` (`attach_adapter`) rather than merged into a copy of it
+    (`load_merged`): for a quantized base, whose copy would be a second quantized model and whose merge rounds
+    the LoRA product into 4 or 8 bits, and for a base spread over several GPUs because one cannot hold it, beside
+    which a copy of its changed layers may not fit either. A full-precision base on one device merges (its numbers
+    are the committed examples')."""
+    quantized = getattr(base, "hf_quantizer", None) is not None or \
+        getattr(base.config, "quantization_config", None) is not None
+    return quantized or sharded(base)
+
+
+def attach_adapter(base, adapter: TrainedAdapter):
+    """The adapter's LoRA layers put into `base` itself, unmerged: no weight is copied, and each forward pass adds
+    the small LoRA product. `detach_adapter` takes them out again, leaving the base as it was."""
+    return peft.PeftModel.from_pretrained(base, str(adapter.path)).eval()
+
+
+def detach_adapter(model) -> None:
+    """Undo `attach_adapter` (the base answers for itself again); a merged copy (`load_merged`) needs nothing:
+    dropping it frees it."""
+    if isinstance(model, peft.PeftModel):
+        model.unload()
+
+
+def answering_model(base, adapter: TrainedAdapter):
+    """What answers for `adapter`: attached to the base where that saves a copy (`answers_unmerged`), else a
+    merged copy."""
+    return attach_adapter(base, adapter) if answers_unmerged(base) else load_merged(base, adapter)
 
 
 def load_merged(base, adapter: TrainedAdapter):

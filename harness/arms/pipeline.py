@@ -16,7 +16,7 @@ from harness.arms import catalog as arms_mod
 from harness.inference.answerlog import AnswerLog
 from harness.config import ArmConfig, FinetuneConfig, TaskConfig
 from harness.task.demo_pool import DemoPool, draw
-from harness.arms.finetune import TrainedAdapter, load_merged, train_adapter
+from harness.arms.finetune import TrainedAdapter, answering_model, answers_unmerged, detach_adapter, train_adapter
 from harness.arms.precision import cast_copy
 from harness.measure import release_freed_memory
 from harness.inference.generate import generate
@@ -69,17 +69,27 @@ class Shared:
         self._training.pop("model", None)
 
     def merged(self, adapter: TrainedAdapter):
-        # Arms on the same adapter share one merged copy; only one is held at a time.
+        """The model that answers with `adapter`: a merged copy, or the base with the adapter attached where that
+        saves a copy (finetune.answering_model). Arms on the same adapter share it; only one is held at a time."""
         if adapter.path not in self._merged:
-            self._merged.clear()
+            self.release_merged()
             self.release_training_copy()
-            self._merged[adapter.path] = load_merged(self.model, adapter)
+            self._merged[adapter.path] = answering_model(self.model, adapter)
             # The training's and the merge's freed memory, returned before answering: answering an arm is its peak.
             release_freed_memory()
         return self._merged[adapter.path]
 
+    def base(self):
+        """The base model answering for itself: an adapter attached to it is taken out first."""
+        if answers_unmerged(self.model):
+            self.release_merged()
+        return self.model
+
     def release_merged(self) -> None:
-        """Drop the merged copy before training another adapter, so two never sit in memory at once."""
+        """Drop the merged copy (or take the attached adapter out of the base) before training another adapter,
+        so two never sit in memory at once and training starts from the bare base."""
+        for model in self._merged.values():
+            detach_adapter(model)
         self._merged.clear()
 
 
@@ -143,12 +153,13 @@ class Pipeline:
         of what it learnt before (`update.strategy: continue`), or retrains from scratch (`retrain`). An arm
         that learns only from training pairs is not retrained when the update brings none: saying "retrained"
         while reusing the old adapter would be a lie."""
-        if self.arm.weights in arms_mod.TRAINS_ON_PAIRS and not update.pairs:
+        trains = self._rebuild_trains(update) if self.arm.weights != "base" else RETRAINED
+        if trains is None:
             self.timing, self.trains_on_build = {}, False
             self._index(knowledge.docs)
             self._demonstrations(pool)
             self.rebuild_note = NOT_RETRAINED
-        elif self.adapter is not None and self.cfg.update.strategy == "continue":
+        elif trains == CONTINUED:
             self.timing, self.trains_on_build = {}, True
             self._index(knowledge.docs)
             self._train(knowledge, update)
@@ -169,6 +180,33 @@ class Pipeline:
         self.timing["index_s"] = time.perf_counter() - t
 
     def _train(self, knowledge: Knowledge, update: Knowledge | None = None) -> None:
+        """Train the arm's adapter (`_fit`), then hold the model that answers with it."""
+        self._fit(knowledge, update)
+        s = self.shared
+        # vLLM serves the adapter itself; only the transformers path needs the merged weights.
+        self.model = s.merged(self.adapter) if s.engine is None else s.model
+
+    def train(self, knowledge: Knowledge, update: Knowledge | None = None) -> TrainedAdapter | None:
+        """Only the training `build` would do (or, with `update`, `rebuild` on `knowledge` after it), with the
+        index RAFT's distractors need: no demonstrations, nothing merged or answered. `harness train` calls this,
+        so its adapters are the ones `harness run` looks up. None when the rebuild would train nothing."""
+        how = None if update is None else self._rebuild_trains(update)
+        if update is not None and how is None:
+            return None
+        self._index(knowledge.docs)
+        self._fit(knowledge, update if how == CONTINUED else None)
+        return self.adapter
+
+    def _rebuild_trains(self, update: Knowledge) -> str | None:
+        """How a rebuild after `update` trains a trained arm: CONTINUED (its adapter, on the update plus replay),
+        RETRAINED (from scratch), or None: an arm that learns only from training pairs, when the update brings none."""
+        if self.arm.weights in arms_mod.TRAINS_ON_PAIRS and not update.pairs:
+            return None
+        if self.adapter is not None and self.cfg.update.strategy == "continue":
+            return CONTINUED
+        return RETRAINED
+
+    def _fit(self, knowledge: Knowledge, update: Knowledge | None = None) -> None:
         """Train the arm's adapter on `knowledge`; with `update`, continue the current adapter on the update's
         material plus `update.replay` old examples per new one instead."""
         s, cfg = self.shared, self.cfg
@@ -187,8 +225,6 @@ class Pipeline:
         self.adapter = train_adapter(s.training_base, s.tokenizer, examples,
                                      training.settings(cfg, all_built(knowledge.pairs)), cfg.seed,
                                      s.cache_dir, s.model_id, training.kind, start_from)
-        # vLLM serves the adapter itself; only the transformers path needs the merged weights.
-        self.model = s.merged(self.adapter) if s.engine is None else s.model
 
     def _continued_rows(self, knowledge: Knowledge, update: Knowledge,
                         rows: Callable[[Knowledge], list[dict]]) -> list[dict]:
@@ -299,7 +335,10 @@ class Pipeline:
             outs = self.shared.engine.generate(self.shared.tokenizer, prompts, gen.max_new_tokens,
                                                str(self.adapter.path) if self.adapter else None, self.template)
         else:
-            outs = generate(self.model, self.shared.tokenizer, prompts, gen.max_new_tokens, gen.batch_size,
+            # Through the shared holder, not a model kept since training: an adapter attached to the base is taken
+            # out for a base arm, and put back for this one if another arm's replaced it.
+            model = self.shared.merged(self.adapter) if self.adapter else self.shared.base()
+            outs = generate(model, self.shared.tokenizer, prompts, gen.max_new_tokens, gen.batch_size,
                             desc=desc or f"answering [{self.name}]", log=self.shared.log, model_tag=self.model_tag,
                             template=self.template, batch_tokens=gen.batch_tokens)
         return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds + retrieval_each, tuple(p))

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from harness.errors import HarnessError
+from harness.inference.devices import placement
 
 from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL, GEMMA_MODEL, looks_like_hub_id  # noqa: F401  (re-exported)
 
@@ -273,6 +274,11 @@ def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: 
     try:
         if source.gguf_file:
             location = str(_converted_gguf(source))
+        # Weights over one GPU's free memory are spread over every visible GPU as they load (never onto the CPU
+        # first and then `.to` one GPU); None keeps the one-device load below.
+        spread = placement(location, device, pick_dtype(dtype, device), quantize, trust_remote_code)
+        if spread is not None:
+            kwargs.update(device_map="auto", max_memory=spread)
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(location, trust_remote_code=trust_remote_code,
                                                      dtype=pick_dtype(dtype, device), **kwargs)
@@ -290,7 +296,7 @@ def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: 
         # ...but a line break as the very first token would be an empty answer, not the end of one.
         model.generation_config.begin_suppress_tokens = breaks
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if quant is None:
+    if "device_map" not in kwargs:
         model = model.to(device)
     return model.eval(), tokenizer
 

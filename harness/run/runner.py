@@ -56,6 +56,12 @@ def _records(pipeline: str, phase: str, questions: list[TestQuestion], answers: 
     return rows
 
 
+def rebuilds(task: Task, freshness: bool) -> bool:
+    """Whether each arm is rebuilt on original + update knowledge (the freshness experiment's third phase):
+    `harness train` asks too, to train the update's adapters exactly when a run would."""
+    return bool(freshness and task.fresh and task.update.docs)
+
+
 def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = True) -> PipelineResult:
     res = PipelineResult(pipeline.name)
     questions = list(task.test)
@@ -70,7 +76,7 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = Tru
         res.timings["build_s"] = time.perf_counter() - t
         res.cost = pipeline.costs()
         res.predictions += _records(pipeline.name, PHASE_MAIN, questions, ask(questions), embedder, labels)
-        if freshness and task.fresh and task.update.docs:
+        if rebuilds(task, freshness):
             t = time.perf_counter()
             pipeline.add_documents(task.update.docs)
             res.timings["add_documents_s"] = time.perf_counter() - t

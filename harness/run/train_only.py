@@ -1,65 +1,106 @@
 """`harness train`: the adapters `harness run` would train, into the same cache, and nothing else.
 
-Launched with torchrun or accelerate launch it trains data-parallel (DDP through the Trainer); `harness run`
-then finds the adapters by their content key and reuses them."""
+Every selected trained arm (finetune, raft, cpt and the task's own) is trained through the pipeline code `run`
+uses (pipeline.Pipeline.train: the same examples, index, seeds and update training, continued where a run
+continues it), so `run` finds each adapter by its content key and trains nothing. Launched with torchrun or
+accelerate launch it trains data-parallel (DDP through the Trainer); the cache key does not depend on the number
+of processes."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
 
-from harness.arms.catalog import TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, arm_names, arms, needs_pairs
+from harness.arms.catalog import TRAINS_WITH_PASSAGES, arm_names, arms, needs_pairs
 from harness.errors import HarnessError
 from harness.run.experiment import trained_arms, training_precision
 from harness.run.options import RunOptions
-from harness.run.preflight import preflight, warn_all
+from harness.run.preflight import preflight, warn, warn_all
 from harness.task.registry import tasks_dir
 
 log = logging.getLogger(__name__)
-# The adapters `train` makes: pairs without passages. RAFT's need the index, which `harness run` builds.
-QA_WEIGHTS = TRAINS_ON_PAIRS - TRAINS_WITH_PASSAGES
 
 
 def train(opts: RunOptions) -> None:
-    # The arms trained here are the ones that learn from pairs; checked as `run` checks them, before loading.
-    checked = preflight(opts.task, tasks_dir(opts.tasks_dir), arm_names, needs_pairs,
-                        default=lambda cfg: [n for n, a in arms(cfg).items() if a.weights in QA_WEIGHTS],
+    if not 1 <= opts.seeds <= 50:
+        raise HarnessError(f"--seeds {opts.seeds}: give a number of training seeds from 1 to 50")
+    # Checked as `run` checks them, before loading; by default every arm that trains.
+    checked = preflight(opts.task, tasks_dir(opts.tasks_dir), arm_names, needs_pairs, pipelines=opts.pipelines,
+                        default=lambda cfg: [n for n in arm_names(cfg) if trained_arms(cfg, [n])],
                         seed=opts.seed, freshness=opts.freshness, trains=trained_arms,
-                        cache_dir=Path(opts.cache_dir), model=opts.model, trust_remote_code=opts.trust_remote_code)
+                        cache_dir=Path(opts.cache_dir), embedder=opts.embedder, model=opts.model,
+                        trust_remote_code=opts.trust_remote_code)
     warn_all(checked)
     task, config, source = checked.task, checked.config, checked.source
+    names = [n for n in checked.names if trained_arms(config, [n])]
+    if not names:
+        raise HarnessError(f"none of the arms {', '.join(checked.names)} trains: `harness train` has nothing to do")
     from harness.pairs.source import generates
 
-    if generates(task, config):
+    if generates(task, config) and needs_pairs(config, names):
         raise HarnessError("harness train trains on hand-written pairs (train.jsonl) only; this task's pairs are "
                            "generated from its documents, which `harness run` does", task.root / "task.yaml")
+    if (opts.budget if opts.budget is not None else config.budget) is not None:
+        warn("task.yaml sets a budget: `harness run` may cut the training material to fit it and then train "
+             "adapters of its own; `harness train` trains on all of it")
     import torch.distributed as dist
 
-    from harness.arms.finetune import train_adapter
-    from harness.arms.pipeline import arm_qa_examples
-    from harness.inference.models import load_generator, pick_device
+    from harness.arms.pipeline import Shared, make_pipeline
+    from harness.inference.models import load_embedder, load_generator, pick_device
+    from harness.run.runner import rebuilds
 
     rank, local = int(os.environ.get("RANK", "0")), os.environ.get("LOCAL_RANK")
     device = pick_device(opts.device)
     if device == "cuda" and local is not None:
         device = f"cuda:{local}"  # one GPU per process
     model, tokenizer = load_generator(source, device, opts.trust_remote_code, opts.dtype, opts.quantize)
+    table = arms(config)
+    reads = any(table[n].weights in TRAINS_WITH_PASSAGES for n in names)
+    embedder = load_embedder(opts.embedder, device) if reads else None
     # The precision `harness run` would train in: the adapter's cache key includes it.
-    train_model, _ = training_precision(opts, device, model, tokenizer, task, config, checked.names)
-    sets = [("original", task.knowledge)]
-    if task.update.pairs and opts.freshness:
-        sets.append(("original + update", task.knowledge + task.update))
-    # Arms that differ only in what they are given at answer time train the same adapter: trained once.
-    table, recipes = arms(config), {}
-    for arm in (table[n] for n in checked.names if table[n].weights in QA_WEIGHTS):
-        recipes.setdefault((arm.format, arm.instruction), arm)
-    for (label, knowledge), arm in ((s, a) for s in sets for a in recipes.values()):
-        examples = arm_qa_examples(arm, config, tokenizer, knowledge.pairs)
-        a = train_adapter(train_model, tokenizer, examples, config.finetune, config.seed, Path(opts.cache_dir),
-                          source.fingerprint(), "qa")
-        if rank == 0:
-            loss = "n/a" if a.best_eval_loss is None else f"{a.best_eval_loss:.4f}"
-            log.info("%s: adapter %s (%s on %d process(es), %g epochs, best eval loss %s, %.1f s)", label, a.path,
-                     "cached" if a.cached else "trained", a.processes, a.epochs_run, loss, a.train_seconds)
+    train_model, _ = training_precision(opts, device, model, tokenizer, task, config, names)
+    shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(opts.cache_dir),
+                    embedder_id=opts.embedder, train_model=train_model)
+    sets = [("original", task.knowledge, None)]
+    if rebuilds(task, opts.freshness):
+        sets.append(("original + update", task.knowledge + task.update, task.update))
+    if reads:
+        _indexes_first(shared, names, [k for _, k, _ in sets], Path(opts.cache_dir))
+    for name in names:
+        for i in range(opts.seeds):  # as `run --seeds` trains them: seed, seed+1, ...
+            cfg = config.model_copy(update={"seed": config.seed + i})
+            pipe = make_pipeline(name, dataclasses.replace(shared, config=cfg))
+            for label, knowledge, update in sets:
+                a = pipe.train(knowledge, update)
+                if rank == 0:
+                    _say(name, cfg.seed, label, a)
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def _indexes_first(shared, names: list[str], knowledge_sets: list, cache_dir: Path) -> None:
+    """The indexes RAFT's training searches, built into the cache by one process at a time before any trains:
+    under torchrun every rank would otherwise embed the same documents and save the same index folder at once.
+    The first process in builds and saves; the others load what it saved."""
+    from filelock import FileLock
+
+    from harness.arms.pipeline import make_pipeline
+
+    (cache_dir / "indexes").mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir / "indexes" / ".train.lock")):
+        for name in names:
+            pipe = make_pipeline(name, shared)
+            if pipe.arm.weights in TRAINS_WITH_PASSAGES:
+                for knowledge in knowledge_sets:
+                    pipe.training_set(knowledge)
+
+
+def _say(name: str, seed: int, label: str, a) -> None:
+    if a is None:
+        log.info("%s (seed %d), %s: nothing to train (the update brings no training pairs)", name, seed, label)
+        return
+    loss = "n/a" if a.best_eval_loss is None else f"{a.best_eval_loss:.4f}"
+    log.info("%s (seed %d), %s: %s adapter %s (%s on %d process(es), %g epochs, best eval loss %s, %.1f s)", name,
+             seed, label, a.kind, a.path, "cached" if a.cached else "trained", a.processes, a.epochs_run, loss,
+             a.train_seconds)
