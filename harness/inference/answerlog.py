@@ -73,3 +73,20 @@ class AnswerLog:
         if self.cache is not None and fresh:
             self.cached.update(fresh)
             _append(self.cache, fresh)
+
+
+def answer_through(log: AnswerLog | None, keys: list[str], produce) -> list[Generation]:
+    """Answers in `keys`' order for an engine that batches on its own (vLLM's continuous batching): this run's
+    earlier answers first, then logged or cached ones, and `produce(indices)` (a list of Generation, one per
+    index) for the rest, logged at once. The transformers path keeps its own batch-by-batch use of the same log
+    (generate.generate), since there a batch's composition can move an answer's last digits."""
+    if log is None:
+        return produce(list(range(len(keys))))
+    results: list[Generation | None] = [log.answered.get(k) or log.get(k) for k in keys]
+    todo = [i for i, g in enumerate(results) if g is None]
+    if todo:
+        for i, g in zip(todo, produce(todo)):
+            results[i] = g
+    log.put(list(zip(keys, results)))
+    log.answered.update(zip(keys, results))
+    return results  # type: ignore[return-value]
