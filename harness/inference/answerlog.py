@@ -7,6 +7,10 @@ budget): greedy decoding gives the same key the same answer, and `Generation.sec
 when it was generated. Whole batches are skipped only when every prompt in them is logged, so batch
 composition, and with it every answer, is the same as in an uninterrupted run.
 
+Both engines answer through it: transformers batch by batch (generate.generate), vLLM through `answer_through`.
+The namespace names the engine where it is not transformers (run/experiment.answer_namespace), so each engine
+resumes and reuses its own answers: greedy answers of the two may differ in a last token.
+
 Within a run, a prompt asked again (a rag question whose passages the rebuild left alone, a fresh question asked
 again after the update) keeps its first answer without joining a batch: `answered` holds what this run's
 earlier calls returned, which a resumed run rebuilds call by call in the same order.
