@@ -329,6 +329,7 @@ def run_point(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskCo
             log.info("partial report (%d of %d arms): %s", len(done), len(names), work / "report.md")
 
     results = run_task(task, shared, names, freshness=opts.freshness, seeds=opts.seeds, on_arm=partial)
+    shared.training_turn()  # the base back on its GPU, vLLM asleep: the next --sweep point starts as this one did
     info = {**info, "answers_reused": answer_log.reused, "answers_logged": len(answer_log.done),
             **({"vllm": loaded.engine.arguments} if loaded.engine is not None else {})}
     folder.save_finished(work, results, {**info, **after_run(ahead, results, info, Path(opts.cache_dir), opts.resume)})
