@@ -127,9 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sweep", action="append", metavar="SECTION.KEY=V1,V2",
                      help="run once per value and write one combined table, e.g. "
                           "finetune.learning_rate=1e-4,3e-4,1e-3 or retrieval.top_k=1,3,5; repeat for a grid")
-    run.add_argument("--engine", default="transformers", choices=["transformers", "vllm"],
-                     help="what answers the questions: transformers (default, everywhere) or vllm (CUDA with "
-                          "vllm installed; same prompts, greedy, adapters served as LoRA)")
+    run.add_argument("--engine", default="auto", choices=["auto", "transformers", "vllm"],
+                     help="what answers the questions: vllm (CUDA with vllm installed; same prompts, greedy, "
+                          "adapters served as LoRA) or transformers (everywhere); auto (default): vllm where it can")
+    run.add_argument("--tensor-parallel-size", type=int, default=None, metavar="N",
+                     help="vLLM: GPUs one model is split over (default: every visible GPU the model's heads "
+                          "split over)")
+    run.add_argument("--gpu-memory-utilization", type=float, default=None, metavar="SHARE",
+                     help="vLLM: share of each GPU it may reserve (default: what is free when it starts)")
+    run.add_argument("--max-model-len", type=int, default=None, metavar="TOKENS",
+                     help="vLLM: longest prompt + answer (default: the model's context, at most 8192)")
     run.add_argument("--results-dir", default="results", help="where run folders go (default: results)")
     run.add_argument("--cpu-hour-usd", type=float, default=DEFAULT_PRICES["cpu_hour_usd"],
                      help="price of an hour of this CPU machine, for the money columns (default %(default)s)")

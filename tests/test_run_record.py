@@ -39,4 +39,6 @@ def test_as_json_is_a_copy_the_run_may_extend():
                                                     ("cpu", 0.7, 0.7), ("cuda", 0.7, 0.7)])
 def test_the_hour_price_is_the_override_else_the_device_s(device, override, hour):
     prices = Prices(cpu_hour_usd=0.1, gpu_hour_usd=2.5, hour_usd=override, per_million_tokens_usd=0.3)
-    assert prices.on(device) == {"hour_usd": hour, "per_million_tokens_usd": 0.3}
+    # On CUDA the prices also say how many GPUs the hour covers (one here; tests/test_gpu_vllm.py prices eight).
+    gpus = {"gpus": 1} if device.startswith("cuda") else {}
+    assert prices.on(device) == {"hour_usd": hour, "per_million_tokens_usd": 0.3, **gpus}

@@ -15,6 +15,7 @@ import torch
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
 from harness.arms.training_data import IGNORE
+from harness.inference.gpu import free_bytes, training_token_budget
 
 
 class CheapestBatches:
@@ -54,6 +55,17 @@ def labelled_token_weight(vocab: int, hidden: int, layers: int) -> float:
     """What a labelled token adds to a training token's memory, as a share of an unlabelled token's: 0.25 for
     SmolLM2-135M (49k vocabulary), 2.0 for Gemma 3 270M (262k), whose logits outweigh its 18 layers."""
     return 3 * vocab / (ACTIVATION_FLOATS * hidden * layers)
+
+
+def token_budget(model, configured: int) -> int:
+    """finetune.micro_batch_tokens on a CPU, where it was measured; on a GPU, sized from its free memory (gpu.py):
+    the budget that a step's rows usually fit whole, so micro-batches and recomputation stay off there."""
+    free = free_bytes(getattr(model, "device", "cpu"))
+    if free is None:
+        return configured
+    text = model.config.get_text_config(decoder=True)
+    per_token = text.num_hidden_layers * text.hidden_size * ACTIVATION_FLOATS * model.dtype.itemsize
+    return training_token_budget(configured, free, per_token)
 
 
 def micro_batch_rows(lengths: list[int], rows: int, budget_tokens: int, labelled: list[int] | None = None,

@@ -20,7 +20,8 @@ from datasets import Dataset
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from harness.arms.progress import use_loss_bar
-from harness.arms.batches import CheapestBatches, flattening_is_exact, labelled_token_weight, micro_batch_rows
+from harness.arms.batches import (CheapestBatches, flattening_is_exact, labelled_token_weight, micro_batch_rows,
+                                  token_budget)
 from harness.config import FinetuneConfig
 from harness.inference.cpu_share import training_callback
 from harness.arms.dropout import use_sparse_dropout
@@ -143,10 +144,11 @@ def label_weight(base) -> float:
     return labelled_token_weight(text.vocab_size, text.hidden_size, text.num_hidden_layers)
 
 
-def rows_at_once(base, examples: list[dict], rows: int, cfg: FinetuneConfig) -> int:
+def rows_at_once(base, examples: list[dict], rows: int, cfg: FinetuneConfig, budget: int | None = None) -> int:
     """The micro-batch a training of `examples` computes at once (batches.py), its labelled tokens weighed by
-    this model's vocabulary against its layers."""
-    return micro_batch_rows([len(e["input_ids"]) for e in examples], rows, cfg.micro_batch_tokens,
+    this model's vocabulary against its layers; `budget` in place of cfg.micro_batch_tokens (a GPU's)."""
+    budget = cfg.micro_batch_tokens if budget is None else budget
+    return micro_batch_rows([len(e["input_ids"]) for e in examples], rows, budget,
                             [sum(t != IGNORE for t in e["labels"]) for e in examples], label_weight(base))
 
 
@@ -177,7 +179,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         sparse_dropout = base.device.type == "cpu" and cfg.lora_dropout > 0
     world = _training_processes(cfg)
     rows = cfg.batch_size // world
-    micro = rows_at_once(base, examples, rows, cfg)
+    budget = token_budget(base, cfg.micro_batch_tokens)  # the task's on a CPU; from free memory on a GPU
+    micro = rows_at_once(base, examples, rows, cfg, budget)
     key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout)
     found = cached_adapter(key, cache_dir)
     if found:
@@ -196,7 +199,7 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
     use_cache = base.config.use_cache
     model = lora_model(base, cfg, start_from, sparse_dropout)
-    recompute = LayerRecompute(model, cfg.micro_batch_tokens, label_weight(base))
+    recompute = LayerRecompute(model, budget, label_weight(base))
     try:
         trainer, batches = _labelled_only_trainer(model, args, split, train_tok, base, cfg, flatten, examples, recompute)
         _announce(trainer, "continuing" if start_from else "training", kind, split, cfg.epochs, rows, micro)

@@ -20,6 +20,7 @@ from harness.arms.finetune import TrainedAdapter, answering_model, answers_unmer
 from harness.arms.precision import cast_copy
 from harness.measure import release_freed_memory
 from harness.inference.generate import generate
+from harness.inference.gpu import answer_batch, free_bytes, kv_bytes_per_token, park
 from harness.retrieval.registry import build_retriever
 from harness.metrics import score
 from harness.names import CONTINUED, NOT_RETRAINED, NOTHING_TO_REBUILD, REINDEXED, RETRAINED
@@ -51,6 +52,8 @@ class Shared:
     # numbers) for the next: answering holds the merged copy instead (270 MB for SmolLM2 in bf16). Kept here, not
     # in `train_model`, so every `dataclasses.replace` of this Shared holds the one copy and lets go of it at once.
     _training: dict = field(default_factory=dict)
+    # Where the base was before vLLM's turn moved it to the CPU ("device"), shared by every replace of this Shared.
+    _parked: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.train_model is not None and self.train_model is not self.model:
@@ -91,6 +94,23 @@ class Shared:
         for model in self._merged.values():
             detach_adapter(model)
         self._merged.clear()
+
+    def engine_turn(self) -> None:
+        """vLLM answers next: what only training or transformers answering hold goes first, and the base leaves
+        the GPU where it can move, so vLLM sizes its reservation from the memory they held (vllm_engine.py)."""
+        self.release_merged()
+        self.release_training_copy()
+        if self._parked.get("device") is None:
+            self._parked["device"] = park(self.model)
+
+    def training_turn(self) -> None:
+        """A training comes: vLLM sleeps and the base goes back to its GPU. Nothing to do without vLLM."""
+        if self.engine is None:
+            return
+        self.engine.sleep()
+        device = self._parked.pop("device", None)
+        if device is not None:
+            self.model.to(device)
 
 
 @dataclass(frozen=True)
@@ -222,6 +242,7 @@ class Pipeline:
             examples, start_from = self._continued_rows(knowledge, update, rows), self.adapter
         self.model = None
         s.release_merged()  # training may come: don't hold a merged copy through it
+        s.training_turn()
         self.adapter = train_adapter(s.training_base, s.tokenizer, examples,
                                      training.settings(cfg, all_built(knowledge.pairs)), cfg.seed,
                                      s.cache_dir, s.model_id, training.kind, start_from)
@@ -332,15 +353,21 @@ class Pipeline:
         gen = self.cfg.generation
         prompts = [self.prompt(q, p) for q, p in zip(questions, found)]
         if self.shared.engine is not None:
+            self.shared.engine_turn()
             outs = self.shared.engine.generate(self.shared.tokenizer, prompts, gen.max_new_tokens,
-                                               str(self.adapter.path) if self.adapter else None, self.template)
+                                               str(self.adapter.path) if self.adapter else None, self.template,
+                                               log=self.shared.log, model_tag=self.model_tag)
         else:
             # Through the shared holder, not a model kept since training: an adapter attached to the base is taken
             # out for a base arm, and put back for this one if another arm's replaced it.
             model = self.shared.merged(self.adapter) if self.adapter else self.shared.base()
-            outs = generate(model, self.shared.tokenizer, prompts, gen.max_new_tokens, gen.batch_size,
+            # On a GPU, batches sized from its free memory; on a CPU, the task's figures.
+            free = free_bytes(model.device)
+            kv = kv_bytes_per_token(model.config, model.dtype.itemsize) if free is not None else 0
+            rows, tokens = answer_batch(gen.batch_size, gen.batch_tokens, free, kv)
+            outs = generate(model, self.shared.tokenizer, prompts, gen.max_new_tokens, rows,
                             desc=desc or f"answering [{self.name}]", log=self.shared.log, model_tag=self.model_tag,
-                            template=self.template, batch_tokens=gen.batch_tokens)
+                            template=self.template, batch_tokens=tokens)
         return [Answer(o.text, o.prompt_tokens, o.new_tokens, o.seconds + retrieval_each, tuple(p))
                 for o, p in zip(outs, found)]
 

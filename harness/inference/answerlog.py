@@ -7,6 +7,10 @@ budget): greedy decoding gives the same key the same answer, and `Generation.sec
 when it was generated. Whole batches are skipped only when every prompt in them is logged, so batch
 composition, and with it every answer, is the same as in an uninterrupted run.
 
+Both engines answer through it: transformers batch by batch (generate.generate), vLLM through `answer_through`.
+The namespace names the engine where it is not transformers (run/experiment.answer_namespace), so each engine
+resumes and reuses its own answers: greedy answers of the two may differ in a last token.
+
 Within a run, a prompt asked again (a rag question whose passages the rebuild left alone, a fresh question asked
 again after the update) keeps its first answer without joining a batch: `answered` holds what this run's
 earlier calls returned, which a resumed run rebuilds call by call in the same order.
@@ -73,3 +77,20 @@ class AnswerLog:
         if self.cache is not None and fresh:
             self.cached.update(fresh)
             _append(self.cache, fresh)
+
+
+def answer_through(log: AnswerLog | None, keys: list[str], produce) -> list[Generation]:
+    """Answers in `keys`' order for an engine that batches on its own (vLLM's continuous batching): this run's
+    earlier answers first, then logged or cached ones, and `produce(indices)` (a list of Generation, one per
+    index) for the rest, logged at once. The transformers path keeps its own batch-by-batch use of the same log
+    (generate.generate), since there a batch's composition can move an answer's last digits."""
+    if log is None:
+        return produce(list(range(len(keys))))
+    results: list[Generation | None] = [log.answered.get(k) or log.get(k) for k in keys]
+    todo = [i for i, g in enumerate(results) if g is None]
+    if todo:
+        for i, g in zip(todo, produce(todo)):
+            results[i] = g
+    log.put(list(zip(keys, results)))
+    log.answered.update(zip(keys, results))
+    return results  # type: ignore[return-value]

@@ -60,7 +60,10 @@ def machine(info: dict) -> str:
     cpu = info.get("cpu")
     if not isinstance(cpu, dict) or not cpu.get("kind"):
         return ""
-    return f" · {info['device']}: {cpu['kind']}, {cpu['threads']} torch threads"
+    gpus = (info.get("prices") or {}).get("gpus")
+    held = f", {gpus} GPU(s)" if gpus else ""
+    engine = f" · answered through {info['engine']}" if info.get("engine") else ""
+    return f" · {info['device']}{held}: {cpu['kind']}, {cpu['threads']} torch threads{engine}"
 
 
 def trust_notes(info: dict, preds: pd.DataFrame, cost: pd.DataFrame, metric: str, acc: pd.DataFrame) -> list[str]:

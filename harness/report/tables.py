@@ -161,8 +161,8 @@ def prices(info: dict) -> dict[str, float]:
 
 COST_COLUMNS = ["weights", "context", "build_s", "build_total_s", "train_seconds", "train_tokens", "train_examples", "epochs_run", "best_eval_loss",
                 "adapter_cached", "index_s", "demonstrations_shown", "latency_mean_s", "latency_p95_s",
-                "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "adapter_mb", "index_mb", "index_chunks",
-                "index_kind"]
+                "prompt_tokens_mean", "new_tokens_mean", "peak_rss_mb", "peak_gpu_mb", "adapter_mb", "index_mb",
+                "index_chunks", "index_kind"]
 
 
 def cost_table(costs: dict[str, dict], order: list[str], prices: dict[str, float],

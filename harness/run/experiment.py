@@ -128,28 +128,33 @@ def training_precision(opts: RunOptions, device: str, model, tokenizer, task, co
 def forecast(opts: RunOptions, checked: Checked, device: str):
     """Refusals first (--quantize, --engine vllm), then the memory estimate and the time forecast with the plan
     that fits a budget: all before minutes of loading. Returns the plan (planning.Ahead; None where no forecast
-    can be made: not on a CPU, or a model whose shape cannot be read before loading)."""
+    can be made: neither a CPU nor CUDA, or a model whose shape cannot be read before loading)."""
+    from harness.inference.devices import visible_gpus
     from harness.inference.models import pick_dtype, quantization_config
     from harness.run.estimate import estimate_memory, forecast_time
     from harness.run.memory import model_shape
     from harness.run.planning import NO_FORECAST, unfinished_plan
 
     quantization_config(opts.quantize, device, checked.source)
-    if opts.engine == "vllm":
+    if opts.engine == "vllm":  # asked for by name: refused here where it cannot run (auto falls back instead)
         from harness.inference.vllm_engine import check_available
         check_available(device)
     shape = model_shape(checked.source, opts.trust_remote_code)
     may, rule = may_train_in_bf16(opts, device), bf16_wanted(opts)
-    estimate_memory(shape, checked, device, pick_dtype(opts.dtype, device), opts.quantize, may and rule)
+    engine, cuda = engine_name(opts, checked, device), device.startswith("cuda")
+    # vLLM spreads over every visible GPU; the transformers path answers on one.
+    gpus = (visible_gpus() if engine == "vllm" else 1) if cuda else 0
+    estimate_memory(shape, checked, device, pick_dtype(opts.dtype, device), opts.quantize, may and rule, engine,
+                    max(1, gpus))
     budget = opts.budget if opts.budget is not None else checked.config.budget
-    if shape is None or device != "cpu":
+    if shape is None or not (device == "cpu" or cuda):
         if budget is not None:
             warn(NO_FORECAST)
         return None
     task, key = checked.task, key_of(opts)(checked.task, checked.config, checked.names, checked.source)
     kept = unfinished_plan(Path(opts.results_dir), task.name, key) if opts.resume else None
     ahead = forecast_time(shape, checked, opts.freshness, may, rule, opts.train_dtype == "bfloat16", budget,
-                          Path(opts.cache_dir), kept)
+                          Path(opts.cache_dir), kept, gpus)
     earlier = folder.finished_with(Path(opts.results_dir), task.name, key)
     if earlier is not None and not opts.reanswer and any(Path(opts.cache_dir).glob("*/*")):
         log.info("  ...but %s ran these same inputs: with its cache (%s) intact, trained adapters and answers are "
@@ -205,23 +210,52 @@ def load(opts: RunOptions, checked: Checked, configs: list[TaskConfig], device: 
     train_model, precision = training_precision(opts, device, model, tokenizer, task, checked.config,
                                                 checked.names)
     engine = None
-    if opts.engine == "vllm":
-        from harness.inference.vllm_engine import VllmEngine
+    if engine_name(opts, checked, device) == "vllm":
+        from harness.inference.vllm_engine import VllmEngine, VllmSettings
+
+        # One LoRA slot per adapter the run answers with: each trained arm, seed and rebuild.
+        loras = len(trained_arms(checked.config, checked.names)) * opts.seeds * (2 if opts.freshness else 1)
+        settings = VllmSettings(opts.tensor_parallel_size, opts.gpu_memory_utilization, opts.max_model_len, loras)
         engine = VllmEngine(checked.source, opts.dtype, checked.config.finetune.lora_rank,
-                            stop_token_ids(model, tokenizer), stop_token_ids(model, tokenizer, line_breaks=True))
+                            stop_token_ids(model, tokenizer), stop_token_ids(model, tokenizer, line_breaks=True),
+                            settings)
     return Loaded(task, model, tokenizer, embedder, train_model, precision, engine, generated, device)
 
 
-def answer_namespace(source, model) -> str:
-    """Who answers: the model file, precision, device, libraries and the answering code itself."""
+def engine_name(opts: RunOptions, checked: Checked, device: str) -> str:
+    """What answers: --engine, with auto resolved for this device and model (vllm_engine.choose_engine)."""
+    from harness.inference.vllm_engine import choose_engine
+
+    return choose_engine(opts.engine, device, gguf=bool(checked.source.gguf_file))
+
+
+def answering_engine(loaded: Loaded) -> str:
+    return loaded.engine.name if loaded.engine is not None else "transformers"
+
+
+def answer_namespace(source, model, engine: str = "transformers") -> str:
+    """Who answers: the model file, precision, device, libraries and the answering code itself. Another engine
+    (vLLM) is named with its version and code: its greedy answers may differ from transformers' in a last token,
+    so each engine keeps, resumes and reuses its own; transformers' namespace is the one it always had."""
     import torch
     import transformers
 
     from harness.inference.answerlog import answering_code_hash
 
     p = next(model.parameters())
-    blob = json.dumps([source.fingerprint(), str(p.dtype), p.device.type, torch.__version__,
-                       transformers.__version__, answering_code_hash()])
+    fields = [source.fingerprint(), str(p.dtype), p.device.type, torch.__version__, transformers.__version__,
+              answering_code_hash()]
+    if engine != "transformers":
+        from importlib.metadata import PackageNotFoundError, version
+
+        from harness.inference import vllm_engine
+
+        try:
+            release = version(engine)
+        except PackageNotFoundError:  # a test's engine on a machine without it
+            release = "not installed"
+        fields += [engine, release, hashlib.sha256(Path(vllm_engine.__file__).read_bytes()).hexdigest()[:16]]
+    blob = json.dumps(fields)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -234,6 +268,7 @@ def run_record(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskC
     import torch
 
     from harness.arms.catalog import describe
+    from harness.inference.devices import visible_gpus
     from harness.run.machine import cpu_info
     from harness.run.record import git_commit, library_versions
 
@@ -245,10 +280,12 @@ def run_record(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskC
         device=loaded.device, cpu=cpu_info(torch.get_num_threads()), dtype=str(next(model.parameters()).dtype),
         training_dtype=str(next(loaded.train_model.parameters()).dtype),
         dtype_choice=loaded.precision.why if loaded.precision else f"--dtype {opts.dtype}",
-        quantize_bits=opts.quantize, engine=opts.engine, torch_threads=torch.get_num_threads(), pipelines=names,
+        quantize_bits=opts.quantize, engine=answering_engine(loaded), torch_threads=torch.get_num_threads(),
+        pipelines=names,
         arms={n: describe(arms(config)[n], config) for n in names}, updates_per_year=opts.updates_per_year,
         seeds=opts.seeds, freshness=opts.freshness, config=config.model_dump(), sizes=task.sizes,
-        train_answer_coverage=task.answer_coverage(), versions=library_versions(), prices=prices.on(loaded.device),
+        train_answer_coverage=task.answer_coverage(), versions=library_versions(),
+        prices=prices.on(loaded.device, visible_gpus()),
         deployment=checked.deployment.record() if checked.deployment is not None else None,
         git_commit=git_commit(), platform=platform.platform(), argv=sys.argv,
         started=time.strftime("%Y-%m-%dT%H:%M:%S"), pair_generation=pair_generation)
@@ -275,7 +312,7 @@ def run_point(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskCo
     if loaded.generated is not None:
         write_jsonl(work / "pairs.generated.jsonl", loaded.generated, task)
         pair_info.update(loaded.generated.summary())
-    namespace = answer_namespace(checked.source, loaded.model)
+    namespace = answer_namespace(checked.source, loaded.model, answering_engine(loaded))
     answers = Path(opts.cache_dir) / "answers"
     answers.mkdir(parents=True, exist_ok=True)
     answer_log = AnswerLog(work / "answers.log.jsonl", None if opts.reanswer else answers / f"{namespace}.jsonl",
@@ -292,7 +329,9 @@ def run_point(opts: RunOptions, checked: Checked, loaded: Loaded, config: TaskCo
             log.info("partial report (%d of %d arms): %s", len(done), len(names), work / "report.md")
 
     results = run_task(task, shared, names, freshness=opts.freshness, seeds=opts.seeds, on_arm=partial)
-    info = {**info, "answers_reused": answer_log.reused, "answers_logged": len(answer_log.done)}
+    shared.training_turn()  # the base back on its GPU, vLLM asleep: the next --sweep point starts as this one did
+    info = {**info, "answers_reused": answer_log.reused, "answers_logged": len(answer_log.done),
+            **({"vllm": loaded.engine.arguments} if loaded.engine is not None else {})}
     folder.save_finished(work, results, {**info, **after_run(ahead, results, info, Path(opts.cache_dir), opts.resume)})
     said = render(work)
     return Finished({}, folder.finish(work), said)

@@ -29,6 +29,11 @@ TOKENS_PER_WORD = 1.4  # SmolLM2's tokenizer on coffee's English text
 CHAT_OVERHEAD = 20  # tokens of chat-template preamble and role markers around a prompt
 TRAIN_EFFICIENCY = {"bf16": 0.25, "float32": 0.35}
 ANSWER_EFFICIENCY = 0.75
+# On a GPU, shares of the bf16 matmul probe (gpu.matmul_tflops) a run achieves. Guesses, not yet measured
+# (bench/gpu_check.sh records the figures to set them from): LoRA training at a typical fine-tuning MFU, answering
+# far below it, as decoding reads every weight per token for a few rows.
+GPU_TRAIN_EFFICIENCY = 0.3
+GPU_ANSWER_EFFICIENCY = 0.05
 NEW_TOKEN_SHARE = 0.75  # answers stop at a line break or end of turn: coffee's used 15-95% of max_new_tokens
 LOAD_SECONDS = 20.0  # model and embedder load, the precision check, writing the report
 # Pairs written from the documents: the share of candidate answers the filters keep (about 0.31 on coffee,
@@ -204,3 +209,13 @@ def forecast_line(arms: list[ArmForecast], cpu_kind: str, planned: dict[str, flo
     mins = lambda s: f"{s / 60:.0f}" if s >= 600 else f"{s / 60:.1f}"  # noqa: E731  (a small budget's tenths)
     return (f"time estimate: ~{mins(total)} min in full, ~{mins(LOAD_SECONDS + sum(planned.values()))} min "
             f"planned {fits}, on this CPU ({cpu_kind}); minutes per arm, full -> planned: {parts}; {answers}")
+
+
+def gpu_speeds(tflops: float, gpus: int) -> tuple[float, float]:
+    """The (bf16, float32) GFLOP/s pair `forecast` takes, for a `harness run` answering on `gpus` GPUs whose bf16
+    probe measured `tflops` each: scaled so that forecast's CPU efficiencies turn them into GPU_TRAIN_EFFICIENCY of
+    one GPU (`run` trains in one process; `harness train` under torchrun is not forecast) and
+    GPU_ANSWER_EFFICIENCY of all `gpus` (vLLM's tensor parallelism), with training in bf16."""
+    one = tflops * 1e3
+    return (one * GPU_TRAIN_EFFICIENCY / TRAIN_EFFICIENCY["bf16"],
+            one * max(1, gpus) * GPU_ANSWER_EFFICIENCY / ANSWER_EFFICIENCY)

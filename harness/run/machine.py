@@ -60,3 +60,12 @@ def bf16_training_pays(features: dict[str, bool] | None = None) -> bool:
     features = cpu_info()["features"] if features is None else features
     return features["AVX512-BF16"] and not features["AMX"]
 
+
+def gpu_kind(gpus: int) -> str | None:
+    """The GPUs a run uses, in the words a speed figure needs beside it ("NVIDIA H100 80GB HBM3 x 8"); None
+    without CUDA."""
+    import torch
+
+    if gpus < 1 or not torch.cuda.is_available():
+        return None
+    return f"{torch.cuda.get_device_name(0)} x {gpus}"

@@ -26,6 +26,7 @@ class Shape:
     hidden: int
     layers: int
     vocab: int
+    kv_width: int = 0  # key/value heads x head size (less than hidden under grouped-query attention); 0: hidden
 
 
 def read_gguf_header(path: Path) -> tuple[dict, list[tuple[str, list[int]]]]:
@@ -86,8 +87,11 @@ def _hf_shape(source: ModelSource, trust_remote_code: bool) -> Shape:
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=trust_remote_code)
     text = cfg.get_text_config()
+    heads = text.num_attention_heads
+    kv_width = (getattr(text, "num_key_value_heads", None) or heads) * (getattr(text, "head_dim", None)
+                                                                      or text.hidden_size // heads)
     return Shape(sum(p.numel() for p in model.parameters()), text.hidden_size, text.num_hidden_layers,
-                 text.vocab_size)
+                 text.vocab_size, kv_width)
 
 
 def model_shape(source: ModelSource, trust_remote_code: bool = False) -> Shape | None:
@@ -120,10 +124,17 @@ class Estimate:
     available_gb: float
     device: str
     training_copy_gb: float = 0.0  # a bf16 copy of the base that LoRA may train on (precision.py)
+    kv_cache_gb: float = 0.0  # answering's key/value cache, on CUDA: a batch (transformers) or a full context (vLLM)
+    engine_gb: float = 0.0  # vLLM's own weights and runtime; 0 without vLLM
+    gpus: int = 1  # the GPUs the figures are summed over
 
     @property
     def total_gb(self) -> float:
-        return self.weights_gb + self.merged_copy_gb + self.lora_gb + self.activations_gb + self.training_copy_gb
+        training = self.weights_gb + self.merged_copy_gb + self.lora_gb + self.activations_gb + self.training_copy_gb
+        if not self.engine_gb:
+            return training + self.kv_cache_gb
+        # Training and vLLM take the GPUs in turns (vllm_engine.py): the peak is the larger of the two.
+        return max(training, self.engine_gb + self.kv_cache_gb)
 
     @property
     def fits(self) -> bool:
@@ -133,44 +144,71 @@ class Estimate:
         return (f"memory estimate: ~{self.total_gb:.1f} GB on {self.device} (weights {self.weights_gb:.1f} + "
                 f"merged fine-tune copy {self.merged_copy_gb:.1f} + "
                 + (f"bf16 training copy {self.training_copy_gb:.1f} + " if self.training_copy_gb else "")
-                + f"LoRA and optimizer {self.lora_gb:.2f} + training activations {self.activations_gb:.1f}); "
-                f"available {self.available_gb:.1f} GB")
+                + f"LoRA and optimizer {self.lora_gb:.2f} + training activations {self.activations_gb:.1f}"
+                + (f"; answering KV cache {self.kv_cache_gb:.1f}" if self.kv_cache_gb else "")
+                + (f"; vLLM, in turn with training, {self.engine_gb:.1f} + its cache" if self.engine_gb else "")
+                + f"); available {self.available_gb:.1f} GB"
+                + (f" across {self.gpus} GPUs" if self.gpus > 1 else ""))
 
 
-def available_gb(device: str) -> float:
+def available_gb(device: str, gpus: int = 1) -> float:
+    """Free memory on `device`: on CUDA summed over the first `gpus` visible GPUs (those the run spreads over)."""
     if device.startswith("cuda"):
-        return torch.cuda.mem_get_info()[0] / 1e9
+        return sum(torch.cuda.mem_get_info(i)[0] for i in range(max(1, gpus))) / 1e9
     return psutil.virtual_memory().available / 1e9
+
+
+def answer_cache_gb(shape: Shape, dtype: torch.dtype, tokens: int) -> float:
+    """Key/value cache of `tokens` answering tokens, every layer, at the answering dtype."""
+    return 2 * shape.layers * (shape.kv_width or shape.hidden) * tokens * torch.finfo(dtype).bits / 8 / 1e9
+
+
+def vllm_gb(shape: Shape, gpus: int) -> float:
+    """vLLM's own copy of the weights (bf16) and its runtime (CUDA graphs, activations: about 1 GB a GPU)."""
+    return shape.params * 2 / 1e9 + 1.0 * gpus
 
 
 def estimate(shape: Shape, dtype: torch.dtype, device: str, lora_rank: int, n_targets: int, batch: int,
              seq_len: int, finetunes: bool, quant_bits: int | None = None,
-             bf16_training_copy: bool = False, lora_layers: float = 1.0) -> Estimate:
+             bf16_training_copy: bool = False, lora_layers: float = 1.0, answer_tokens: int = 0,
+             engine: str = "transformers", gpus: int = 1) -> Estimate:
     """Rough on purpose (within about 2x): weights at their dtype, a second merged copy for the fine-tuned
     pipelines, LoRA weights with grads and two Adam moments in float32, and the training activations
     that dominate small models: ~34 floats per token per layer per hidden unit plus the logits, kept
     three times over (logits, softmax, grad); `batch` is the rows computed at once (a micro-batch, batches.py).
-    `bf16_training_copy`: `--dtype auto` on a CPU may train on one.
+    `bf16_training_copy`: `--dtype auto` on a CPU may train on one. On CUDA, also the answering KV cache of
+    `answer_tokens` and, with `engine` vllm, vLLM's copy (no merged copy then: it serves the adapters itself), with
+    activations at the run's dtype and the free memory summed over `gpus`.
     Measured on coffee (2026-11-27): 16.7 GB estimated for RAFT rows of 8 x 652 tokens; the run peaked at 12.8 GB."""
     bytes_per = quant_bits / 8 if quant_bits else torch.finfo(dtype).bits / 8
     weights = shape.params * bytes_per / 1e9
     lora = activ = merged = 0.0
+    cuda, vllm = device.startswith("cuda"), engine == "vllm"
+    # CPU runs keep float32 activations whatever the weights (and their estimates stay as measured).
+    act_bytes = torch.finfo(dtype).bits / 8 if cuda else 4
     if finetunes:
         # The merged copy shares the embeddings (and a tied head) with the base (finetune.load_merged).
-        merged = (shape.params - shape.vocab * shape.hidden) * torch.finfo(dtype).bits / 8 / 1e9
+        merged = 0.0 if vllm else (shape.params - shape.vocab * shape.hidden) * torch.finfo(dtype).bits / 8 / 1e9
         lora = shape.layers * n_targets * lora_rank * 2 * shape.hidden * 16 / 1e9
         tokens = batch * seq_len
         # Only the layers that carry LoRA keep activations for the backward pass (finetune.lora_layers).
         kept = tokens * shape.layers * lora_layers * shape.hidden * ACTIVATION_FLOATS
-        activ = (kept + tokens * shape.vocab * 3) * 4 / 1e9
+        activ = (kept + tokens * shape.vocab * 3) * act_bytes / 1e9
     copy = shape.params * 2 / 1e9 if finetunes and bf16_training_copy else 0.0
-    return Estimate(weights, merged, lora, activ, available_gb(device), device, copy)
+    kv = answer_cache_gb(shape, dtype, answer_tokens) if cuda else 0.0
+    return Estimate(weights, merged, lora, activ, available_gb(device, gpus), device, copy, kv,
+                    vllm_gb(shape, gpus) if cuda and vllm else 0.0, gpus)
 
 
 def run_estimate(shape: Shape, config: TaskConfig, weights: set[str], pair_words: int, dtype: torch.dtype,
-                 device: str, quant_bits: int | None = None, bf16_training_copy: bool = False) -> Estimate:
+                 device: str, quant_bits: int | None = None, bf16_training_copy: bool = False,
+                 engine: str = "transformers", gpus: int = 1) -> Estimate:
     """The estimate for a run whose arms use these kinds of `weights`: the most demanding training among them
-    (its own rows, micro-batches and LoRA layers, from training_settings), or answering alone if none trains."""
+    (its own rows, micro-batches and LoRA layers, from training_settings), or answering alone if none trains.
+    On CUDA no micro-batching is assumed (batches.token_budget sizes it from free memory, usually to none)."""
+    from harness.inference.vllm_engine import LONGEST_CONTEXT
+
+    gen = config.generation
     out = []
     for w in (weights - {"base"}) or {"base"}:
         trains = w != "base"
@@ -179,9 +217,13 @@ def run_estimate(shape: Shape, config: TaskConfig, weights: set[str], pair_words
         # A cpt block labels every token (its logits count too); a Q&A or RAFT row only its short answer.
         labelled = row if w in TRAINS_ON_DOCUMENTS else 0
         weight = labelled_token_weight(shape.vocab, shape.hidden, shape.layers)
-        micro = micro_batch_rows([row], ft.batch_size, ft.micro_batch_tokens, [labelled], weight)
+        budget = ft.micro_batch_tokens if device == "cpu" else 0
+        micro = micro_batch_rows([row], ft.batch_size, budget, [labelled], weight)
         # A row over the budget recomputes part of its layers' activations instead of keeping them (recompute.py).
-        kept = 1 - recomputed_share(micro * row, micro * labelled, ft.micro_batch_tokens, weight)
+        kept = 1 - recomputed_share(micro * row, micro * labelled, budget, weight)
+        # vLLM's cache holds at least one full context; transformers' one batch at the configured budget.
+        answering = LONGEST_CONTEXT if engine == "vllm" else max(gen.batch_tokens, gen.batch_size * row)
         out.append(estimate(shape, dtype, device, ft.lora_rank, len(ft.target_modules), micro, row, trains, quant_bits,
-                            bf16_training_copy=bf16_training_copy, lora_layers=ft.lora_layers * kept))
+                            bf16_training_copy=bf16_training_copy, lora_layers=ft.lora_layers * kept,
+                            answer_tokens=answering, engine=engine, gpus=gpus))
     return max(out, key=lambda e: e.total_gb)

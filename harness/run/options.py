@@ -35,7 +35,10 @@ class RunOptions:
     trust_remote_code: bool = False
     updates_per_year: int = 12
     sweep: tuple[str, ...] | None = None
-    engine: str = "transformers"
+    engine: str = "auto"  # vllm on CUDA where installed, else transformers (vllm_engine.choose_engine)
+    tensor_parallel_size: int | None = None  # vLLM's; None: every visible GPU that splits the model's heads
+    gpu_memory_utilization: float | None = None  # vLLM's; None: what is free when it is built
+    max_model_len: int | None = None  # vLLM's; None: the model's context, at most 8192
     cpu_hour_usd: float = DEFAULT_PRICES["cpu_hour_usd"]
     gpu_hour_usd: float = DEFAULT_PRICES["gpu_hour_usd"]
     hour_usd: float | None = None

@@ -24,8 +24,8 @@ from harness.task.types import Task
 from harness.task.taught import GENERATED
 
 QA_WEIGHTS = TRAINS_ON_PAIRS - TRAINS_WITH_PASSAGES  # the fine-tune's pairs, without RAFT's passages
-NO_FORECAST = ("the budget is not planned: the time forecast it needs runs only on a CPU, for a model whose shape "
-               "can be read before loading; every arm trains on all of its material")
+NO_FORECAST = ("the budget is not planned: the time forecast it needs runs only on a CPU or CUDA, for a model whose "
+               "shape can be read before loading; every arm trains on all of its material")
 
 
 @dataclass(frozen=True)

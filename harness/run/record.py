@@ -37,11 +37,16 @@ class Prices:
     hour_usd: float | None
     per_million_tokens_usd: float
 
-    def on(self, device: str) -> dict[str, float]:
-        """The prices of a run on `device`: the override, else the GPU price on CUDA, else the CPU price."""
+    def on(self, device: str, gpus: int = 1) -> dict[str, float]:
+        """The prices of a run on `device`: the override (an hour of whatever ran), else on CUDA the GPU price
+        times the `gpus` the run holds (a build on 8 GPUs costs 8 GPU-hours an hour), else the CPU price."""
+        cuda = device.startswith("cuda")
         hour = self.hour_usd if self.hour_usd is not None else (
-            self.gpu_hour_usd if device.startswith("cuda") else self.cpu_hour_usd)
-        return {"hour_usd": hour, "per_million_tokens_usd": self.per_million_tokens_usd}
+            self.gpu_hour_usd * max(1, gpus) if cuda else self.cpu_hour_usd)
+        out = {"hour_usd": hour, "per_million_tokens_usd": self.per_million_tokens_usd}
+        if cuda:
+            out["gpus"] = max(1, gpus)
+        return out
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.task.demo_pool import demo_pool
+from harness.inference.gpu import peak_allocated_mb, reset_peak
 from harness.measure import Measured, release_freed_memory
 from harness.metrics import score, semantic_scores
 from harness.names import PHASE_MAIN, PHASE_NO_REBUILD, PHASE_REBUILT
@@ -70,6 +71,7 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = Tru
     pool = demo_pool(task.knowledge.pairs, task.test)
     ask = lambda qs: pipeline.answer([q.question for q in qs])  # noqa: E731  (question text only)
     reused = pipeline.shared.log.reused
+    reset_peak()  # so the arm's peak GPU memory is its own
     with Measured() as whole:
         t = time.perf_counter()
         pipeline.build(task.knowledge, pool)
@@ -92,6 +94,7 @@ def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = Tru
             res.timings["rebuild_s"] = res.timings["rebuild_cost"]["build_total_s"]
             res.predictions += _records(pipeline.name, PHASE_REBUILT, questions, ask(questions), embedder, labels)
     res.cost["peak_rss_mb"] = whole.peak_mb
+    res.cost["peak_gpu_mb"] = peak_allocated_mb()  # None on a CPU; torch's allocations only, not vLLM's
     # The arm's whole time, and whether the answer cache spared it work: the forecast's calibration reads both.
     res.timings.update(wall_s=whole.seconds, answers_reused=pipeline.shared.log.reused - reused)
     main = [r for r in res.predictions if r["phase"] == PHASE_MAIN]

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Issue 45's GPU matrix, in one go on a GPU machine (<= 10 minutes on 8 x H100/H200): the tiny task with small
+# real-architecture models (bench/gpu_models.py), on 1 GPU and on N (every visible GPU), answered by transformers
+# and by vLLM, `harness train` under torchrun then `harness run` reusing its adapters, and QLoRA (--quantize 4).
+# Each check's outcome, time and what ran (engine, GPUs, vLLM's sizes, cached adapters) go to the results file;
+# the script exits non-zero if any check failed. Plumbing, not accuracy: random weights answer nonsense.
+#   bash bench/gpu_check.sh [RESULTS_FILE]        (default gpu_check.results.txt; PYTHON=... to pick python)
+# Needs: the project installed with its extras (pip install -e '.[vllm]' bitsandbytes), CUDA, no network.
+set -uo pipefail
+py=${PYTHON:-python3}
+results=$(realpath -m "${1:-gpu_check.results.txt}")
+work=$(mktemp -d)
+n=$($py -c 'from harness.inference.devices import visible_gpus; print(visible_gpus())')
+all=$(seq -s, 0 $((n - 1)))
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_WORKER_MULTIPROC_METHOD=spawn
+failed=0
+{
+  echo "# bench/gpu_check.sh $(date -u +%FT%TZ) on $(hostname), commit $(git rev-parse --short HEAD 2>/dev/null)"
+  nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader
+  $py -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
+  $py -c 'import vllm; print("vllm", vllm.__version__)' 2>&1 | tail -n 1
+} >"$results"
+echo "visible GPUs: $n" >>"$results"
+[ "$n" -ge 1 ] || { echo "FAIL no CUDA GPU visible" >>"$results"; cat "$results"; exit 1; }
+
+$py bench/gpu_models.py "$work/models" >"$work/models.log" 2>&1 ||
+  { echo "FAIL writing the models"; tail -n 20 "$work/models.log"; } >>"$results"
+m=$work/models
+
+# check NAME GPUS EXPECT_ENGINE -- harness run options...: one `harness run` of the tiny task into its own folder.
+check() {
+  local name=$1 gpus=$2 engine=$3; shift 4
+  local out=$work/$name t0=$SECONDS
+  CUDA_VISIBLE_DEVICES=$gpus $py -m harness run --task tiny --tasks-dir tests/fixtures --device cuda \
+    --results-dir "$out/results" --cache-dir "${CACHE:-$out/cache}" "$@" >"$out.log" 2>&1
+  local rc=$? run_json
+  run_json=$(ls "$out"/results/tiny/*/run.json 2>/dev/null | head -n 1)
+  if [ $rc -eq 0 ] && [ -n "$run_json" ] && grep -q "\"engine\": \"$engine\"" "$run_json"; then
+    echo "PASS $name ($((SECONDS - t0)) s, GPUs $gpus): $($py - "$run_json" <<'PY'
+import json, sys
+info = json.load(open(sys.argv[1]))
+costs = json.load(open(sys.argv[1].replace("run.json", "costs.json")))["costs"]
+print(f"engine {info['engine']}, prices {info['prices']}, vllm {info.get('vllm')}, "
+      f"adapters cached {sum(bool(c.get('adapter_cached')) for c in costs.values())}/"
+      f"{sum('adapter' in c for c in costs.values())}, peak GPU MB "
+      f"{ {k: round(c.get('peak_gpu_mb') or 0) for k, c in costs.items()} }")
+PY
+)" >>"$results"
+    grep -E '^(memory estimate|time estimate)' "$out.log" | sed 's/^/    /' >>"$results"
+  else
+    failed=1
+    { echo "FAIL $name (rc $rc, $((SECONDS - t0)) s, GPUs $gpus, expected engine $engine)"
+      tr '\r' '\n' <"$out.log" | tail -n 25 | sed 's/^/    /'; } >>"$results"
+  fi
+}
+
+check one-gpu-transformers 0 transformers -- --model "$m/smollm2" --engine transformers
+check one-gpu-vllm 0 vllm -- --model "$m/smollm2"   # --engine auto: vLLM on CUDA
+check all-gpus-vllm "$all" vllm -- --model "$m/llama8b-4l" --pipelines prompt,rag,finetune
+check all-gpus-transformers "$all" transformers -- --model "$m/llama8b-4l" --engine transformers \
+  --pipelines prompt,finetune
+check qlora 0 transformers -- --model "$m/qwen05b" --quantize 4 --engine transformers --pipelines prompt,finetune
+
+# harness train under torchrun on every GPU, then harness run on the same cache: the adapters must be reused.
+shared=$work/train-cache t0=$SECONDS
+if CUDA_VISIBLE_DEVICES=$all $py -m torch.distributed.run --standalone --nproc_per_node "$n" -m harness train \
+     --task tiny --tasks-dir tests/fixtures --model "$m/smollm2" --device cuda --cache-dir "$shared" \
+     >"$work/train.log" 2>&1; then
+  echo "PASS torchrun-train ($((SECONDS - t0)) s, $n processes)" >>"$results"
+  CACHE=$shared check run-after-train "$all" vllm -- --model "$m/smollm2"
+  after=$(ls "$work"/run-after-train/results/tiny/*/costs.json 2>/dev/null | head -n 1)
+  if [ -z "$after" ] || ! $py - "$after" <<'PY'
+import json, sys
+costs = json.load(open(sys.argv[1]))["costs"]
+qa = [c for c in costs.values() if c.get("train_kind") == "qa"]
+sys.exit(0 if qa and all(c.get("adapter_cached") for c in qa) else 1)
+PY
+  then
+    failed=1; echo "FAIL run-after-train retrained a qa adapter that torchrun had trained" >>"$results"
+  else
+    echo "PASS run-after-train reused every qa adapter" >>"$results"
+  fi
+else
+  failed=1
+  { echo "FAIL torchrun-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/train.log" | tail -n 25 | sed 's/^/    /'; } \
+    >>"$results"
+fi
+
+echo "total ${SECONDS} s; logs in $work" >>"$results"
+cat "$results"
+exit $failed
