@@ -5,7 +5,6 @@ This is the measurement behind `retrieval.method`'s default. Usage: python bench
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from harness.inference.models import load_embedder
 from harness.kinds import RETRIEVAL_METHODS

@@ -1,5 +1,4 @@
 """Money, break-even and the measured opinion table on hand-made numbers."""
-import pandas as pd
 import pytest
 
 from harness.report.opinion import _level
