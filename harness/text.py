@@ -107,3 +107,8 @@ def best_matches(queries: list[frozenset[str]], corpus: list[frozenset[str]], th
             sim, neg_j = max(scored)
             out[i] = (-neg_j, sim)
     return out
+
+
+def percent(share: float) -> str:
+    """A share as a whole percentage, where a small non-zero one reads 'under 1%' rather than a false '0%'."""
+    return "under 1%" if 0 < share < 0.005 else f"{share:.0%}"

@@ -349,3 +349,10 @@ def test_a_budgeted_run_labels_by_what_was_trained_and_says_what_was_cut(budget_
             f"phrasing of {pairs['facts']} facts, of {pairs['of_facts']})") in report
     assert f"To fit a budget of {b['minutes']:g} minutes" in report
     assert "counts as documents-only here" in report
+
+
+def test_a_small_cut_reads_under_one_percent_not_zero():
+    from harness.text import percent
+
+    assert percent(0.0046) == "under 1%"  # gnuplot's cpt kept 4 of ~436 blocks: "0%" read as nothing trained
+    assert (percent(0.0), percent(0.09), percent(1.0)) == ("0%", "9%", "100%")

@@ -2,6 +2,8 @@
 arm's score speaks for the sample it trained on, so the reader must know the sample."""
 from __future__ import annotations
 
+from harness.text import percent
+
 
 def _n(x: int) -> str:
     """'105k', '1.15M', '950': token counts as a reader takes them in at a glance."""
@@ -16,7 +18,7 @@ def _sampled(sampled: dict) -> list[str]:
     """'cpt trained on 9% of the documents' tokens (105k of 1.15M)', one clause per sample the run drew."""
     out = []
     if cpt := sampled.get("cpt"):
-        out.append(f"{_arms(cpt, 'cpt')} trained on {cpt['tokens'] / max(1, cpt['of_tokens']):.0%} of the documents' "
+        out.append(f"{_arms(cpt, 'cpt')} trained on {percent(cpt['tokens'] / max(1, cpt['of_tokens']))} of the documents' "
                    f"tokens ({_n(cpt['tokens'])} of {_n(cpt['of_tokens'])})")
     if pairs := sampled.get("pairs"):
         out.append(f"{_arms(pairs, 'the pair-trained arms')} on {pairs['pairs']:,} of {pairs['of_pairs']:,} generated "
@@ -30,9 +32,9 @@ def _planned(plan: dict) -> list[str]:
     """The plan's shares, for a partial report written before the samples are counted."""
     out = []
     if plan.get("cpt_tokens", 1) < 1:
-        out.append(f"cpt on {plan['cpt_tokens']:.0%} of the documents' blocks")
+        out.append(f"cpt on {percent(plan['cpt_tokens'])} of the documents' blocks")
     if plan.get("facts", 1) < 1:
-        out.append(f"the pair-trained arms on {plan['facts']:.0%} of the generated facts (every phrasing of each)")
+        out.append(f"the pair-trained arms on {percent(plan['facts'])} of the generated facts (every phrasing of each)")
     if plan.get("raft_examples") is not None:
         out.append(f"raft on {plan['raft_examples']:,} examples")
     return out

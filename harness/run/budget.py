@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from harness.errors import HarnessError
 from harness.run.forecast import LOAD_SECONDS, ArmForecast
 from harness.sampling import MIN_FACTS, MIN_ROWS
+from harness.text import percent
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def describe(plan: Plan, m: Material) -> str:
     examples'; 'nothing cut' for the whole plan."""
     out = []
     if plan.cpt < 1:
-        out.append(f"cpt on {plan.cpt:.0%} of ~{_tokens(m.cpt_tokens)} document tokens")
+        out.append(f"cpt on {percent(plan.cpt)} of ~{_tokens(m.cpt_tokens)} document tokens")
     if plan.facts < 1:
         out.append(f"~{round(plan.facts * m.facts):,} of ~{m.facts:,} generated facts (every phrasing)")
     if plan.raft is not None:
