@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 45's GPU matrix, in one go on a GPU machine (<= 10 minutes on 8 x H100/H200): the tiny task with small
 # real-architecture models (bench/gpu_models.py), on 1 GPU and on N (every visible GPU), answered by transformers
-# and by vLLM, `harness train` under torchrun then `harness run` reusing its adapters, and QLoRA (--quantize 4).
+# and by vLLM, `harness train` under torchrun then `harness run` reusing its adapters (DDP, and FSDP forced with
+# --fsdp on, QLoRA+FSDP too, on 2+ GPUs), and QLoRA (--quantize 4).
 # Each check's outcome, time and what ran (engine, GPUs, vLLM's sizes, cached adapters) go to the results file;
 # the script exits non-zero if any check failed. Plumbing, not accuracy: random weights answer nonsense.
 #   bash bench/gpu_check.sh [RESULTS_FILE]        (default gpu_check.results.txt; PYTHON=... to pick python)
@@ -84,6 +85,46 @@ else
   failed=1
   { echo "FAIL torchrun-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/train.log" | tail -n 25 | sed 's/^/    /'; } \
     >>"$results"
+fi
+
+# FSDP: the same training forced to shard the base over the processes (--fsdp on; a 70B gets it by itself), then
+# run on that cache must reuse every adapter (the cache key does not depend on FSDP). Needs 2+ GPUs.
+if [ "$n" -ge 2 ]; then
+  fshared=$work/fsdp-cache t0=$SECONDS
+  if CUDA_VISIBLE_DEVICES=$all $py -m torch.distributed.run --standalone --nproc_per_node "$n" -m harness train \
+       --task tiny --tasks-dir tests/fixtures --model "$m/llama8b-4l" --device cuda --cache-dir "$fshared" \
+       --pipelines finetune --fsdp on >"$work/fsdp-train.log" 2>&1; then
+    echo "PASS fsdp-train ($((SECONDS - t0)) s, $n processes)" >>"$results"
+    CACHE=$fshared check run-after-fsdp "$all" transformers -- --model "$m/llama8b-4l" --engine transformers \
+      --pipelines prompt,finetune
+    after=$(ls "$work"/run-after-fsdp/results/tiny/*/costs.json 2>/dev/null | head -n 1)
+    if [ -n "$after" ] && $py - "$after" <<'PY'
+import json, sys
+costs = json.load(open(sys.argv[1]))["costs"]
+qa = [c for c in costs.values() if c.get("train_kind") == "qa"]
+sys.exit(0 if qa and all(c.get("adapter_cached") for c in qa) else 1)
+PY
+    then
+      echo "PASS run-after-fsdp reused every adapter FSDP trained" >>"$results"
+    else
+      failed=1; echo "FAIL run-after-fsdp retrained an adapter that FSDP had trained" >>"$results"
+    fi
+  else
+    failed=1
+    { echo "FAIL fsdp-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/fsdp-train.log" | tail -n 25 | sed 's/^/    /'; } \
+      >>"$results"
+  fi
+  # QLoRA+FSDP: the 4-bit base packed in bf16 words (bnb_4bit_quant_storage) so FSDP can shard it.
+  t0=$SECONDS
+  if CUDA_VISIBLE_DEVICES=$all $py -m torch.distributed.run --standalone --nproc_per_node "$n" -m harness train \
+       --task tiny --tasks-dir tests/fixtures --model "$m/qwen05b" --quantize 4 --device cuda \
+       --cache-dir "$work/fsdp-qlora-cache" --pipelines finetune --fsdp on >"$work/fsdp-qlora.log" 2>&1; then
+    echo "PASS fsdp-qlora-train ($((SECONDS - t0)) s, $n processes)" >>"$results"
+  else
+    failed=1
+    { echo "FAIL fsdp-qlora-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/fsdp-qlora.log" | tail -n 25 |
+        sed 's/^/    /'; } >>"$results"
+  fi
 fi
 
 echo "total ${SECONDS} s; logs in $work" >>"$results"

@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
                             f"(default: {DEFAULT_EMBEDDER}, embedded)")
     train.add_argument("--seeds", type=int, default=1, metavar="N",
                        help="train each arm N times (seeds seed..seed+N-1), as `harness run --seeds N` (default 1)")
+    train.add_argument("--fsdp", default="auto", choices=["auto", "on", "off"],
+                       help="under torchrun on GPUs: shard the base over the processes with FSDP (QLoRA+FSDP with "
+                            "--quantize 4) instead of a whole copy per GPU (DDP). auto (default): FSDP only for "
+                            "weights one GPU cannot hold; the adapters and their cache keys are the same either way")
 
     sub.add_parser("list", parents=[common], help="list tasks with their sizes",
                          description="List the task folders with their numbers of docs, train pairs, "

@@ -28,6 +28,7 @@ from harness.arms.dropout import use_sparse_dropout
 from harness.arms.recompute import LayerRecompute
 from harness.errors import HarnessError
 from harness.inference.devices import sharded
+from harness.inference.sharding import fsdp_config, layer_classes
 from harness.measure import release_freed_memory, return_free_pages
 from harness.arms.training_data import IGNORE
 
@@ -113,7 +114,7 @@ def top_layers(base, cfg: FinetuneConfig) -> list[int] | None:
 
 def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfig, seed: int, base,
               start_from: TrainedAdapter | None = None, flatten: bool | None = None,
-              sparse_dropout: bool = False) -> str:
+              sparse_dropout: bool = False, device_type: str | None = None) -> str:
     """Everything that shapes an adapter: the exact token ids and labels it sees (so prompts, templates and
     data all count), the recipe, the seed, the library versions, and where and in which precision it trains
     (a QLoRA or bf16 adapter is not reused for a float32 run, nor CPU seconds priced at a GPU rate).
@@ -121,12 +122,14 @@ def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfi
     Not how the work was laid out: the number of processes (finetune.batch_size is the global batch) and the
     micro-batches a step is computed in (`micro_batch_tokens`, and the rows at once it gives) change only which
     dropout masks are drawn, as two seeds would, so an adapter `harness train` made on N processes is the one
-    `harness run` finds on one. harness_meta.json records both (`processes`, `micro_batch`)."""
+    `harness run` finds on one. harness_meta.json records both (`processes`, `micro_batch`). Nor whether the
+    processes sharded the base (FSDP): `device_type` is where it trains, for a base FSDP loaded off the GPU, and
+    the 4-bit storage dtype FSDP needs is left out (`quantization_identity`)."""
     data = hashlib.sha256(json.dumps([(e["input_ids"], e["labels"]) for e in examples]).encode()).hexdigest()
-    quant = getattr(base.config, "quantization_config", None)
+    quant = quantization_identity(getattr(base.config, "quantization_config", None))
     recipe = cfg.model_dump(exclude={"micro_batch_tokens"})
     fields = {"model": model_id, "kind": kind, "data": data, "cfg": recipe, "seed": seed,
-              "device": base.device.type, "dtype": str(base.dtype), "quantization": str(quant),
+              "device": device_type or base.device.type, "dtype": str(base.dtype), "quantization": quant,
               "versions": [torch.__version__, transformers.__version__, peft.__version__]}
     if start_from is not None:  # only when set, so adapters trained from scratch keep their earlier keys
         fields["start_from"] = start_from.path.name
@@ -136,6 +139,16 @@ def cache_key(model_id: str, kind: str, examples: list[dict], cfg: FinetuneConfi
         fields["dropout"] = "sparse"
     blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def quantization_identity(quant) -> str:
+    """The quantization config as the cache key reads it: bitsandbytes' 4-bit weights packed in uint8 words, as
+    outside FSDP, whatever `bnb_4bit_quant_storage` a QLoRA+FSDP load chose (the same 4-bit numbers)."""
+    storage = getattr(quant, "bnb_4bit_quant_storage", torch.uint8)
+    if storage != torch.uint8:
+        quant = copy.copy(quant)
+        quant.bnb_4bit_quant_storage = torch.uint8
+    return str(quant)
 
 
 def label_weight(base) -> float:
@@ -170,18 +183,18 @@ def eval_split(examples: list[dict], cfg: FinetuneConfig, seed: int):
 
 def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, seed: int, cache_dir: Path,
                   model_id: str, kind: str = "qa", start_from: TrainedAdapter | None = None,
-                  flatten: bool | None = None, sparse_dropout: bool | None = None) -> TrainedAdapter:
+                  flatten: bool | None = None, sparse_dropout: bool | None = None, fsdp: bool = False) -> TrainedAdapter:
     """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key.
     With `start_from`, training continues that adapter's weights instead of a fresh LoRA. `flatten` forces
     the batch layout (batches.py) for benches; None flattens where it is checked exact and cheaper.
-    `sparse_dropout` (dropout.py) defaults to on a CPU, where drawing torch's dropout masks is a quarter of a step."""
+    `sparse_dropout` (dropout.py) defaults to on a CPU, where drawing torch's dropout masks is a quarter of a step.
+    With `fsdp` (sharding.py) the processes shard `base`, loaded off the GPU, as they train: it is left wrapped by
+    FSDP, no longer usable (`harness train` loads it again for the next training)."""
+    device_type = "cuda" if fsdp else base.device.type
     if sparse_dropout is None:
-        sparse_dropout = base.device.type == "cpu" and cfg.lora_dropout > 0
-    world = _training_processes(cfg)
-    rows = cfg.batch_size // world
-    budget = token_budget(base, cfg.micro_batch_tokens)  # the task's on a CPU; from free memory on a GPU
-    micro = rows_at_once(base, examples, rows, cfg, budget)
-    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout)
+        sparse_dropout = device_type == "cpu" and cfg.lora_dropout > 0
+    world, rows, budget, micro = _step_layout(base, examples, cfg, fsdp)
+    key = cache_key(model_id, kind, examples, cfg, seed, base, start_from, flatten, sparse_dropout, device_type)
     found = cached_adapter(key, cache_dir)
     if found:
         return found
@@ -194,7 +207,8 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
     train_tok.padding_side = "right"  # plain causal positions while training; left padding is for generation
     work = final.with_name(final.name + ".tmp")
     resume = _last_checkpoint(work / "checkpoints")
-    args = training_arguments(cfg, work / "checkpoints", seed, rows, micro, base.device.type, base.dtype, world)
+    args = training_arguments(cfg, work / "checkpoints", seed, rows, micro, device_type, base.dtype, world,
+                              layer_classes(base) if fsdp else None)
     # LoRA layers go straight into the shared base (no second copy of the weights in memory) and are
     # unloaded afterwards, leaving the base exactly as it was for the other pipelines.
     use_cache = base.config.use_cache
@@ -206,11 +220,11 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start
-        if trainer.is_world_process_zero():  # one writer when several processes trained together
-            model.save_pretrained(str(work))
+        _save(trainer, model, work, fsdp)
     finally:
         recompute.close()
-        model.unload()
+        if not fsdp:  # FSDP replaced the base's layers by its shards: nothing to hand back
+            model.unload()
         base.config.use_cache = use_cache
         base.eval()
         release_freed_memory()
@@ -226,6 +240,25 @@ def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, se
             "recomputed_micro_batches": recompute.micro_batches})
     trainer.accelerator.wait_for_everyone()  # the other ranks read the adapter rank 0 just renamed
     return _read_meta(final, cached=False)
+
+
+def _step_layout(base, examples: list[dict], cfg: FinetuneConfig, fsdp: bool) -> tuple[int, int, int, int]:
+    """The processes, the rows each takes per step, the memory budget in tokens (the task's on a CPU, from free
+    memory on a GPU) and the rows computed at once. Under FSDP the base is not on its GPU yet to measure, and the
+    shards leave most of it free: no micro-batches, no recomputation."""
+    world = _training_processes(cfg)
+    rows = cfg.batch_size // world
+    budget = 0 if fsdp else token_budget(base, cfg.micro_batch_tokens)
+    return world, rows, budget, rows_at_once(base, examples, rows, cfg, budget)
+
+
+def _save(trainer: Trainer, model, work: Path, fsdp: bool) -> None:
+    """The trained LoRA weights into `work`, written by one process when several trained together. Under FSDP each
+    holds a shard: every one joins the gathering of the full state dict, from which rank 0 writes the same adapter
+    files as without FSDP."""
+    full = {"state_dict": trainer.accelerator.get_state_dict(trainer.model)} if fsdp else {}
+    if trainer.is_world_process_zero():
+        model.save_pretrained(str(work), **full)
 
 
 def _announce(trainer, doing: str, kind: str, split, epochs: int, rows: int, micro: int) -> None:
@@ -260,10 +293,11 @@ def _last_checkpoint(checkpoints: Path) -> str | None:
 
 
 def training_arguments(cfg: FinetuneConfig, checkpoints: Path, seed: int, rows: int, micro: int, device_type: str,
-                       dtype: torch.dtype, world: int) -> TrainingArguments:
+                       dtype: torch.dtype, world: int, fsdp_layers: list[str] | None = None) -> TrainingArguments:
     """The Trainer's settings: `rows` per process and step, computed `micro` at a time; an eval and a checkpoint
     each epoch, keeping the best by eval loss; precision and device from the base's (`device_type`, `dtype`).
-    One process trains on one device (`one_device`)."""
+    One process trains on one device (`one_device`). With `fsdp_layers` (the model's decoder layer classes) the
+    processes shard the base with FSDP (sharding.fsdp_config) instead of each holding it whole (DDP)."""
     return one_device(TrainingArguments(
         output_dir=str(checkpoints), seed=seed, data_seed=seed,
         learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay,
@@ -275,6 +309,7 @@ def training_arguments(cfg: FinetuneConfig, checkpoints: Path, seed: int, rows: 
         bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
         ddp_backend="gloo" if world > 1 and device_type == "cpu" else None,
         ddp_find_unused_parameters=False,
+        **({"fsdp": True, "fsdp_config": fsdp_config(fsdp_layers)} if fsdp_layers is not None else {}),
     ), world)
 
 
@@ -315,12 +350,13 @@ def _labelled_only_trainer(model, args: TrainingArguments, split, tokenizer, bas
     if flatten is None:
         # Measured on coffee (bench/precision.py, 3 seeds): flattening makes a float32 epoch 1.27x faster at a
         # held-out loss within the seed spread, and a bf16 epoch no faster (21.9 vs 22.2 s), so bf16 pads.
-        flatten = base.dtype == torch.float32 and _flattens(model, tokenizer, examples, base)
+        # Proving it exact runs the base, which FSDP has not placed yet: FSDP pads (the same loss).
+        flatten = base.dtype == torch.float32 and not args.fsdp and _flattens(model, tokenizer, examples, base)
     batches = CheapestBatches(tokenizer, base, flatten)
     trainer = LabelledOnlyTrainer(
         model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"], data_collator=batches,
         recompute=recompute, callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
-                   *([training_callback(), ReturnFreePages()] if base.device.type == "cpu" else [])])
+                   *([training_callback(), ReturnFreePages()] if args.use_cpu else [])])
     return trainer, batches
 
 

@@ -47,6 +47,8 @@ class Shared:
     engine: object | None = None  # a VllmEngine with --engine vllm; None answers through transformers
     # The base LoRA trains on, as given: a bf16 copy where precision.py found bf16 fast and faithful, else `model`.
     train_model: object | None = None
+    # `harness train`'s processes shard the base with FSDP as they train (sharding.py); each training uses it up.
+    fsdp: bool = False
     _merged: dict = field(default_factory=dict)
     # A copy in another precision is held only while an adapter trains, then cast again from `model` (the same
     # numbers) for the next: answering holds the merged copy instead (270 MB for SmolLM2 in bf16). Kept here, not
@@ -245,7 +247,7 @@ class Pipeline:
         s.training_turn()
         self.adapter = train_adapter(s.training_base, s.tokenizer, examples,
                                      training.settings(cfg, all_built(knowledge.pairs)), cfg.seed,
-                                     s.cache_dir, s.model_id, training.kind, start_from)
+                                     s.cache_dir, s.model_id, training.kind, start_from, fsdp=s.fsdp)
 
     def _continued_rows(self, knowledge: Knowledge, update: Knowledge,
                         rows: Callable[[Knowledge], list[dict]]) -> list[dict]:

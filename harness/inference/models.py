@@ -149,8 +149,9 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
     return torch.float32
 
 
-def quantization_config(bits: int | None, device: str, source: ModelSource):
-    """QLoRA-style loading through bitsandbytes: CUDA only, and not for GGUF files (already quantized)."""
+def quantization_config(bits: int | None, device: str, source: ModelSource, storage: torch.dtype | None = None):
+    """QLoRA-style loading through bitsandbytes: CUDA only, and not for GGUF files (already quantized). `storage`:
+    the dtype 4-bit weights are packed in (bnb_config)."""
     if not bits:
         return None
     if not device.startswith("cuda"):
@@ -163,10 +164,18 @@ def quantization_config(bits: int | None, device: str, source: ModelSource):
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise HarnessError("--quantize needs bitsandbytes: pip install bitsandbytes") from None
+    return bnb_config(bits, storage)
+
+
+def bnb_config(bits: int, storage: torch.dtype | None = None):
+    """bitsandbytes' settings for `bits`. 4-bit weights are packed in uint8 words unless `storage` names another
+    dtype: FSDP flattens a layer's tensors into one of a single float dtype, so QLoRA under FSDP packs them in the
+    dtype the rest of the model loads in (the same 4-bit numbers; `bnb_4bit_quant_storage`, as the HF FSDP+QLoRA
+    guide does)."""
     from transformers import BitsAndBytesConfig
     if bits == 4:
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=torch.bfloat16)
+                                  bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_storage=storage or torch.uint8)
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
@@ -263,20 +272,28 @@ def prune_conversions(keep: Path) -> None:
 
 
 def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: bool = False,
-                   dtype: str = "auto", quantize: int | None = None):
-    """Returns (model, tokenizer) ready for left-padded batched generation."""
+                   dtype: str = "auto", quantize: int | None = None, fsdp: bool = False):
+    """Returns (model, tokenizer) ready for left-padded batched generation. With `fsdp` (a torchrun process of an
+    FSDP training, sharding.wants_fsdp) the weights are not moved to `device`: the Trainer's FSDP moves each
+    process's shard there as it wraps the model (a 4-bit base is quantized on the GPU by bitsandbytes, whole, and
+    sharded after)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quant = quantization_config(quantize, device, source)
+    quant = quantization_config(quantize, device, source, pick_dtype(dtype, device) if fsdp else None)
     location, kwargs = source.location, {}
     if quant is not None:
-        kwargs.update(quantization_config=quant, device_map={"": device})
+        kwargs.update(quantization_config=quant)
+        if not fsdp:
+            kwargs.update(device_map={"": device})
+    if fsdp:
+        fsdp_loading()
     try:
         if source.gguf_file:
             location = str(_converted_gguf(source))
         # Weights over one GPU's free memory are spread over every visible GPU as they load (never onto the CPU
         # first and then `.to` one GPU); None keeps the one-device load below.
-        spread = placement(location, device, pick_dtype(dtype, device), quantize, trust_remote_code)
+        spread = None if fsdp else placement(location, device, pick_dtype(dtype, device), quantize,
+                                             trust_remote_code)
         if spread is not None:
             kwargs.update(device_map="auto", max_memory=spread)
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
@@ -296,9 +313,22 @@ def load_generator(source: ModelSource, device: str = "cpu", trust_remote_code: 
         # ...but a line break as the very first token would be an empty answer, not the end of one.
         model.generation_config.begin_suppress_tokens = breaks
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if "device_map" not in kwargs:
+    if "device_map" not in kwargs and not fsdp:
         model = model.to(device)
     return model.eval(), tokenizer
+
+
+def fsdp_loading() -> None:
+    """What `accelerate launch` with an FSDP config tells transformers before a model loads, said by this process
+    itself under torchrun: only rank 0 reads the weights into CPU memory, the others build the model on the meta
+    device (a 70B in bf16 is 140 GB of host memory per process otherwise), and FSDP's sync_module_states sends
+    rank 0's weights to the others as it shards (sharding.fsdp_config). transformers reads it only with the
+    process group up, so it is started here."""
+    from accelerate import PartialState
+
+    os.environ["ACCELERATE_USE_FSDP"] = "true"
+    os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = "true"
+    PartialState()
 
 
 def stop_token_ids(model, tokenizer, line_breaks: bool = False) -> set[int]:

@@ -47,6 +47,7 @@ class RunOptions:
     reanswer: bool = False
     mlflow: str | None = None  # "" is the default store (mlruns/)
     resume: bool = False
+    fsdp: str = "auto"  # harness train under torchrun: auto | on | off (sharding.wants_fsdp)
 
     @property
     def freshness(self) -> bool:

@@ -3,13 +3,14 @@
 Every selected trained arm (finetune, raft, cpt and the task's own) is trained through the pipeline code `run`
 uses (pipeline.Pipeline.train: the same examples, index, seeds and update training, continued where a run
 continues it), so `run` finds each adapter by its content key and trains nothing. Launched with torchrun or
-accelerate launch it trains data-parallel (DDP through the Trainer); the cache key does not depend on the number
-of processes."""
+accelerate launch it trains data-parallel: DDP through the Trainer, or FSDP for a base one GPU cannot hold
+(sharding.py, --fsdp); the cache key depends on neither the number of processes nor the choice."""
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.arms.catalog import TRAINS_WITH_PASSAGES, arm_names, arms, needs_pairs
@@ -46,37 +47,63 @@ def train(opts: RunOptions) -> None:
              "adapters of its own; `harness train` trains on all of it")
     import torch.distributed as dist
 
-    from harness.arms.pipeline import Shared, make_pipeline
-    from harness.inference.models import load_embedder, load_generator, pick_device
+    from harness.arms.pipeline import Shared
+    from harness.inference.models import load_embedder, load_generator
     from harness.run.runner import rebuilds
 
-    rank, local = int(os.environ.get("RANK", "0")), os.environ.get("LOCAL_RANK")
-    device = pick_device(opts.device)
-    if device == "cuda" and local is not None:
-        device = f"cuda:{local}"  # one GPU per process
-    model, tokenizer = load_generator(source, device, opts.trust_remote_code, opts.dtype, opts.quantize)
+    device, fsdp = _process_device(opts, source)
+
+    def load():
+        return load_generator(source, device, opts.trust_remote_code, opts.dtype, opts.quantize, fsdp=fsdp)
+    model, tokenizer = load()
     table = arms(config)
     reads = any(table[n].weights in TRAINS_WITH_PASSAGES for n in names)
     embedder = load_embedder(opts.embedder, device) if reads else None
     # The precision `harness run` would train in: the adapter's cache key includes it.
     train_model, _ = training_precision(opts, device, model, tokenizer, task, config, names)
     shared = Shared(model, tokenizer, embedder, config, source.fingerprint(), Path(opts.cache_dir),
-                    embedder_id=opts.embedder, train_model=train_model)
+                    embedder_id=opts.embedder, train_model=train_model, fsdp=fsdp)
     sets = [("original", task.knowledge, None)]
     if rebuilds(task, opts.freshness):
         sets.append(("original + update", task.knowledge + task.update, task.update))
     if reads:
         _indexes_first(shared, names, [k for _, k, _ in sets], Path(opts.cache_dir))
-    for name in names:
-        for i in range(opts.seeds):  # as `run --seeds` trains them: seed, seed+1, ...
-            cfg = config.model_copy(update={"seed": config.seed + i})
-            pipe = make_pipeline(name, dataclasses.replace(shared, config=cfg))
-            for label, knowledge, update in sets:
-                a = pipe.train(knowledge, update)
-                if rank == 0:
-                    _say(name, cfg.seed, label, a)
+    _train_each(shared, names, opts.seeds, sets, (lambda: load()[0]) if fsdp else None)
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def _process_device(opts: RunOptions, source) -> tuple[str, bool]:
+    """This process's device (its own GPU under torchrun) and whether it trains with FSDP (sharding.wants_fsdp)."""
+    from harness.inference.models import pick_device, pick_dtype
+    from harness.inference.sharding import wants_fsdp
+
+    device, local = pick_device(opts.device), os.environ.get("LOCAL_RANK")
+    if device == "cuda" and local is not None:
+        device = f"cuda:{local}"  # one GPU per process
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return device, wants_fsdp(opts.fsdp, source.location, device, pick_dtype(opts.dtype, device), opts.quantize,
+                              world, opts.trust_remote_code)
+
+
+def _train_each(shared, names: list[str], seeds: int, sets: list, reload: Callable[[], object] | None) -> None:
+    """Every arm's adapters for each seed and knowledge set, as `run --seeds` trains them (seed, seed+1, ...).
+    `reload` (FSDP) gives a fresh base after a training left the last one sharded and wrapped by FSDP."""
+    from harness.arms.pipeline import make_pipeline
+
+    used = False
+    for name in names:
+        for i in range(seeds):
+            cfg = shared.config.model_copy(update={"seed": shared.config.seed + i})
+            pipe = make_pipeline(name, dataclasses.replace(shared, config=cfg))
+            for label, knowledge, update in sets:
+                if used:
+                    shared.model = pipe.shared.model = reload()
+                    used = False
+                a = pipe.train(knowledge, update)
+                used = reload is not None and a is not None and not a.cached
+                if int(os.environ.get("RANK", "0")) == 0:
+                    _say(name, cfg.seed, label, a)
 
 
 def _indexes_first(shared, names: list[str], knowledge_sets: list, cache_dir: Path) -> None:
