@@ -1,8 +1,9 @@
 """FSDP for `harness train` (issue 45): which torchrun processes shard the base, the Trainer settings that do it
 (QLoRA+FSDP included), and the adapter cache key that does not change with it.
 
-accelerate shards a model only over GPU processes (on CPU its Trainer falls back to DDP), so an FSDP training
-itself cannot run here: bench/gpu_check.sh runs one. What runs here is the decision, the TrainingArguments and
+An FSDP training itself cannot run on a CPU with the installed libraries: accelerate enables FSDP only for GPU
+processes (on CPU the Trainer falls back to DDP), and torch's FSDP1 refuses a machine with no accelerator ("FSDP
+needs a non-CPU accelerator device"). bench/gpu_check.sh runs one. What runs here is the decision, the TrainingArguments and
 accelerate plugin settings transformers builds from them, and the key."""
 import pytest
 import torch
