@@ -111,8 +111,8 @@ PY
     fi
   else
     failed=1
-    { echo "FAIL fsdp-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/fsdp-train.log" | tail -n 25 | sed 's/^/    /'; } \
-      >>"$results"
+    { echo "FAIL fsdp-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/fsdp-train.log" | tail -n 25 |
+        sed 's/^/    /'; } >>"$results"
   fi
   # QLoRA+FSDP: the 4-bit base packed in bf16 words (bnb_4bit_quant_storage) so FSDP can shard it.
   t0=$SECONDS

@@ -3,8 +3,8 @@
 
 An FSDP training itself cannot run on a CPU with the installed libraries: accelerate enables FSDP only for GPU
 processes (on CPU the Trainer falls back to DDP), and torch's FSDP1 refuses a machine with no accelerator ("FSDP
-needs a non-CPU accelerator device"). bench/gpu_check.sh runs one. What runs here is the decision, the TrainingArguments and
-accelerate plugin settings transformers builds from them, and the key."""
+needs a non-CPU accelerator device"). bench/gpu_check.sh runs one. What runs here is the decision, the
+TrainingArguments and accelerate plugin settings transformers builds from them, and the key."""
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig

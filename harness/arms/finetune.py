@@ -183,7 +183,8 @@ def eval_split(examples: list[dict], cfg: FinetuneConfig, seed: int):
 
 def train_adapter(base, tokenizer, examples: list[dict], cfg: FinetuneConfig, seed: int, cache_dir: Path,
                   model_id: str, kind: str = "qa", start_from: TrainedAdapter | None = None,
-                  flatten: bool | None = None, sparse_dropout: bool | None = None, fsdp: bool = False) -> TrainedAdapter:
+                  flatten: bool | None = None, sparse_dropout: bool | None = None,
+                  fsdp: bool = False) -> TrainedAdapter:
     """A LoRA adapter trained on `examples` (token ids + labels), or the cached one with the same key.
     With `start_from`, training continues that adapter's weights instead of a fresh LoRA. `flatten` forces
     the batch layout (batches.py) for benches; None flattens where it is checked exact and cheaper.
