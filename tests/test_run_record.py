@@ -10,12 +10,14 @@ from harness.run.record import Prices, RunRecord
 
 EXAMPLES = Path(__file__).parents[1] / "results" / "examples"
 WRITTEN_AT_THE_END = ("answers_reused", "answers_logged", "finished")  # added by the run once every arm is done
+# The forecast's plan and calibration (harness/run/planning.py), added once planned; runs before --budget lack it.
+ADDED = ("forecast", *WRITTEN_AT_THE_END)
 
 
 @pytest.mark.parametrize("example", ["coffee", "coffee-from-documents"])
 def test_the_record_writes_a_committed_run_json_back_unchanged(example):
     written = json.loads((EXAMPLES / example / "run.json").read_text())
-    known_before_arms = {k: v for k, v in written.items() if k not in WRITTEN_AT_THE_END}
+    known_before_arms = {k: v for k, v in written.items() if k not in ADDED}
     again = RunRecord(**known_before_arms).as_json()
     assert list(again) == list(known_before_arms)  # same keys, in the same order
     assert again == known_before_arms
@@ -23,12 +25,12 @@ def test_the_record_writes_a_committed_run_json_back_unchanged(example):
 
 def test_every_field_is_a_key_a_committed_run_holds():
     written = json.loads((EXAMPLES / "coffee" / "run.json").read_text())
-    assert [f.name for f in dataclasses.fields(RunRecord)] + list(WRITTEN_AT_THE_END) == list(written)
+    assert [f.name for f in dataclasses.fields(RunRecord)] + list(ADDED) == list(written)
 
 
 def test_as_json_is_a_copy_the_run_may_extend():
     written = json.loads((EXAMPLES / "coffee" / "run.json").read_text())
-    record = RunRecord(**{k: v for k, v in written.items() if k not in WRITTEN_AT_THE_END})
+    record = RunRecord(**{k: v for k, v in written.items() if k not in ADDED})
     out = record.as_json()
     out["config"]["seed"] = -1
     out["pipelines"].append("extra")
