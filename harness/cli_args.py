@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_PRICES, GEMMA_MODEL
+from harness.names import DEFAULT_EMBEDDER, DEFAULT_MODEL, DEFAULT_PRICES, ENGINES, FSDP_MODES, GEMMA_MODEL
 
 IMPORT_FLAGS = ("questions", "updates", "train", "question_col", "answer_col", "answer_sep", "fresh_col", "doc_col",
                 "topic_col", "id_col", "description")
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sweep", action="append", metavar="SECTION.KEY=V1,V2",
                      help="run once per value and write one combined table, e.g. "
                           "finetune.learning_rate=1e-4,3e-4,1e-3 or retrieval.top_k=1,3,5; repeat for a grid")
-    run.add_argument("--engine", default="auto", choices=["auto", "transformers", "vllm"],
+    run.add_argument("--engine", default="auto", choices=ENGINES,
                      help="what answers the questions: vllm (CUDA with vllm installed; same prompts, greedy, "
                           "adapters served as LoRA) or transformers (everywhere); auto (default): vllm where it can")
     run.add_argument("--tensor-parallel-size", type=int, default=None, metavar="N",
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                             f"(default: {DEFAULT_EMBEDDER}, embedded)")
     train.add_argument("--seeds", type=int, default=1, metavar="N",
                        help="train each arm N times (seeds seed..seed+N-1), as `harness run --seeds N` (default 1)")
-    train.add_argument("--fsdp", default="auto", choices=["auto", "on", "off"],
+    train.add_argument("--fsdp", default="auto", choices=FSDP_MODES,
                        help="under torchrun on GPUs: shard the base over the processes with FSDP (QLoRA+FSDP with "
                             "--quantize 4) instead of a whole copy per GPU (DDP). auto (default): FSDP only for "
                             "weights one GPU cannot hold; the adapters and their cache keys are the same either way")

@@ -32,6 +32,9 @@ def is_task_name(name: object) -> bool:
 
 # Prices for the money columns, when the run gives none (the `run` options' defaults).
 DEFAULT_PRICES = {"cpu_hour_usd": 0.10, "gpu_hour_usd": 2.50, "per_million_tokens_usd": 0.0}
+# The choices of --engine (vllm_engine.choose_engine) and of harness train's --fsdp (sharding.wants_fsdp).
+ENGINES = ("auto", "transformers", "vllm")
+FSDP_MODES = ("auto", "on", "off")
 
 # What the freshness table says of an arm that learns only from training pairs when an update brings none.
 NOT_RETRAINED = "not retrained: no new training pairs"

@@ -27,7 +27,7 @@ from harness.inference.cpu_share import training_callback
 from harness.arms.dropout import use_sparse_dropout
 from harness.arms.recompute import LayerRecompute
 from harness.errors import HarnessError
-from harness.inference.devices import sharded
+from harness.inference.devices import quantized, sharded
 from harness.inference.sharding import fsdp_config, layer_classes
 from harness.measure import release_freed_memory, return_free_pages
 from harness.arms.training_data import IGNORE
@@ -412,9 +412,7 @@ def answers_unmerged(base) -> bool:
     the LoRA product into 4 or 8 bits, and for a base spread over several GPUs because one cannot hold it, beside
     which a copy of its changed layers may not fit either. A full-precision base on one device merges (its numbers
     are the committed examples')."""
-    quantized = getattr(base, "hf_quantizer", None) is not None or \
-        getattr(base.config, "quantization_config", None) is not None
-    return quantized or sharded(base)
+    return quantized(base) or sharded(base)
 
 
 def attach_adapter(base, adapter: TrainedAdapter):

@@ -128,7 +128,6 @@ class Pipeline:
     def __init__(self, name: str, arm: ArmConfig, shared: Shared):
         self.name, self.arm, self.shared = name, arm, shared
         self.cfg = shared.config
-        self.model = shared.model
         self.index = None
         self.adapter: TrainedAdapter | None = None
         self.demos: list[Demonstration] = []
@@ -202,11 +201,10 @@ class Pipeline:
         self.timing["index_s"] = time.perf_counter() - t
 
     def _train(self, knowledge: Knowledge, update: Knowledge | None = None) -> None:
-        """Train the arm's adapter (`_fit`), then hold the model that answers with it."""
+        """Train the arm's adapter (`_fit`), then prepare the model that answers with it, within the build."""
         self._fit(knowledge, update)
-        s = self.shared
-        # vLLM serves the adapter itself; only the transformers path needs the merged weights.
-        self.model = s.merged(self.adapter) if s.engine is None else s.model
+        if self.shared.engine is None:  # vLLM serves the adapter itself; transformers answers with the merge
+            self.shared.merged(self.adapter)
 
     def train(self, knowledge: Knowledge, update: Knowledge | None = None) -> TrainedAdapter | None:
         """Only the training `build` would do (or, with `update`, `rebuild` on `knowledge` after it), with the
@@ -242,7 +240,6 @@ class Pipeline:
             examples, start_from = rows(knowledge), None
         else:
             examples, start_from = self._continued_rows(knowledge, update, rows), self.adapter
-        self.model = None
         s.release_merged()  # training may come: don't hold a merged copy through it
         s.training_turn()
         self.adapter = train_adapter(s.training_base, s.tokenizer, examples,

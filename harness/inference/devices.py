@@ -42,17 +42,23 @@ def gpu_budget(weights_bytes: int, free: list[int], share: float = WEIGHTS_SHARE
     return budget
 
 
-def weights_bytes(location: str, dtype: torch.dtype, quant_bits: int | None = None,
-                  trust_remote_code: bool = False) -> int:
-    """The weights' size once loaded: parameters counted on the meta device (config.json only, no weights read)
-    times the bytes each takes in `dtype`, or in `quant_bits` when quantized."""
+def meta_parameters(location: str, trust_remote_code: bool = False) -> tuple[object, int]:
+    """(config, parameter count) of the model at `location`, built on the meta device: config.json only, no
+    weights read."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=trust_remote_code)
-    params = sum(p.numel() for p in model.parameters())
+    return cfg, sum(p.numel() for p in model.parameters())
+
+
+def weights_bytes(location: str, dtype: torch.dtype, quant_bits: int | None = None,
+                  trust_remote_code: bool = False) -> int:
+    """The weights' size once loaded: their parameters (`meta_parameters`) times the bytes each takes in `dtype`,
+    or in `quant_bits` when quantized."""
+    _, params = meta_parameters(location, trust_remote_code)
     return int(params * (quant_bits / 8 if quant_bits else torch.finfo(dtype).bits / 8))
 
 
@@ -73,6 +79,12 @@ def placement(location: str, device: str, dtype: torch.dtype, quant_bits: int | 
         log.info("the weights (%.1f GB) exceed one GPU: spread over %d GPUs (device_map auto, up to %s GB each)",
                  size / 1e9, len(budget), ", ".join(f"{b / 1e9:.0f}" for b in budget.values()))
     return budget
+
+
+def quantized(model) -> bool:
+    """Whether the model's weights were loaded quantized (bitsandbytes' 4 or 8 bits)."""
+    return getattr(model, "hf_quantizer", None) is not None or \
+        getattr(model.config, "quantization_config", None) is not None
 
 
 def sharded(model) -> bool:

@@ -11,7 +11,7 @@ import gc
 
 import torch
 
-from harness.inference.devices import visible_gpus
+from harness.inference.devices import quantized, sharded, visible_gpus
 
 # Shares of the free memory a sizing may plan for: the rest is headroom for the allocator's fragments, the CUDA
 # context of other libraries, and what the estimate leaves out.
@@ -30,13 +30,18 @@ def free_bytes(device) -> int | None:
     return torch.cuda.mem_get_info(device)[0]
 
 
+def kv_width(text) -> int:
+    """Key (or value) numbers one token holds per layer: key/value heads x head size, under grouped-query
+    attention less than the hidden size. `text`: the model's text config."""
+    heads = text.num_attention_heads
+    return (getattr(text, "num_key_value_heads", None) or heads) * (getattr(text, "head_dim", None)
+                                                                  or text.hidden_size // heads)
+
+
 def kv_bytes_per_token(config, element_bytes: int) -> int:
     """Key and value cache bytes one token holds across every layer of the model whose (text) config is given."""
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
-    heads = text.num_attention_heads
-    kv_heads = getattr(text, "num_key_value_heads", None) or heads
-    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
-    return 2 * text.num_hidden_layers * kv_heads * head_dim * element_bytes
+    return 2 * text.num_hidden_layers * kv_width(text) * element_bytes
 
 
 def answer_batch(batch_size: int, batch_tokens: int, free: int | None, kv_per_token: int) -> tuple[int, int]:
@@ -80,9 +85,7 @@ def vllm_memory_share(free: list[int], total: list[int]) -> float:
 def movable(model) -> bool:
     """Whether `model` can move between the CPU and one GPU as a whole: not a 4- or 8-bit model (bitsandbytes'
     weights do not move) and not one spread over several devices (device_map)."""
-    quantized = getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False)
-    spread = len(set((getattr(model, "hf_device_map", None) or {"": 0}).values())) > 1
-    return not quantized and not spread
+    return not quantized(model) and not sharded(model)
 
 
 def empty_gpu_cache() -> None:

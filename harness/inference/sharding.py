@@ -11,11 +11,11 @@ import torch
 
 from harness.errors import HarnessError
 from harness.inference.devices import WEIGHTS_SHARE, visible_gpus, weights_bytes
+from harness.names import FSDP_MODES
 
 log = logging.getLogger(__name__)
 
 DDP, FSDP = "ddp", "fsdp"
-FSDP_MODES = ("auto", "on", "off")
 
 
 def training_layout(weights: int, free: list[int], world: int, share: float = WEIGHTS_SHARE) -> str:

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 from harness.errors import HarnessError
 from harness.inference.answerlog import AnswerLog, answer_through
+from harness.inference.chat import encode
 from harness.inference.devices import visible_gpus
 from harness.inference.generate import Generation, Messages, render
 from harness.inference.gpu import empty_gpu_cache, tensor_parallel, vllm_memory_share
 from harness.inference.models import ModelSource
 
 log = logging.getLogger(__name__)
-ENGINES = ("auto", "transformers", "vllm")
 LONGEST_CONTEXT = 8192  # max_model_len's default ceiling: this harness's prompts are a few passages long
 
 
@@ -104,7 +104,7 @@ class VllmEngine:
         """Answers in prompt order, through the answer log as generate.generate's are (keyed by the same rendered
         text, model tag and token budget)."""
         texts = [render(tokenizer, m, template) for m in prompts]
-        ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+        ids = [encode(tokenizer, t) for t in texts]
         stops = self.plain_stop_ids if template is not None else self.stop_ids  # as generate.generate
         keys = [log.key(model_tag, t, max_new_tokens) if log else "" for t in texts]
 

@@ -66,11 +66,16 @@ def key_of(opts: RunOptions) -> Callable[..., str]:
                                                           opts.freshness, opts.seeds, opts.generator, opts.budget)
 
 
+def check_seeds(seeds: int) -> None:
+    """--seeds, for `run` and `train` alike."""
+    if not 1 <= seeds <= 50:
+        raise HarnessError(f"--seeds {seeds}: give a number of training seeds from 1 to 50")
+
+
 def check(opts: RunOptions) -> Checked:
     """Everything that can be known without a model, before torch is even imported: --resume's match on the
     inputs too, so a resume of changed inputs is refused in seconds, not after the model has loaded."""
-    if not 1 <= opts.seeds <= 50:
-        raise HarnessError(f"--seeds {opts.seeds}: give a number of training seeds from 1 to 50")
+    check_seeds(opts.seeds)
     checked = preflight(opts.task, tasks_dir(opts.tasks_dir), arm_names, needs_pairs, pipelines=opts.pipelines,
                         seed=opts.seed, freshness=opts.freshness, trains=trained_arms,
                         results_dir=Path(opts.results_dir), cache_dir=Path(opts.cache_dir),

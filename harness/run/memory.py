@@ -14,6 +14,8 @@ from harness.arms.batches import ACTIVATION_FLOATS, labelled_token_weight, micro
 from harness.arms.recompute import recomputed_share
 from harness.arms.catalog import TRAINS_ON_DOCUMENTS, TRAINS_WITH_PASSAGES, training_settings
 from harness.config import TaskConfig
+from harness.inference.devices import free_gpu_bytes, meta_parameters
+from harness.inference.gpu import kv_width
 from harness.inference.models import ModelSource
 
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -80,18 +82,9 @@ def _gguf_shape(path: Path) -> Shape:
 
 def _hf_shape(source: ModelSource, trust_remote_code: bool) -> Shape:
     """Counts parameters on the meta device: only config.json is read, no weights."""
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    cfg = AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=trust_remote_code)
+    cfg, params = meta_parameters(source.location, trust_remote_code)
     text = cfg.get_text_config()
-    heads = text.num_attention_heads
-    kv_width = (getattr(text, "num_key_value_heads", None) or heads) * (getattr(text, "head_dim", None)
-                                                                      or text.hidden_size // heads)
-    return Shape(sum(p.numel() for p in model.parameters()), text.hidden_size, text.num_hidden_layers,
-                 text.vocab_size, kv_width)
+    return Shape(params, text.hidden_size, text.num_hidden_layers, text.vocab_size, kv_width(text))
 
 
 def model_shape(source: ModelSource, trust_remote_code: bool = False) -> Shape | None:
@@ -154,7 +147,7 @@ class Estimate:
 def available_gb(device: str, gpus: int = 1) -> float:
     """Free memory on `device`: on CUDA summed over the first `gpus` visible GPUs (those the run spreads over)."""
     if device.startswith("cuda"):
-        return sum(torch.cuda.mem_get_info(i)[0] for i in range(max(1, gpus))) / 1e9
+        return sum(free_gpu_bytes()[:max(1, gpus)]) / 1e9
     return psutil.virtual_memory().available / 1e9
 
 

@@ -63,6 +63,13 @@ def rebuilds(task: Task, freshness: bool) -> bool:
     return bool(freshness and task.fresh and task.update.docs)
 
 
+def seeded(name: str, shared: Shared, i: int) -> Pipeline:
+    """Arm `name` on the run's i-th training seed (seed, seed + 1, ...): what `--seeds N` trains, in `harness run`
+    and `harness train` alike."""
+    cfg = shared.config.model_copy(update={"seed": shared.config.seed + i})
+    return make_pipeline(name, dataclasses.replace(shared, config=cfg))
+
+
 def run_pipeline(pipeline: Pipeline, task: Task, embedder, freshness: bool = True) -> PipelineResult:
     res = PipelineResult(pipeline.name)
     questions = list(task.test)
@@ -131,12 +138,11 @@ def _each_arm(task: Task, shared: Shared, pipelines: list[str], trained: dict[st
     for name in sorted(pipelines, key=trained.get):
         runs = []
         for i in range(seeds if trained[name] else 1):
-            cfg = shared.config.model_copy(update={"seed": shared.config.seed + i})
-            log.info(f"\n== {name}" + (f" (training seed {cfg.seed})" if trained[name] and seeds > 1 else ""))
-            run = run_pipeline(make_pipeline(name, dataclasses.replace(shared, config=cfg)), task, shared.embedder,
-                               freshness)
+            pipe = seeded(name, shared, i)
+            log.info(f"\n== {name}" + (f" (training seed {pipe.cfg.seed})" if trained[name] and seeds > 1 else ""))
+            run = run_pipeline(pipe, task, shared.embedder, freshness)
             for row in run.predictions:
-                row["seed"] = cfg.seed
+                row["seed"] = pipe.cfg.seed
             runs.append(run)
         first = runs[0]
         first.predictions = [row for r in runs for row in r.predictions]

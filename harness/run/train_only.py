@@ -7,7 +7,6 @@ accelerate launch it trains data-parallel: DDP through the Trainer, or FSDP for 
 (sharding.py, --fsdp); the cache key depends on neither the number of processes nor the choice."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from harness.arms.catalog import TRAINS_WITH_PASSAGES, arm_names, arms, needs_pairs
 from harness.errors import HarnessError
-from harness.run.experiment import trained_arms, training_precision
+from harness.run.experiment import check_seeds, trained_arms, training_precision
 from harness.run.options import RunOptions
 from harness.run.preflight import preflight, warn, warn_all
 from harness.task.registry import tasks_dir
@@ -24,8 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def train(opts: RunOptions) -> None:
-    if not 1 <= opts.seeds <= 50:
-        raise HarnessError(f"--seeds {opts.seeds}: give a number of training seeds from 1 to 50")
+    check_seeds(opts.seeds)
     # Checked as `run` checks them, before loading; by default every arm that trains.
     checked = preflight(opts.task, tasks_dir(opts.tasks_dir), arm_names, needs_pairs, pipelines=opts.pipelines,
                         default=lambda cfg: [n for n in arm_names(cfg) if trained_arms(cfg, [n])],
@@ -89,13 +87,12 @@ def _process_device(opts: RunOptions, source) -> tuple[str, bool]:
 def _train_each(shared, names: list[str], seeds: int, sets: list, reload: Callable[[], object] | None) -> None:
     """Every arm's adapters for each seed and knowledge set, as `run --seeds` trains them (seed, seed+1, ...).
     `reload` (FSDP) gives a fresh base after a training left the last one sharded and wrapped by FSDP."""
-    from harness.arms.pipeline import make_pipeline
+    from harness.run.runner import seeded
 
     used = False
     for name in names:
         for i in range(seeds):
-            cfg = shared.config.model_copy(update={"seed": shared.config.seed + i})
-            pipe = make_pipeline(name, dataclasses.replace(shared, config=cfg))
+            pipe = seeded(name, shared, i)
             for label, knowledge, update in sets:
                 if used:
                     shared.model = pipe.shared.model = reload()
@@ -103,7 +100,7 @@ def _train_each(shared, names: list[str], seeds: int, sets: list, reload: Callab
                 a = pipe.train(knowledge, update)
                 used = reload is not None and a is not None and not a.cached
                 if int(os.environ.get("RANK", "0")) == 0:
-                    _say(name, cfg.seed, label, a)
+                    _say(name, pipe.cfg.seed, label, a)
 
 
 def _indexes_first(shared, names: list[str], knowledge_sets: list, cache_dir: Path) -> None:
