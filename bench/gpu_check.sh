@@ -55,6 +55,32 @@ PY
   fi
 }
 
+# reused NAME: whether the `harness run` check NAME found every qa adapter in the cache (trained nothing).
+reused() {
+  local after
+  after=$(ls "$work/$1"/results/tiny/*/costs.json 2>/dev/null | head -n 1)
+  [ -n "$after" ] && $py - "$after" <<'PY'
+import json, sys
+costs = json.load(open(sys.argv[1]))["costs"]
+qa = [c for c in costs.values() if c.get("train_kind") == "qa"]
+sys.exit(0 if qa and all(c.get("adapter_cached") for c in qa) else 1)
+PY
+}
+
+# train NAME -- harness train options...: `harness train` of the tiny task under torchrun on every GPU.
+train() {
+  local name=$1 t0=$SECONDS; shift 2
+  if CUDA_VISIBLE_DEVICES=$all $py -m torch.distributed.run --standalone --nproc_per_node "$n" -m harness train \
+       --task tiny --tasks-dir tests/fixtures --device cuda "$@" >"$work/$name.log" 2>&1; then
+    echo "PASS $name ($((SECONDS - t0)) s, $n processes)" >>"$results"
+  else
+    failed=1
+    { echo "FAIL $name ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/$name.log" | tail -n 25 | sed 's/^/    /'; } \
+      >>"$results"
+    return 1
+  fi
+}
+
 check one-gpu-transformers 0 transformers -- --model "$m/smollm2" --engine transformers
 check one-gpu-vllm 0 vllm -- --model "$m/smollm2"   # --engine auto: vLLM on CUDA
 check all-gpus-vllm "$all" vllm -- --model "$m/llama8b-4l" --pipelines prompt,rag,finetune
@@ -63,68 +89,30 @@ check all-gpus-transformers "$all" transformers -- --model "$m/llama8b-4l" --eng
 check qlora 0 transformers -- --model "$m/qwen05b" --quantize 4 --engine transformers --pipelines prompt,finetune
 
 # harness train under torchrun on every GPU, then harness run on the same cache: the adapters must be reused.
-shared=$work/train-cache t0=$SECONDS
-if CUDA_VISIBLE_DEVICES=$all $py -m torch.distributed.run --standalone --nproc_per_node "$n" -m harness train \
-     --task tiny --tasks-dir tests/fixtures --model "$m/smollm2" --device cuda --cache-dir "$shared" \
-     >"$work/train.log" 2>&1; then
-  echo "PASS torchrun-train ($((SECONDS - t0)) s, $n processes)" >>"$results"
-  CACHE=$shared check run-after-train "$all" vllm -- --model "$m/smollm2"
-  after=$(ls "$work"/run-after-train/results/tiny/*/costs.json 2>/dev/null | head -n 1)
-  if [ -z "$after" ] || ! $py - "$after" <<'PY'
-import json, sys
-costs = json.load(open(sys.argv[1]))["costs"]
-qa = [c for c in costs.values() if c.get("train_kind") == "qa"]
-sys.exit(0 if qa and all(c.get("adapter_cached") for c in qa) else 1)
-PY
-  then
-    failed=1; echo "FAIL run-after-train retrained a qa adapter that torchrun had trained" >>"$results"
-  else
+if train torchrun-train -- --model "$m/smollm2" --cache-dir "$work/train-cache"; then
+  CACHE=$work/train-cache check run-after-train "$all" vllm -- --model "$m/smollm2"
+  if reused run-after-train; then
     echo "PASS run-after-train reused every qa adapter" >>"$results"
+  else
+    failed=1; echo "FAIL run-after-train retrained a qa adapter that torchrun had trained" >>"$results"
   fi
-else
-  failed=1
-  { echo "FAIL torchrun-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/train.log" | tail -n 25 | sed 's/^/    /'; } \
-    >>"$results"
 fi
 
 # FSDP: the same training forced to shard the base over the processes (--fsdp on; a 70B gets it by itself), then
 # run on that cache must reuse every adapter (the cache key does not depend on FSDP). Needs 2+ GPUs.
 if [ "$n" -ge 2 ]; then
-  fshared=$work/fsdp-cache t0=$SECONDS
-  if CUDA_VISIBLE_DEVICES=$all $py -m torch.distributed.run --standalone --nproc_per_node "$n" -m harness train \
-       --task tiny --tasks-dir tests/fixtures --model "$m/llama8b-4l" --device cuda --cache-dir "$fshared" \
-       --pipelines finetune --fsdp on >"$work/fsdp-train.log" 2>&1; then
-    echo "PASS fsdp-train ($((SECONDS - t0)) s, $n processes)" >>"$results"
-    CACHE=$fshared check run-after-fsdp "$all" transformers -- --model "$m/llama8b-4l" --engine transformers \
+  if train fsdp-train -- --model "$m/llama8b-4l" --cache-dir "$work/fsdp-cache" --pipelines finetune --fsdp on; then
+    CACHE=$work/fsdp-cache check run-after-fsdp "$all" transformers -- --model "$m/llama8b-4l" --engine transformers \
       --pipelines prompt,finetune
-    after=$(ls "$work"/run-after-fsdp/results/tiny/*/costs.json 2>/dev/null | head -n 1)
-    if [ -n "$after" ] && $py - "$after" <<'PY'
-import json, sys
-costs = json.load(open(sys.argv[1]))["costs"]
-qa = [c for c in costs.values() if c.get("train_kind") == "qa"]
-sys.exit(0 if qa and all(c.get("adapter_cached") for c in qa) else 1)
-PY
-    then
+    if reused run-after-fsdp; then
       echo "PASS run-after-fsdp reused every adapter FSDP trained" >>"$results"
     else
       failed=1; echo "FAIL run-after-fsdp retrained an adapter that FSDP had trained" >>"$results"
     fi
-  else
-    failed=1
-    { echo "FAIL fsdp-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/fsdp-train.log" | tail -n 25 |
-        sed 's/^/    /'; } >>"$results"
   fi
   # QLoRA+FSDP: the 4-bit base packed in bf16 words (bnb_4bit_quant_storage) so FSDP can shard it.
-  t0=$SECONDS
-  if CUDA_VISIBLE_DEVICES=$all $py -m torch.distributed.run --standalone --nproc_per_node "$n" -m harness train \
-       --task tiny --tasks-dir tests/fixtures --model "$m/qwen05b" --quantize 4 --device cuda \
-       --cache-dir "$work/fsdp-qlora-cache" --pipelines finetune --fsdp on >"$work/fsdp-qlora.log" 2>&1; then
-    echo "PASS fsdp-qlora-train ($((SECONDS - t0)) s, $n processes)" >>"$results"
-  else
-    failed=1
-    { echo "FAIL fsdp-qlora-train ($((SECONDS - t0)) s)"; tr '\r' '\n' <"$work/fsdp-qlora.log" | tail -n 25 |
-        sed 's/^/    /'; } >>"$results"
-  fi
+  train fsdp-qlora-train -- --model "$m/qwen05b" --quantize 4 --cache-dir "$work/fsdp-qlora-cache" \
+    --pipelines finetune --fsdp on
 fi
 
 echo "total ${SECONDS} s; logs in $work" >>"$results"
