@@ -323,3 +323,31 @@ def test_a_merged_copy_copies_only_what_the_adapter_changes(tmp_path):
     assert merged.model.layers[29].self_attn.q_proj.weight is not base.model.layers[29].self_attn.q_proj.weight
     assert not torch.equal(ours["model.layers.29.mlp.down_proj.weight"], before["model.layers.29.mlp.down_proj.weight"])
     assert all(torch.equal(v, before[k]) for k, v in base.state_dict().items())
+
+
+def test_gpu_forecast_has_a_per_step_floor_that_a_big_models_flops_exceed():
+    """On a GPU a small model is launch-bound, not FLOP-bound: its forecast is the measured per-token and
+    per-decoding-step floor (one H200, bench/README.md), which grows with layers; a big model's FLOPs exceed it."""
+    from harness.run.forecast import (GPU_DECODE_STEP_S, GPU_TRAIN_TOKEN_LAYER_S, GPU_TRAIN_TOKEN_S, gpu_speeds)
+
+    task = load_task(TINY)
+    cfg = task.config
+    table = arms(cfg)
+    speeds = gpu_speeds(750.0, 1)
+    small = {f.name: f for f in forecast(task, cfg, table, list(table), 135 * 10**6, 10**8, speeds, True)}
+    floored = {f.name: f for f in forecast(task, cfg, table, list(table), 135 * 10**6, 10**8, speeds, True,
+                                           gpu_layers=30)}
+    deeper = {f.name: f for f in forecast(task, cfg, table, list(table), 135 * 10**6, 10**8, speeds, True,
+                                          gpu_layers=60)}
+    ft = floored["finetune"]
+    assert ft.train_seconds == pytest.approx(ft.train_tokens * (GPU_TRAIN_TOKEN_S + 30 * GPU_TRAIN_TOKEN_LAYER_S))
+    assert ft.train_seconds > 10 * small["finetune"].train_seconds
+    assert deeper["finetune"].train_seconds > ft.train_seconds
+    # base answers the test questions in one batch, and the fresh ones before and after the update: three passes.
+    new_tokens = cfg.generation.max_new_tokens * 0.75
+    assert floored["base"].seconds == pytest.approx(3 * new_tokens * GPU_DECODE_STEP_S)
+    # 70B parameters in few, wide layers: its FLOPs outweigh the floor, and the forecast is theirs.
+    huge = {f.name: f for f in forecast(task, cfg, table, list(table), 70 * 10**9, 68 * 10**9, speeds, True,
+                                        gpu_layers=4)}
+    flops = {f.name: f for f in forecast(task, cfg, table, list(table), 70 * 10**9, 68 * 10**9, speeds, True)}
+    assert huge["finetune"].train_seconds == pytest.approx(flops["finetune"].train_seconds)

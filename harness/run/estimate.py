@@ -57,6 +57,6 @@ def forecast_time(shape, checked: Checked, freshness: bool, bf16_may: bool, bf16
         bf16 = bf16_may and (forced or bf16_is_fast(speeds, bf16_rule))
         machine = cpu_info(torch.get_num_threads())["kind"]
     ahead = plan_run(checked.task, checked.config, checked.names, shape, speeds, bf16, freshness, budget,
-                     machine, cache_dir, resumed_plan)
+                     machine, cache_dir, resumed_plan, on_gpu=bool(gpus))
     log.info(ahead.line)
     return ahead

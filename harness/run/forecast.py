@@ -29,11 +29,20 @@ TOKENS_PER_WORD = 1.4  # SmolLM2's tokenizer on coffee's English text
 CHAT_OVERHEAD = 20  # tokens of chat-template preamble and role markers around a prompt
 TRAIN_EFFICIENCY = {"bf16": 0.25, "float32": 0.35}
 ANSWER_EFFICIENCY = 0.75
-# On a GPU, shares of the bf16 matmul probe (gpu.matmul_tflops) a run achieves. Guesses, not yet measured
-# (bench/gpu_check.sh records the figures to set them from): LoRA training at a typical fine-tuning MFU, answering
-# far below it, as decoding reads every weight per token for a few rows.
+# On a GPU, shares of the bf16 matmul probe (gpu.matmul_tflops) a big model's run should achieve: LoRA training at
+# a typical fine-tuning MFU, answering far below it, as decoding reads every weight per token for a few rows.
+# Not measured: the only GPU runs so far (bench/README.md, one H200) used models too small to be FLOP-bound.
 GPU_TRAIN_EFFICIENCY = 0.3
 GPU_ANSWER_EFFICIENCY = 0.05
+# What a small model costs on a GPU whatever its FLOPs, where kernel launches and Python steps set the pace:
+# measured on one H200 with the transformers engine on coffee (bench/gpu_forecast.sh, bench/README.md), a SmolLM2
+# shape (30 layers) and a Llama-3.1-8B shape cut to 4 layers. Training: seconds a trained token, a fixed part plus a
+# part per layer (1.6 and 0.7 ms a token measured); answering: seconds a decoding step of a batch (60-115 ms
+# measured at 200 rows), a batch being up to GPU_ROWS_PER_PASS rows (gpu.answer_batch).
+GPU_TRAIN_TOKEN_S = 0.55e-3
+GPU_TRAIN_TOKEN_LAYER_S = 0.034e-3
+GPU_DECODE_STEP_S = 0.09
+GPU_ROWS_PER_PASS = 256
 NEW_TOKEN_SHARE = 0.75  # answers stop at a line break or end of turn: coffee's used 15-95% of max_new_tokens
 LOAD_SECONDS = 20.0  # model and embedder load, the precision check, writing the report
 # Pairs written from the documents: the share of candidate answers the filters keep (about 0.31 on coffee,
@@ -151,10 +160,12 @@ def _pairs_built(task, cfg: TaskConfig, pool: int | None) -> tuple[ArmForecast, 
 
 
 def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str], params: int, body_params: int,
-             speeds: tuple[float, float], train_bf16: bool, freshness: bool = True) -> list[ArmForecast]:
+             speeds: tuple[float, float], train_bf16: bool, freshness: bool = True,
+             gpu_layers: int = 0) -> list[ArmForecast]:
     """Per arm, the tokens it will train on and answer, and the seconds they should take here. `speeds`:
     (bf16, float32) GFLOP/s of this CPU's probe; `body_params`: parameters a prompt token passes through (the LM
-    head runs at the last position only)."""
+    head runs at the last position only). `gpu_layers`: on a GPU, the model's layers, for the per-step floor
+    (GPU_TRAIN_TOKEN_S and the others) under a small model's FLOPs."""
     bf16, fp32 = speeds
     train_speed = (bf16 if train_bf16 else fp32) * TRAIN_EFFICIENCY["bf16" if train_bf16 else "float32"] * 1e9
     answer_speed = fp32 * ANSWER_EFFICIENCY * 1e9
@@ -174,7 +185,8 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
         prompt = _prompt_tokens(arm, cfg, chunk, q_words, a_words, *shown)
         # Main phase, the fresh questions after the update, and the rebuilt phase: every question again for an
         # arm whose weights change; for the others only the prompts the update changed (the rest are reused).
-        asked = n_test + (n_fresh + (n_test if arm.weights != "base" else n_fresh) if n_fresh else 0)
+        phases = [n_test] + ([n_fresh, n_test if arm.weights != "base" else n_fresh] if n_fresh else [])
+        asked = sum(phases)
         answer = asked * (prompt * body_params + new_tokens * params) * 2
         choice = sum(cfg.demonstrations.eval_questions
                      * (_prompt_tokens(arm, cfg, chunk, q_words, a_words, *f) * body_params + new_tokens * params) * 2
@@ -183,8 +195,14 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
         # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further.
         layers = training_settings(arm.weights, cfg).lora_layers
         training = (2 + 2 * layers) * params * train / train_speed
-        out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)),
-                               (answer + choice) / answer_speed + training, arm.weights, training))
+        answering = (answer + choice) / answer_speed
+        if gpu_layers:
+            training = max(training, train * (GPU_TRAIN_TOKEN_S + GPU_TRAIN_TOKEN_LAYER_S * gpu_layers))
+            passes = sum(-(-n // GPU_ROWS_PER_PASS) for n in phases if n)
+            passes += len(formats) * -(-cfg.demonstrations.eval_questions // GPU_ROWS_PER_PASS) if want == "auto" else 0
+            answering = max(answering, passes * new_tokens * GPU_DECODE_STEP_S)
+        out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), answering + training, arm.weights,
+                               training))
     return out
 
 
@@ -204,11 +222,11 @@ def forecast_line(arms: list[ArmForecast], cpu_kind: str, planned: dict[str, flo
     parts = ", ".join(part(a) for a in arms)
     answers = f"{sum(a.answer_tokens for a in arms) / 1e3:.0f}k answer tokens in all"
     if planned is None:
-        return f"time estimate: ~{total / 60:.0f} min on this CPU ({cpu_kind}); minutes per arm: {parts}; {answers}"
+        return f"time estimate: ~{total / 60:.0f} min on this machine ({cpu_kind}); minutes per arm: {parts}; {answers}"
     fits = f"within a budget of {budget:g} min" if budget is not None else "as sampling sets it"
     mins = lambda s: f"{s / 60:.0f}" if s >= 600 else f"{s / 60:.1f}"  # noqa: E731  (a small budget's tenths)
     return (f"time estimate: ~{mins(total)} min in full, ~{mins(LOAD_SECONDS + sum(planned.values()))} min "
-            f"planned {fits}, on this CPU ({cpu_kind}); minutes per arm, full -> planned: {parts}; {answers}")
+            f"planned {fits}, on this machine ({cpu_kind}); minutes per arm, full -> planned: {parts}; {answers}")
 
 
 def gpu_speeds(tflops: float, gpus: int) -> tuple[float, float]:

@@ -73,25 +73,26 @@ def _plan(parts: list[ArmForecast], m: planner.Material, config: TaskConfig, bud
 
 
 def forecast_parts(task: Task, config: TaskConfig, names: list[str], shape, speeds: tuple[float, float],
-                   train_bf16: bool, freshness: bool) -> tuple[list[ArmForecast], planner.Material]:
+                   train_bf16: bool, freshness: bool, on_gpu: bool = False) -> tuple[list[ArmForecast], planner.Material]:
     """Every part's forecast (forecast.py: the pair writing when pairs are made, then each arm) for a model of
-    `shape` (memory.py's), and the full plan's material."""
+    `shape` (memory.py's), and the full plan's material. `on_gpu`: with the GPU's per-step floor."""
     # A prompt token passes through every parameter but the LM head's, which runs at the last position only.
     body = max(shape.params - shape.vocab * shape.hidden, shape.params // 2)
     writing = []
     if generates(task, config) and pair_users(config, names):
         ahead, task = pair_writing(task, config, shape.params, body, speeds[1], demonstration_pool([config], names))
         writing = [ahead]
-    arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, train_bf16, freshness)
+    arms_ahead = forecast(task, config, arms(config), names, shape.params, body, speeds, train_bf16, freshness,
+                          shape.layers if on_gpu else 0)
     return writing + arms_ahead, material(task, config)
 
 
 def plan_run(task: Task, config: TaskConfig, names: list[str], shape, speeds: tuple[float, float],
              train_bf16: bool, freshness: bool, budget: float | None, machine: str, cache_dir: Path,
-             recorded: planner.Plan | None = None) -> Ahead:
+             recorded: planner.Plan | None = None, on_gpu: bool = False) -> Ahead:
     """The forecast of every part, each scaled by this machine's calibration, and the plan that fits `budget`
-    minutes (None: no budget). `machine` names the CPU; `recorded` is a resumed run's plan, kept."""
-    raw, m = forecast_parts(task, config, names, shape, speeds, train_bf16, freshness)
+    minutes (None: no budget). `machine` names the CPU or GPUs; `recorded` is a resumed run's plan, kept."""
+    raw, m = forecast_parts(task, config, names, shape, speeds, train_bf16, freshness, on_gpu)
     ratios = {k: v for k, v in calibration.ratios(cache_dir, machine).items() if any(p.name == k for p in raw)}
     parts = [_scaled(p, ratios.get(p.name, 1.0)) for p in raw]
     plan = _plan(parts, m, config, budget, recorded)
