@@ -9,8 +9,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def load_shared(task, cfg):
-    """(Shared, Precision) for `task` under `cfg`, with a throwaway adapter cache."""
+def load_shared(task, cfg, cache_dir: Path | None = None):
+    """(Shared, Precision) for `task` under `cfg`, with a throwaway adapter cache unless `cache_dir` is given
+    (variants that share a build then train it once)."""
     from harness.arms.pipeline import Shared
     from harness.inference.models import DEFAULT_EMBEDDER, DEFAULT_MODEL, load_embedder, load_generator, resolve_model
     from harness.run.experiment import training_precision
@@ -22,5 +23,5 @@ def load_shared(task, cfg):
     train_model, precision = training_precision(RunOptions(task=task.name), "cpu", model, tok, task, cfg,
                                                 ["finetune"])
     shared = Shared(model, tok, load_embedder(DEFAULT_EMBEDDER), cfg, src.fingerprint(),
-                    Path(tempfile.mkdtemp()), train_model=train_model)
+                    cache_dir or Path(tempfile.mkdtemp()), train_model=train_model)
     return shared, precision

@@ -61,6 +61,11 @@ def training_settings(weights: str, config: TaskConfig, built_pairs: bool = Fals
     return config.finetune.model_copy(update=update)
 
 
+def continue_cap(config: TaskConfig) -> int:
+    """The most examples a RAFT continuation trains on after an update, new and replayed together."""
+    return config.raft.continue_examples or config.raft.max_examples
+
+
 def arms(config: TaskConfig) -> dict[str, ArmConfig]:
     """Every arm this task can run: the defaults, then the task's own (which may override a default)."""
     return {**DEFAULT_ARMS, **config.arms}

@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harness.arms.catalog import (TRAINS_ON_DOCUMENTS, TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, demonstrations,
-                                   format_candidates, training_settings)
+from harness.arms.catalog import (TRAINS_ON_DOCUMENTS, TRAINS_ON_PAIRS, TRAINS_WITH_PASSAGES, continue_cap,
+                                   demonstrations, format_candidates, training_settings)
 from harness.config import ArmConfig, TaskConfig
 from harness.pairs.source import POOL_MARGIN
 from harness.task.taught import all_built
@@ -108,6 +108,8 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
     if arm.weights == "raft-lora":  # the update's RAFT examples are capped like the build's (pipeline.py)
         new = min(new, cfg.raft.max_examples)
     new *= 1 + cfg.update.replay  # a continuation on the update's pairs plus replay
+    if arm.weights in TRAINS_WITH_PASSAGES:
+        new = min(new, continue_cap(cfg))
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
 
 
