@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -79,12 +78,11 @@ def one(task_name: str, arm: str, variant: str, sizes: list[int], n_held: int, c
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", default="coffee")
-    ap.add_argument("--arm", default="raft", choices=["raft", "cpt", "rag", "finetune"],
-                    help="the arm whose recipe varies (rag: only --chunking)")
+    from trained_arm import each_variant, variant_parser
+
+    ap = variant_parser(__doc__, ["raft", "cpt", "rag", "finetune"], "raft")
     ap.add_argument("--chunking", default="", help="'words,overlap': retrieval.chunk_words and chunk_overlap for "
-                    "every variant (default: the task's)")
+                    "every variant (default: the task's; rag varies only this)")
     ap.add_argument("--top-k", type=int, default=0, help="retrieval.top_k for every variant: the passages a RAFT "
                     "example trains on and every retrieving prompt holds (default: the task's)")
     ap.add_argument("--variants", default="128,2,5e-4,1.0;128,2,5e-4,0.5;64,2,1e-3,0.5",
@@ -92,19 +90,14 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=48, help="training pairs outside every variant's sample")
     ap.add_argument("--sizes", default="", help="comma-separated max_examples whose samples the held-out pairs "
                     "avoid (default: the variants'); keep it fixed to compare across invocations")
-    ap.add_argument("--one", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     variants = a.variants.split(";")
     sizes = sorted({int(x) for x in a.sizes.split(",")} if a.sizes else {int(v.split(",")[0]) for v in variants})
     if a.one:
         return one(a.task, a.arm, a.one, sizes, a.held_out, a.chunking, a.top_k)
-    for v in variants:
-        cmd = [sys.executable, __file__, "--task", a.task, "--arm", a.arm, "--variants", a.variants,
-               "--held-out", str(a.held_out), "--chunking", a.chunking, "--top-k", str(a.top_k),
-               "--sizes", ",".join(map(str, sizes)), "--one", v]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        print(next((l for l in out.stdout.splitlines() if l.startswith("RESULT")), out.stderr[-800:]), flush=True)
-
+    each_variant(__file__, ["--task", a.task, "--arm", a.arm, "--variants", a.variants, "--held-out",
+                            str(a.held_out), "--chunking", a.chunking, "--top-k", str(a.top_k),
+                            "--sizes", ",".join(map(str, sizes))], variants)
 
 if __name__ == "__main__":
     main()

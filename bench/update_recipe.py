@@ -13,8 +13,6 @@ update.replay.
 """
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,23 +71,18 @@ def one(task_name: str, arm: str, variant: str, n_old: int, cache: Path) -> None
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", default="coffee")
-    ap.add_argument("--arm", default="raft", choices=["raft", "finetune", "cpt"])
+    from trained_arm import each_variant, variant_parser
+
+    ap = variant_parser(__doc__, ["raft", "finetune", "cpt"], "raft")
     ap.add_argument("--variants", default="all,1.0;128,1.0;64,1.0", help="';'-separated continue_examples,replay")
     ap.add_argument("--old", type=int, default=48, help="old training pairs outside RAFT's sample, asked after")
     ap.add_argument("--cache", default="", help="adapter cache shared by the variants (default: a new one)")
-    ap.add_argument("--one", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     cache = Path(a.cache or tempfile.mkdtemp())
     if a.one:
         return one(a.task, a.arm, a.one, a.old, cache)
-    for v in a.variants.split(";"):
-        cmd = [sys.executable, __file__, "--task", a.task, "--arm", a.arm, "--old", str(a.old),
-               "--cache", str(cache), "--one", v]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        print(next((l for l in out.stdout.splitlines() if l.startswith("RESULT")), out.stderr[-1500:]), flush=True)
-
+    each_variant(__file__, ["--task", a.task, "--arm", a.arm, "--old", str(a.old), "--cache", str(cache)],
+                 a.variants.split(";"))
 
 if __name__ == "__main__":
     main()
