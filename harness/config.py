@@ -57,9 +57,10 @@ class RaftConfig(_Strict):
 
     oracle_probability: float = Field(0.8, ge=0.0, le=1.0)  # share of examples whose source passage is shown
     max_examples: int = Field(128, ge=4)  # it learns to read, not the facts: a sample of pairs suffices
-    # The same for the continuation after an update: at most this many examples, new and replayed in
-    # update.replay's proportion (None: max_examples). On coffee's dev set (held-out phrasings of the update's
-    # pairs) 64 new + 64 replayed read as well as 80 + 80 in 18% less training; 32 + 32 lost 4 of 40 (bench/README.md).
+    # The continuation after an update: at most this many examples, new and replayed in update.replay's
+    # proportion (None: every new one, each with its replay). No cap by default: on coffee's dev set (held-out
+    # phrasings of the update's pairs) a cap that drops 40-60% of the new pairs lost 4-6 of 40 fresh questions,
+    # as RAFT's after-rebuild gain on a 135M reader comes from the pairs it saw (bench/README.md).
     continue_examples: int | None = Field(None, ge=4)
     epochs: int = Field(2, ge=1, le=200)
     learning_rate: float = Field(5e-4, gt=0.0, le=1.0)

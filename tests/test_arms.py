@@ -317,9 +317,10 @@ def test_long_prompts_stay_padded(plain_rows):
     assert not CheapestBatches(tok, model, flatten=False).flattens([22, 18, 25, 30])  # not proven exact: padded
 
 
-def test_rafts_continuation_is_capped_at_continue_examples_in_replays_proportion(tiny_run, tmp_path):
+def test_rafts_continuation_is_capped_at_continue_examples_in_replays_proportion(tmp_path):
     """raft.continue_examples bounds RAFT's continuation, new and replayed together in update.replay's proportion:
-    with replay 3 and a cap of 4, tiny's 2 new pairs become 1 new + 3 replayed; finetune keeps every new pair."""
+    with replay 3 and a cap of 4, tiny's 2 new pairs become 1 new + 3 replayed; finetune keeps every new pair.
+    Its own cache: the session's holds exactly the default recipe's adapters (test_run.py counts them)."""
     tasks = tmp_path / "tasks"
     shutil.copytree(FIXTURES / "tiny", tasks / "tiny")
     cfg = yaml.safe_load((tasks / "tiny" / "task.yaml").read_text())
@@ -327,7 +328,7 @@ def test_rafts_continuation_is_capped_at_continue_examples_in_replays_proportion
     cfg["update"] = {"replay": 3.0}
     (tasks / "tiny" / "task.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", "--task", "tiny", "--tasks-dir", str(tasks), "--results-dir", str(tmp_path / "r"),
-                 "--cache-dir", str(tiny_run.parents[2] / "cache"), "--pipelines", "finetune,raft"]) == 0
+                 "--cache-dir", str(tmp_path / "cache"), "--pipelines", "finetune,raft"]) == 0
     (run,) = (tmp_path / "r" / "tiny").iterdir()
     fresh = pd.read_csv(run / "freshness.csv").set_index("pipeline")
     assert fresh.loc["raft", "rebuild"] == "continued: 1 new + 3 replayed examples"

@@ -61,9 +61,9 @@ def training_settings(weights: str, config: TaskConfig, built_pairs: bool = Fals
     return config.finetune.model_copy(update=update)
 
 
-def continue_cap(config: TaskConfig) -> int:
-    """The most examples a RAFT continuation trains on after an update, new and replayed together."""
-    return config.raft.continue_examples or config.raft.max_examples
+def continue_cap(config: TaskConfig) -> int | None:
+    """The most examples a RAFT continuation trains on after an update, new and replayed together (None: no cap)."""
+    return config.raft.continue_examples
 
 
 def arms(config: TaskConfig) -> dict[str, ArmConfig]:

@@ -108,7 +108,7 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
     if arm.weights == "raft-lora":  # the update's RAFT examples are capped like the build's (pipeline.py)
         new = min(new, cfg.raft.max_examples)
     new *= 1 + cfg.update.replay  # a continuation on the update's pairs plus replay
-    if arm.weights in TRAINS_WITH_PASSAGES:
+    if arm.weights in TRAINS_WITH_PASSAGES and continue_cap(cfg) is not None:
         new = min(new, continue_cap(cfg))
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
 
