@@ -61,9 +61,10 @@ def training_settings(weights: str, config: TaskConfig, built_pairs: bool = Fals
     return config.finetune.model_copy(update=update)
 
 
-def continue_cap(config: TaskConfig) -> int | None:
-    """The most examples a RAFT continuation trains on after an update, new and replayed together (None: no cap)."""
-    return config.raft.continue_examples
+def continue_cap(weights: str, config: TaskConfig) -> int | None:
+    """The most examples an arm's continuation trains on after an update, new and replayed together: RAFT's
+    raft.continue_examples (None: no cap, as for every other arm)."""
+    return config.raft.continue_examples if weights in TRAINS_WITH_PASSAGES else None
 
 
 def arms(config: TaskConfig) -> dict[str, ArmConfig]:

@@ -253,7 +253,7 @@ class Pipeline:
         old = Knowledge(tuple(d for d in knowledge.docs if d not in new_docs),
                         tuple(p for p in knowledge.pairs if p not in new_pairs))
         new, seen = rows(update), rows(old)
-        cap = arms_mod.continue_cap(self.cfg) if self.arm.weights in arms_mod.TRAINS_WITH_PASSAGES else None
+        cap = arms_mod.continue_cap(self.arm.weights, self.cfg)
         if cap is not None and len(new) * (1 + self.cfg.update.replay) > cap:
             new = random.Random(self.cfg.seed).sample(new, max(1, round(cap / (1 + self.cfg.update.replay))))
         # At least enough replay for a train/eval split, however small the update.

@@ -44,6 +44,9 @@ def kv_bytes_per_token(config, element_bytes: int) -> int:
     return 2 * text.num_hidden_layers * kv_width(text) * element_bytes
 
 
+MAX_ANSWER_ROWS = 256  # an answer batch's rows on a GPU, however much memory is free
+
+
 def answer_batch(batch_size: int, batch_tokens: int, free: int | None, kv_per_token: int) -> tuple[int, int]:
     """(generation.batch_size, generation.batch_tokens) for answering: as configured on a CPU (`free` None); on a
     GPU, `batch_tokens` is what ANSWER_SHARE of the free memory holds in KV cache, and the minimum batch is as many
@@ -52,7 +55,7 @@ def answer_batch(batch_size: int, batch_tokens: int, free: int | None, kv_per_to
     if free is None:
         return batch_size, batch_tokens
     tokens = max(1, int(free * ANSWER_SHARE) // max(1, kv_per_token))
-    return max(1, min(256, tokens // WORST_ROW_TOKENS)), tokens
+    return max(1, min(MAX_ANSWER_ROWS, tokens // WORST_ROW_TOKENS)), tokens
 
 
 def training_token_budget(configured: int, free: int | None, per_token_bytes: int) -> int:

@@ -38,11 +38,10 @@ GPU_ANSWER_EFFICIENCY = 0.05
 # measured on one H200 with the transformers engine on coffee (bench/gpu_forecast.sh, bench/README.md), a SmolLM2
 # shape (30 layers) and a Llama-3.1-8B shape cut to 4 layers. Training: seconds a trained token, a fixed part plus a
 # part per layer (1.6 and 0.7 ms a token measured); answering: seconds a decoding step of a batch (60-115 ms
-# measured at 200 rows), a batch being up to GPU_ROWS_PER_PASS rows (gpu.answer_batch).
+# measured at 200 rows), a batch being up to gpu.MAX_ANSWER_ROWS rows.
 GPU_TRAIN_TOKEN_S = 0.55e-3
 GPU_TRAIN_TOKEN_LAYER_S = 0.034e-3
 GPU_DECODE_STEP_S = 0.09
-GPU_ROWS_PER_PASS = 256
 NEW_TOKEN_SHARE = 0.75  # answers stop at a line break or end of turn: coffee's used 15-95% of max_new_tokens
 LOAD_SECONDS = 20.0  # model and embedder load, the precision check, writing the report
 # Pairs written from the documents: the share of candidate answers the filters keep (about 0.31 on coffee,
@@ -108,8 +107,8 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
     if arm.weights == "raft-lora":  # the update's RAFT examples are capped like the build's (pipeline.py)
         new = min(new, cfg.raft.max_examples)
     new *= 1 + cfg.update.replay  # a continuation on the update's pairs plus replay
-    if arm.weights in TRAINS_WITH_PASSAGES and continue_cap(cfg) is not None:
-        new = min(new, continue_cap(cfg))
+    cap = continue_cap(arm.weights, cfg)
+    new = new if cap is None else min(new, cap)
     return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
 
 
@@ -199,9 +198,11 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
         training = (2 + 2 * layers) * params * train / train_speed
         answering = (answer + choice) / answer_speed
         if gpu_layers:
+            from harness.inference.gpu import MAX_ANSWER_ROWS  # torch: only on a GPU, where it is loaded
+
             training = max(training, train * (GPU_TRAIN_TOKEN_S + GPU_TRAIN_TOKEN_LAYER_S * gpu_layers))
-            passes = sum(-(-n // GPU_ROWS_PER_PASS) for n in phases if n)
-            passes += len(formats) * -(-cfg.demonstrations.eval_questions // GPU_ROWS_PER_PASS) if want == "auto" else 0
+            passes = sum(-(-n // MAX_ANSWER_ROWS) for n in phases if n)
+            passes += len(formats) * -(-cfg.demonstrations.eval_questions // MAX_ANSWER_ROWS) if want == "auto" else 0
             answering = max(answering, passes * new_tokens * GPU_DECODE_STEP_S)
         out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), answering + training, arm.weights,
                                training))
