@@ -62,6 +62,7 @@ class ArmForecast:
     seconds: float
     weights: str = "base"  # the arm's kind of weights, which says which training material its time grows with
     train_seconds: float = 0.0  # the part of `seconds` spent training: what a budget can shrink
+    update_train_tokens: int = 0  # the part of `train_tokens` in the update's continuation, sampled apart
 
 
 def _words(texts) -> float:
@@ -88,16 +89,16 @@ def _prompt_tokens(arm: ArmConfig, cfg: TaskConfig, chunk: float, question_words
     return words * TOKENS_PER_WORD + _overhead(arm)
 
 
-def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_words: float) -> int:
-    """Tokens the optimiser sees: training examples x epochs, for the build and the update's continuation."""
+def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_words: float) -> tuple[float, float]:
+    """Tokens the optimiser sees, training examples x epochs: the build's and the update's continuation's."""
     k, u = task.knowledge, task.update
     epochs = training_settings(arm.weights, cfg, all_built(k.pairs)).epochs
     if arm.weights in TRAINS_ON_DOCUMENTS:
         doc = sum(len(d.text.split()) for d in k.docs) * TOKENS_PER_WORD
         new = sum(len(d.text.split()) for d in u.docs) * TOKENS_PER_WORD
-        return int((doc + new * (1 + cfg.update.replay)) * epochs)
+        return doc * epochs, new * (1 + cfg.update.replay) * epochs
     if arm.weights not in TRAINS_ON_PAIRS or not k.pairs:
-        return 0
+        return 0.0, 0.0
     row = pair_words * TOKENS_PER_WORD + _overhead(arm)
     n = len(k.pairs)
     if arm.weights in TRAINS_WITH_PASSAGES:
@@ -109,7 +110,7 @@ def _train_tokens(arm: ArmConfig, cfg: TaskConfig, task, chunk: float, pair_word
     new *= 1 + cfg.update.replay  # a continuation on the update's pairs plus replay
     cap = continue_cap(arm.weights, cfg)
     new = new if cap is None else min(new, cap)
-    return int(row * (n * (1 - cfg.finetune.eval_fraction) + new) * epochs)
+    return row * (n * (1 - cfg.finetune.eval_fraction)) * epochs, row * new * epochs
 
 
 def pair_writing(task, cfg: TaskConfig, params: int, body_params: int, fp32: float,
@@ -192,7 +193,8 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
         choice = sum(cfg.demonstrations.eval_questions
                      * (_prompt_tokens(arm, cfg, chunk, q_words, a_words, *f) * body_params + new_tokens * params) * 2
                      for f in formats) if want == "auto" else 0
-        train = _train_tokens(arm, cfg, task, chunk, pair_words)
+        build, update = _train_tokens(arm, cfg, task, chunk, pair_words)
+        train = int(build + update)
         # Forward 2 x params a token; backward 2 x params through the layers that carry LoRA, and no further.
         layers = training_settings(arm.weights, cfg).lora_layers
         training = (2 + 2 * layers) * params * train / train_speed
@@ -205,7 +207,7 @@ def forecast(task, cfg: TaskConfig, table: dict[str, ArmConfig], names: list[str
             passes += len(formats) * -(-cfg.demonstrations.eval_questions // MAX_ANSWER_ROWS) if want == "auto" else 0
             answering = max(answering, passes * new_tokens * GPU_DECODE_STEP_S)
         out.append(ArmForecast(name, train, int(asked * (prompt + new_tokens)), answering + training, arm.weights,
-                               training))
+                               training, int(update)))
     return out
 
 

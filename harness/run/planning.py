@@ -51,8 +51,9 @@ def material(task: Task, config: TaskConfig) -> planner.Material:
         items = per_fact(build(tuple(task.knowledge.docs), r.chunk_words, r.chunk_overlap, g.facts_per_sentence)
                          .items, g.phrasings)
         facts = round(len({fact(w) for w in items}) * BUILT_KEPT_SHARE)
+    update = sum(p.origin == GENERATED for p in task.update.pairs)
     return planner.Material(math.ceil(tokens / block) if tokens else 0, tokens, len(task.knowledge.pairs) - len(made),
-                            len(made), facts, config.raft.max_examples)
+                            len(made), facts, config.raft.max_examples, len(task.update.pairs) - update, update)
 
 
 def _scaled(part: ArmForecast, ratio: float) -> ArmForecast:
