@@ -5,8 +5,9 @@ grow no faster than their examples.
 
     python bench/demo_time.py OLD_RUN_FOLDER NEW_RUN_FOLDER
 
-Each folder is a run folder (run.json, costs.json, freshness.csv, predictions.jsonl), such as results/examples/coffee at two commits
-(`git show <commit>:results/examples/coffee/costs.json` and the rest into a temporary folder). Reads only; the
+Each folder is a run folder (run.json, costs.json, freshness.csv, predictions.jsonl), such as
+results/examples/coffee at two commits (`git show <commit>:results/examples/coffee/costs.json` and the rest into a
+temporary folder). Reads only; the
 wall time is run.json's finished - started.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ def phases(folder: Path) -> dict:
     return {"commit": run.get("git_commit", "?")[:7], "wall": wall, "builds": builds,
             "continuations": continued, "rebuilds": rebuilds, "rest": wall - builds - rebuilds,
             "questions": run["sizes"]["test"], "fresh": run["sizes"]["fresh"],
-            "answers": sum(1 for _ in open(folder / "predictions.jsonl"))}
+            "answers": len((folder / "predictions.jsonl").read_text().splitlines())}
 
 
 def table(old: dict, new: dict) -> str:

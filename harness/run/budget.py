@@ -44,12 +44,17 @@ class Material:
 
     def raft_examples(self, facts: float = 1.0) -> int:
         """RAFT's examples with this share of the generated facts: its pairs, up to raft.max_examples."""
-        return min(self.raft_cap, self.written + round(facts * self.generated))
+        return _kept(self.written, self.generated, facts, self.raft_cap)
 
     def update_pairs(self, facts: float = 1.0, cap: int | None = None) -> int:
         """The update's new pairs with this share of the generated facts, up to `cap` (RAFT's)."""
-        n = self.update_written + round(facts * self.update_generated)
-        return n if cap is None else min(cap, n)
+        return _kept(self.update_written, self.update_generated, facts, cap)
+
+
+def _kept(written: int, generated: int, facts: float, cap: int | None) -> int:
+    """Pairs a sample keeps: every written one and this share of the generated, up to `cap`."""
+    n = written + round(facts * generated)
+    return n if cap is None else min(cap, n)
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,13 @@ def _build_scale(part: ArmForecast, m: Material, plan: Plan) -> float:
     if part.weights == "qa-lora" and pairs:
         return (m.written + plan.facts * m.generated) / pairs
     if part.weights == "raft-lora" and m.raft_examples():
-        kept = m.raft_examples(plan.facts)
-        return (kept if plan.raft is None else min(kept, plan.raft)) / m.raft_examples()
+        return _raft_share(m.raft_examples(plan.facts), m.raft_examples(), plan)
     return 1.0
+
+
+def _raft_share(kept: int, full: int, plan: Plan) -> float:
+    """RAFT's share of `full` examples when the facts share leaves `kept`, under the plan's own RAFT cut."""
+    return (kept if plan.raft is None else min(kept, plan.raft)) / full
 
 
 def _update_scale(part: ArmForecast, m: Material, plan: Plan) -> float:
@@ -85,12 +94,13 @@ def _update_scale(part: ArmForecast, m: Material, plan: Plan) -> float:
     sample falls below the cap (xorg-docs: 24 of ~150 new pairs kept, where the build's share was 86 of 128)."""
     if part.weights == "cpt-lora":
         return plan.cpt
-    cap = m.raft_cap if part.weights == "raft-lora" else None
-    full = m.update_pairs(cap=cap)
+    raft = part.weights == "raft-lora"
+    full = m.update_pairs(cap=m.raft_cap if raft else None)
     if part.weights not in ("qa-lora", "raft-lora") or not full:
         return 1.0
-    kept = m.update_pairs(plan.facts, cap)
-    return (kept if plan.raft is None or cap is None else min(kept, plan.raft)) / full
+    if raft:
+        return _raft_share(m.update_pairs(plan.facts, m.raft_cap), full, plan)
+    return m.update_pairs(plan.facts) / full
 
 
 def _scale(part: ArmForecast, m: Material, plan: Plan) -> float:
